@@ -1,0 +1,48 @@
+/*
+ * The `cloudnet` command-line tool: the verb table in main.c dispatches to
+ * one function per verb, grouped in files by what they work on. Verbs print
+ * diagnostics themselves and return the process exit status.
+ */
+#ifndef CLOUDNET_CLI_H
+#define CLOUDNET_CLI_H
+
+#include "util/util.h"
+
+#define CLOUDNET_VERSION "0.1.0"
+
+/* Exit statuses, documented in `cloudnet --help` and README.md. */
+enum {
+    CLI_OK = 0,
+    CLI_FAILURE = 1, /* invalid input, infeasible request, I/O error, ... */
+    CLI_USAGE = 2,   /* unknown command or option, wrong number of arguments */
+};
+
+struct rdl_graph;
+
+struct cli_verb {
+    const char *name;
+    const char *summary; /* one line for `cloudnet --help` */
+    const char *help;    /* the full text of `cloudnet VERB --help` */
+    int (*run)(const struct cli_verb *verb, int argc, char **argv);
+};
+
+/* Prints "cloudnet VERB: message" and a pointer to --help; returns CLI_USAGE. */
+int cli_usage_error(const struct cli_verb *verb, const char *fmt, ...) CN_PRINTF(2, 3);
+/* Prints the verb's help on stdout; returns CLI_OK. */
+int cli_help(const struct cli_verb *verb);
+/* Prints every message of err on stderr, one per line, as the library wrote them. */
+void cli_print_err(const struct cn_err *err);
+/* Reads and validates a document ("-" is standard input); NULL after printing the problems. */
+struct rdl_graph *cli_read_graph(const char *path);
+/* Writes buf to standard output; CLI_OK, or CLI_FAILURE after saying why. */
+int cli_write_stdout(const struct cn_buf *buf);
+
+/* Verbs on RDL documents (cli/rdl_cmds.c). */
+int cli_validate(const struct cli_verb *verb, int argc, char **argv);
+int cli_complete(const struct cli_verb *verb, int argc, char **argv);
+int cli_dot(const struct cli_verb *verb, int argc, char **argv);
+extern const char cli_validate_help[];
+extern const char cli_complete_help[];
+extern const char cli_dot_help[];
+
+#endif /* CLOUDNET_CLI_H */

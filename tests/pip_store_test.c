@@ -1,0 +1,1024 @@
+/*
+ * pipd's storage against a real, private MariaDB server that this program
+ * starts (tests/db-helper.h) and always stops. Each case works in a
+ * database of its own on that server, so cases do not see each other.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pip/store.h"
+#include "rdl/rdl.h"
+#include "tests/db-helper.h"
+#include "tests/testlib.h"
+#include "util/util.h"
+
+#define MAX_LEASE 600
+#define RACERS 8
+
+static struct test_db db;
+
+/* A clock the test moves by hand, so leases can run out without sleeping. */
+static long long fake_time = 1700000000;
+
+static long long
+fake_clock(void *arg)
+{
+    (void)arg;
+    return fake_time;
+}
+
+static struct pip_store *
+store_open(const char *database, struct cn_err *err)
+{
+    struct pip_store_config cfg = {
+        .socket = db.socket,
+        .user = "root",
+        .database = database,
+        .max_lease_s = MAX_LEASE,
+    };
+    return pip_store_open(&cfg, err);
+}
+
+static struct rdl_graph *
+read_data(const char *name)
+{
+    struct cn_err err = CN_ERR_INIT;
+    char *path = xasprintf("%s/pip/%s", test_srcdir(), name);
+    struct rdl_graph *g = rdl_read_file(path, &err);
+    if (!g)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    free(path);
+    cn_err_release(&err);
+    return g;
+}
+
+static char *
+read_text(const char *name)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    char *path = xasprintf("%s/pip/%s", test_srcdir(), name);
+    cn_buf_init(&b);
+    if (cn_buf_read_file(&b, path, 1 << 20) < 0) {
+        fprintf(stderr, "  cannot read %s\n", path);
+        cn_buf_release(&b);
+        free(path);
+        return NULL;
+    }
+    free(path);
+    return cn_buf_detach(&b);
+}
+
+/* A fresh database with the current schema and the test substrate. */
+static struct pip_store *
+store_ready(const char *database, bool fake_time_clock)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *ul = NULL;
+    struct pip_store *s = store_open(database, &err);
+    if (!s)
+        goto fail;
+    if (fake_time_clock)
+        pip_store_set_clock(s, fake_clock, NULL);
+    ul = read_data("substrate.yaml");
+    if (!ul || pip_store_migrate(s, 0, NULL, &err) < 0 ||
+        pip_store_load_substrate(s, ul, &err) < 0)
+        goto fail;
+    rdl_graph_free(ul);
+    cn_err_release(&err);
+    return s;
+fail:
+    fprintf(stderr, "  %s: %s\n", database, cn_err_msg(&err));
+    rdl_graph_free(ul);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return NULL;
+}
+
+static char *
+tables(struct pip_store *s)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    cn_buf_init(&b);
+    if (pip_store_dump_tables(s, &b, &err) < 0) {
+        fprintf(stderr, "  dump_tables: %s\n", cn_err_msg(&err));
+        cn_buf_release(&b);
+        cn_err_release(&err);
+        return NULL;
+    }
+    cn_err_release(&err);
+    return cn_buf_detach(&b);
+}
+
+/* What is used of one resource of one element, or NAN. */
+static double
+used_of(struct pip_store *s, const char *element, const char *resource)
+{
+    struct pip_usage *u = NULL;
+    size_t n = 0;
+    struct cn_err err = CN_ERR_INIT;
+    double used = NAN;
+    if (pip_store_usage(s, &u, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++)
+            if (cn_streq(u[i].element, element) && cn_streq(u[i].resource, resource))
+                used = u[i].used;
+    }
+    pip_usage_free(u, n);
+    cn_err_release(&err);
+    return used;
+}
+
+/* Lines of text that start with prefix. */
+static int
+count_lines(const char *text, const char *prefix)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (const char *p = text; p && *p;) {
+        if (strncmp(p, prefix, len) == 0)
+            n++;
+        const char *nl = strchr(p, '\n');
+        p = nl ? nl + 1 : NULL;
+    }
+    return n;
+}
+
+static const struct pip_alloc duo_allocs[] = {
+    {"h1", "cpu", 1},         {"h1", "memory", 1024},   {"h2", "cpu", 1},
+    {"h2", "memory", 1024},   {"h1-sw", "bandwidth", 10}, {"h2-sw", "bandwidth", 10},
+};
+
+static struct pip_reserve_request
+duo_request(const char *id, const char *request)
+{
+    return (struct pip_reserve_request){
+        .id = id,
+        .request = request,
+        .peer = "vnp-1",
+        .overlay_yaml = "rdl: 1\nkind: overlay\nname: duo\n",
+        .mapping_yaml = "",
+        .lease_s = 60,
+        .allocs = duo_allocs,
+        .nallocs = CN_ARRAY_SIZE(duo_allocs),
+    };
+}
+
+/* ---- cases ---- */
+
+static int
+test_schema_empty(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    int version = -1, from = -1;
+    int ret = -1;
+    struct pip_store *s = store_open("t_schema", &err);
+    if (!s)
+        goto out;
+    if (pip_store_schema_version(s, &version, &err) < 0 || version != 0)
+        goto out;
+    if (pip_store_migrate(s, 0, &from, &err) < 0 || from != 0)
+        goto out;
+    if (pip_store_schema_version(s, &version, &err) < 0 ||
+        version != pip_store_schema_latest() || version < 2)
+        goto out;
+    /* Again: nothing to do. */
+    if (pip_store_migrate(s, 0, &from, &err) < 0 || from != version)
+        goto out;
+    /* Going back is refused. */
+    if (pip_store_migrate(s, 1, NULL, &err) == 0 || err.code != CN_E_DB)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  version %d from %d: %s\n", version, from, cn_err_msg(&err));
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_schema_upgrade(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    int version = -1, from = -1, ret = -1;
+    struct rdl_graph *ul = read_data("substrate.yaml"), *back = NULL;
+    struct pip_reservation *r = NULL;
+    struct pip_store *s = store_open("t_upgrade", &err);
+
+    if (!s || !ul)
+        goto out;
+    if (pip_store_migrate(s, 1, NULL, &err) < 0 ||
+        pip_store_schema_version(s, &version, &err) < 0 || version != 1)
+        goto out;
+    /* Data written by a version-1 pipd must survive the upgrade. */
+    if (pip_store_load_substrate(s, ul, &err) < 0)
+        goto out;
+    if (pip_store_migrate(s, 0, &from, &err) < 0 || from != 1 ||
+        pip_store_schema_version(s, &version, &err) < 0 ||
+        version != pip_store_schema_latest())
+        goto out;
+    back = pip_store_dump_substrate(s, &err);
+    if (!back || !rdl_graph_equal(ul, back))
+        goto out;
+    /* And what version 2 added works. */
+    struct pip_reserve_request req = duo_request("up-1", "req");
+    r = pip_store_reserve(s, &req, NULL, &err);
+    if (!r || !cn_streq(r->peer, "vnp-1"))
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  version %d from %d: %s\n", version, from, cn_err_msg(&err));
+    pip_reservation_free(r);
+    rdl_graph_free(ul);
+    rdl_graph_free(back);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_substrate_roundtrip(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_substrate", false);
+    struct rdl_graph *ul = read_data("substrate.yaml");
+    struct rdl_graph *back = NULL, *residual = NULL, *changed = NULL;
+    struct pip_usage *u = NULL;
+    struct pip_total *t = NULL;
+    struct pip_reservation *r = NULL;
+    size_t nu = 0, nt = 0;
+    int ret = -1;
+
+    CHECK(s && ul);
+    back = pip_store_dump_substrate(s, &err);
+    if (!back || !rdl_graph_equal(ul, back))
+        goto out;
+
+    /* The structured copy: every resource of every element, in order. */
+    if (pip_store_usage(s, &u, &nu, &err) < 0 || nu != 10)
+        goto out;
+    if (!cn_streq(u[0].element, "h1") || !cn_streq(u[0].resource, "cpu") ||
+        u[0].capacity != 4 || u[0].used != 0 || u[0].free != 4)
+        goto out;
+
+    struct pip_reserve_request req = duo_request("sub-1", "req");
+    r = pip_store_reserve(s, &req, NULL, &err);
+    if (!r)
+        goto out;
+
+    /* Free resources: residual graph and totals over nodes. */
+    residual = pip_store_residual_substrate(s, &err);
+    if (!residual)
+        goto out;
+    const struct rdl_props *h1 = rdl_element_resources(rdl_graph_element(residual, "h1"));
+    const struct rdl_props *l1 = rdl_element_resources(rdl_graph_element(residual, "h1-sw"));
+    if (rdl_props_number(h1, "cpu", -1) != 3 || rdl_props_number(h1, "memory", -1) != 7168 ||
+        rdl_props_number(h1, "disk", -1) != 100 || rdl_props_number(l1, "bandwidth", -1) != 990)
+        goto out;
+    if (pip_store_totals(s, &t, &nt, &err) < 0 || nt != 3)
+        goto out;
+    for (size_t i = 0; i < nt; i++) {
+        if (cn_streq(t[i].resource, "cpu") &&
+            (t[i].capacity != 72 || t[i].free != 70 || t[i].largest_free != 64))
+            goto out;
+        if (cn_streq(t[i].resource, "memory") &&
+            (t[i].capacity != 16384 || t[i].free != 14336 || t[i].largest_free != 7168))
+            goto out;
+    }
+
+    /* The same document again is fine; another one waits for the CloudNets to go. */
+    if (pip_store_load_substrate(s, ul, &err) < 0)
+        goto out;
+    changed = rdl_graph_copy(ul);
+    rdl_props_set_number(rdl_element_resources_mut(rdl_graph_element(changed, "h1")), "cpu", 8);
+    if (pip_store_load_substrate(s, changed, &err) == 0 || err.code != CN_E_BUSY)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_release(s, "sub-1", NULL, &err) < 0 ||
+        pip_store_load_substrate(s, changed, &err) < 0)
+        goto out;
+    rdl_graph_free(back);
+    back = pip_store_dump_substrate(s, &err);
+    if (!back || !rdl_graph_equal(changed, back) || rdl_graph_equal(ul, back))
+        goto out;
+    if (used_of(s, "h1", "cpu") != 0)
+        goto out;
+
+    /* Not an underlay. */
+    struct rdl_graph *ol = rdl_graph_new(RDL_OVERLAY, "x");
+    int rc = pip_store_load_substrate(s, ol, &err);
+    rdl_graph_free(ol);
+    if (rc == 0 || err.code != CN_E_INVALID)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_usage_free(u, nu);
+    pip_totals_free(t, nt);
+    pip_reservation_free(r);
+    rdl_graph_free(ul);
+    rdl_graph_free(back);
+    rdl_graph_free(residual);
+    rdl_graph_free(changed);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_lifecycle(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_lifecycle", true);
+    struct pip_reservation *r = NULL, *g = NULL;
+    long long expiry = -1;
+    bool existed = true;
+    int ret = -1;
+
+    CHECK(s);
+    struct pip_reserve_request req = duo_request("cn-1", "request one");
+    req.overlay_yaml = "overlay text";
+    req.mapping_yaml = "mapping text";
+    r = pip_store_reserve(s, &req, &existed, &err);
+    if (!r || existed || r->state != PIP_ALLOCATED || r->expires_at != fake_time + 60 ||
+        r->created_at != fake_time || !cn_streq(r->id, "cn-1"))
+        goto out;
+    if (used_of(s, "h1", "cpu") != 1 || used_of(s, "h2-sw", "bandwidth") != 10)
+        goto out;
+
+    g = pip_store_get(s, "cn-1", &err);
+    if (!g || !cn_streq(g->overlay_yaml, "overlay text") ||
+        !cn_streq(g->mapping_yaml, "mapping text") || g->state != PIP_ALLOCATED)
+        goto out;
+
+    /* Renew: capped by the maximum lease. */
+    fake_time += 10;
+    if (pip_store_renew(s, "cn-1", 30, &expiry, &err) < 0 || expiry != fake_time + 30)
+        goto out;
+    if (pip_store_renew(s, "cn-1", 100000, &expiry, &err) < 0 || expiry != fake_time + MAX_LEASE)
+        goto out;
+    if (pip_store_renew(s, "cn-1", 0, &expiry, &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+
+    /* Confirm: provisioned, no lease; again is fine. */
+    if (pip_store_confirm(s, "cn-1", &err) < 0 || pip_store_confirm(s, "cn-1", &err) < 0)
+        goto out;
+    pip_reservation_free(g);
+    g = pip_store_get(s, "cn-1", &err);
+    if (!g || g->state != PIP_PROVISIONED || g->expires_at != 0)
+        goto out;
+    expiry = -1;
+    if (pip_store_renew(s, "cn-1", 30, &expiry, &err) < 0 || expiry != 0)
+        goto out;
+    /* A provisioned CloudNet keeps its resources however long it lives. */
+    fake_time += 100000;
+    if (used_of(s, "h1", "cpu") != 1)
+        goto out;
+
+    /* Release frees everything; again is fine; confirm afterwards is not. */
+    if (pip_store_release(s, "cn-1", "done", &err) < 0 ||
+        pip_store_release(s, "cn-1", NULL, &err) < 0)
+        goto out;
+    pip_reservation_free(g);
+    g = pip_store_get(s, "cn-1", &err);
+    if (!g || g->state != PIP_RELEASED || !cn_streq(g->reason, "done"))
+        goto out;
+    if (used_of(s, "h1", "cpu") != 0 || used_of(s, "h2-sw", "bandwidth") != 0)
+        goto out;
+    if (pip_store_confirm(s, "cn-1", &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_fail(s, "cn-1", "x", &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+
+    /* Fail frees too and keeps the reason. */
+    req = duo_request("cn-2", "request two");
+    pip_reservation_free(r);
+    r = pip_store_reserve(s, &req, NULL, &err);
+    if (!r || used_of(s, "h1", "cpu") != 1)
+        goto out;
+    if (pip_store_fail(s, "cn-2", "libvirt: no image debian-12", &err) < 0 ||
+        pip_store_fail(s, "cn-2", NULL, &err) < 0)
+        goto out;
+    pip_reservation_free(g);
+    g = pip_store_get(s, "cn-2", &err);
+    if (!g || g->state != PIP_FAILED || !cn_streq(g->reason, "libvirt: no image debian-12") ||
+        used_of(s, "h1", "cpu") != 0)
+        goto out;
+
+    /* Lists. */
+    struct pip_reservation *items = NULL;
+    size_t n = 0;
+    if (pip_store_list(s, PIP_LIST_ALL, &items, &n, &err) < 0)
+        goto out;
+    bool listed = n == 2 && cn_streq(items[0].id, "cn-1") && items[0].state == PIP_RELEASED &&
+                  cn_streq(items[1].id, "cn-2") && items[1].state == PIP_FAILED &&
+                  !items[0].overlay_yaml;
+    pip_reservations_free(items, n);
+    if (!listed)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(r);
+    pip_reservation_free(g);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_expiry(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_expiry", true);
+    struct pip_reservation *r = NULL, *r2 = NULL, *items = NULL;
+    size_t n = 0;
+    long long expiry = 0;
+    int ret = -1;
+
+    CHECK(s);
+    /* Take all of h1's cpu for 60 s. */
+    static const struct pip_alloc all_cpu[] = {{"h1", "cpu", 4}};
+    struct pip_reserve_request req = duo_request("lease-1", "r1");
+    req.allocs = all_cpu;
+    req.nallocs = 1;
+    r = pip_store_reserve(s, &req, NULL, &err);
+    if (!r)
+        goto out;
+    req.id = "lease-2";
+    req.request = "r2";
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INSUFFICIENT)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_list(s, PIP_LIST_EXPIRED, &items, &n, &err) < 0 || n != 0)
+        goto out;
+
+    /* The lease ends: the capacity is free, confirm and renew refuse. */
+    fake_time += 61;
+    if (used_of(s, "h1", "cpu") != 0)
+        goto out;
+    if (pip_store_confirm(s, "lease-1", &err) == 0 || err.code != CN_E_EXPIRED)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_renew(s, "lease-1", 60, &expiry, &err) == 0 || err.code != CN_E_EXPIRED ||
+        expiry != 0)
+        goto out;
+    cn_err_clear(&err);
+    pip_reservations_free(items, n);
+    items = NULL;
+    if (pip_store_list(s, PIP_LIST_EXPIRED, &items, &n, &err) < 0 || n != 1 ||
+        !cn_streq(items[0].id, "lease-1"))
+        goto out;
+    pip_reservations_free(items, n);
+    items = NULL;
+    if (pip_store_list(s, PIP_LIST_ACTIVE, &items, &n, &err) < 0 || n != 0)
+        goto out;
+
+    /* Someone else may now have it; the reaper then releases the old one. */
+    r2 = pip_store_reserve(s, &req, NULL, &err);
+    if (!r2 || used_of(s, "h1", "cpu") != 4)
+        goto out;
+    if (pip_store_release(s, "lease-1", "lease expired", &err) < 0)
+        goto out;
+    if (used_of(s, "h1", "cpu") != 4)
+        goto out;
+    if (pip_store_confirm(s, "lease-1", &err) == 0 || err.code != CN_E_EXPIRED)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_confirm(s, "lease-2", &err) < 0)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservations_free(items, n);
+    pip_reservation_free(r);
+    pip_reservation_free(r2);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_idempotent(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_idem", true);
+    struct pip_reservation *a = NULL, *b = NULL, *found = NULL;
+    char *before = NULL, *after = NULL;
+    bool existed = true;
+    int ret = -1;
+
+    CHECK(s);
+    struct pip_reserve_request req = duo_request("same", "the request");
+    a = pip_store_reserve(s, &req, &existed, &err);
+    if (!a || existed)
+        goto out;
+    before = tables(s);
+    fake_time += 5;
+    b = pip_store_reserve(s, &req, &existed, &err);
+    if (!b || !existed || b->expires_at != a->expires_at || b->created_at != a->created_at)
+        goto out;
+    after = tables(s);
+    if (!before || !after || strcmp(before, after) != 0)
+        goto out;
+    if (used_of(s, "h1", "cpu") != 1)
+        goto out;
+    if (pip_store_lookup(s, "same", "the request", &found, &err) < 0 || !found)
+        goto out;
+    pip_reservation_free(found);
+    found = NULL;
+    if (pip_store_lookup(s, "other", "the request", &found, &err) < 0 || found)
+        goto out;
+
+    /* The id of another request. */
+    struct pip_reserve_request other = duo_request("same", "another request");
+    if (pip_store_reserve(s, &other, &existed, &err) || err.code != CN_E_INVALID ||
+        !strstr(cn_err_msg(&err), "already used"))
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_lookup(s, "same", "another request", &found, &err) == 0 ||
+        err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+
+    /* A repeated request after release answers with the released reservation. */
+    if (pip_store_release(s, "same", NULL, &err) < 0)
+        goto out;
+    pip_reservation_free(b);
+    b = pip_store_reserve(s, &req, &existed, &err);
+    if (!b || !existed || b->state != PIP_RELEASED || used_of(s, "h1", "cpu") != 0)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(a);
+    pip_reservation_free(b);
+    pip_reservation_free(found);
+    free(before);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_invalid(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_invalid", true);
+    struct pip_reservation *r = NULL;
+    char *before = NULL, *after = NULL;
+    long long expiry = 42;
+    int ret = -1;
+
+    CHECK(s);
+    struct pip_reserve_request base = duo_request("base", "base");
+    r = pip_store_reserve(s, &base, NULL, &err);
+    if (!r)
+        goto out;
+
+    /* Unknown ids. */
+    if (pip_store_get(s, "nope", &err) || err.code != CN_E_NOTFOUND)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_confirm(s, "nope", &err) == 0 || err.code != CN_E_NOTFOUND)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_release(s, "nope", NULL, &err) == 0 || err.code != CN_E_NOTFOUND)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_renew(s, "nope", 10, &expiry, &err) == 0 || err.code != CN_E_NOTFOUND ||
+        expiry != 42)
+        goto out;
+    cn_err_clear(&err);
+
+    before = tables(s);
+    if (!before)
+        goto out;
+
+    /*
+     * More than exists: h1 has 3 cpu left. The first allocations fit, the
+     * last does not, and nothing of it may remain.
+     */
+    static const struct pip_alloc too_much[] = {
+        {"h2", "cpu", 1}, {"h1-sw", "bandwidth", 100}, {"h1", "cpu", 2}, {"h1", "cpu", 1.5}};
+    struct pip_reserve_request req = duo_request("big", "big");
+    req.allocs = too_much;
+    req.nallocs = CN_ARRAY_SIZE(too_much);
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INSUFFICIENT ||
+        !strstr(cn_err_msg(&err), "h1: cpu: 3.5 wanted, 3 free of 4"))
+        goto out;
+    cn_err_clear(&err);
+
+    /* A resource the element does not have. */
+    static const struct pip_alloc no_gpu[] = {{"h1", "cpu", 1}, {"h1", "gpu", 1}};
+    req.allocs = no_gpu;
+    req.nallocs = CN_ARRAY_SIZE(no_gpu);
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INSUFFICIENT)
+        goto out;
+    cn_err_clear(&err);
+
+    /* An unknown element, a negative amount, an unknown VLAN scope, a bad lease. */
+    static const struct pip_alloc ghost[] = {{"h1", "cpu", 1}, {"h9", "cpu", 1}};
+    req.allocs = ghost;
+    req.nallocs = CN_ARRAY_SIZE(ghost);
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID ||
+        !strstr(cn_err_msg(&err), "h9"))
+        goto out;
+    cn_err_clear(&err);
+    static const struct pip_alloc negative[] = {{"h1", "cpu", -1}};
+    req.allocs = negative;
+    req.nallocs = 1;
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    static const char *const ghost_scope[] = {"h1-sw", "nowhere"};
+    struct pip_vlan_request v = {"a-b", ghost_scope, 2, 0};
+    req.allocs = duo_allocs;
+    req.nallocs = CN_ARRAY_SIZE(duo_allocs);
+    req.vlans = &v;
+    req.nvlans = 1;
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    req.vlans = NULL;
+    req.nvlans = 0;
+    req.lease_s = 0;
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    req.lease_s = 60;
+    req.id = "";
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+
+    after = tables(s);
+    if (!after || strcmp(before, after) != 0) {
+        fprintf(stderr, "  tables changed:\n--- before\n%s--- after\n%s", before,
+                after ? after : "");
+        goto out;
+    }
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(r);
+    free(before);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_vlans(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_vlan", true);
+    struct pip_reservation *r[6] = {NULL};
+    struct pip_vlan_range *ranges = NULL;
+    struct rdl_graph *ml = NULL;
+    char *mapping = read_text("mapping.yaml");
+    size_t n = 0;
+    int ret = -1;
+
+    CHECK(s && mapping);
+    static const char *const path[] = {"h1-sw", "h2-sw"};
+    static const char *const left[] = {"h1-sw"};
+    static const char *const right[] = {"h2-sw", "h2-sw"}; /* named twice: taken once */
+    static const char *const transit[] = {"tr"};
+
+    /* Picked: the lowest tag of the substrate's range, written into the mapping. */
+    struct pip_vlan_request v0 = {"a-b", path, 2, 0};
+    struct pip_reserve_request req = duo_request("v0", "v0");
+    req.mapping_yaml = mapping;
+    req.vlans = &v0;
+    req.nvlans = 1;
+    r[0] = pip_store_reserve(s, &req, NULL, &err);
+    if (!r[0] || r[0]->nvlans != 1 || r[0]->vlans[0].tag != 100 ||
+        !cn_streq(r[0]->vlans[0].overlay_link, "a-b"))
+        goto out;
+    ml = rdl_read_string("stored", r[0]->mapping_yaml, strlen(r[0]->mapping_yaml), &err);
+    if (!ml || rdl_map_entry_vlan(rdl_mapping_get(ml, "a-b")) != 100 ||
+        rdl_map_entry_vlan(rdl_mapping_get(ml, "a")) != -1)
+        goto out;
+
+    /* Per link: 100 is taken on h1-sw and h2-sw, so each gets 101. */
+    struct pip_vlan_request v1 = {"x", left, 1, 0};
+    req = duo_request("v1", "v1");
+    req.allocs = NULL;
+    req.nallocs = 0;
+    req.vlans = &v1;
+    req.nvlans = 1;
+    r[1] = pip_store_reserve(s, &req, NULL, &err);
+    struct pip_vlan_request v2 = {"y", right, 2, 0};
+    req.id = req.request = "v2";
+    req.vlans = &v2;
+    r[2] = pip_store_reserve(s, &req, NULL, &err);
+    if (!r[1] || !r[2] || r[1]->vlans[0].tag != 101 || r[2]->vlans[0].tag != 101)
+        goto out;
+
+    /* On the whole substrate: the lowest tag used nowhere. */
+    struct pip_vlan_request v3 = {"z", NULL, 0, 0};
+    req.id = req.request = "v3";
+    req.vlans = &v3;
+    r[3] = pip_store_reserve(s, &req, NULL, &err);
+    if (!r[3] || r[3]->vlans[0].tag != 102)
+        goto out;
+
+    /* Wanted tags: taken, outside the range, and free. */
+    struct pip_vlan_request v4 = {"w", left, 1, 101};
+    req.id = req.request = "v4";
+    req.vlans = &v4;
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_VLAN)
+        goto out;
+    cn_err_clear(&err);
+    v4.tag = 102; /* held on the whole substrate */
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_VLAN)
+        goto out;
+    cn_err_clear(&err);
+    v4.tag = 200;
+    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_VLAN)
+        goto out;
+    cn_err_clear(&err);
+    v4.scopes = transit;
+    r[4] = pip_store_reserve(s, &req, NULL, &err);
+    if (!r[4] || r[4]->vlans[0].tag != 200)
+        goto out;
+
+    /* Free ranges for describe(). */
+    if (pip_store_free_vlans(s, "h1-sw", &ranges, &n, &err) < 0 || n != 1 ||
+        ranges[0].first != 103 || ranges[0].last != 110)
+        goto out;
+    free(ranges);
+    ranges = NULL;
+    if (pip_store_free_vlans(s, "tr", &ranges, &n, &err) < 0 || n != 1 ||
+        ranges[0].first != 201 || ranges[0].last != 201)
+        goto out;
+    free(ranges);
+    ranges = NULL;
+    if (pip_store_free_vlans(s, "nowhere", &ranges, &n, &err) == 0 || err.code != CN_E_NOTFOUND)
+        goto out;
+    cn_err_clear(&err);
+
+    /* Release gives the tags back. */
+    if (pip_store_release(s, "v0", NULL, &err) < 0 || pip_store_release(s, "v1", NULL, &err) < 0)
+        goto out;
+    if (pip_store_free_vlans(s, "h1-sw", &ranges, &n, &err) < 0 || n != 2 ||
+        ranges[0].first != 100 || ranges[0].last != 101 || ranges[1].first != 103 ||
+        ranges[1].last != 110)
+        goto out;
+    free(ranges);
+    ranges = NULL;
+    /* Free everywhere: 101 is still held on h2-sw, 102 on the whole substrate. */
+    if (pip_store_free_vlans(s, NULL, &ranges, &n, &err) < 0 || n != 2 ||
+        ranges[0].first != 100 || ranges[0].last != 100 || ranges[1].first != 103 ||
+        ranges[1].last != 110)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    for (size_t i = 0; i < CN_ARRAY_SIZE(r); i++)
+        pip_reservation_free(r[i]);
+    free(ranges);
+    free(mapping);
+    rdl_graph_free(ml);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- races ---- */
+
+struct racer {
+    pthread_t thread;
+    pthread_barrier_t *start;
+    const char *database;
+    int index;
+    bool vlan;
+    int code; /* CN_OK when the reservation was granted */
+    int tag;
+    char msg[256];
+};
+
+static void *
+race(void *arg)
+{
+    struct racer *me = arg;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_open(me->database, &err);
+    char id[32];
+    /* Half the racers list their elements the other way round. */
+    struct pip_alloc mine[2] = {{"h1", "cpu", 1}, {"h2", "cpu", 1}};
+    if (me->index % 2) {
+        mine[0] = (struct pip_alloc){"h2", "cpu", 1};
+        mine[1] = (struct pip_alloc){"h1", "cpu", 1};
+    }
+    static const char *const transit[] = {"tr"};
+    struct pip_vlan_request v = {"t", transit, 1, 0};
+
+    snprintf(id, sizeof(id), "race-%d", me->index);
+    struct pip_reserve_request req = duo_request(id, id);
+    req.allocs = me->vlan ? NULL : mine;
+    req.nallocs = me->vlan ? 0 : 2;
+    req.vlans = me->vlan ? &v : NULL;
+    req.nvlans = me->vlan ? 1 : 0;
+
+    /* Every racer waits here, connected, so they all ask at once. */
+    pthread_barrier_wait(me->start);
+    struct pip_reservation *r = s ? pip_store_reserve(s, &req, NULL, &err) : NULL;
+    me->code = r ? CN_OK : err.code;
+    me->tag = r && r->nvlans ? r->vlans[0].tag : 0;
+    snprintf(me->msg, sizeof(me->msg), "%s", cn_err_msg(&err));
+    pip_reservation_free(r);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return NULL;
+}
+
+/* Runs n racers against database; returns how many got through. */
+static int
+run_race(const char *database, int n, bool vlan, struct racer *racers, int fail_code)
+{
+    pthread_barrier_t start;
+    int won = 0;
+
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        racers[i] = (struct racer){
+            .start = &start, .database = database, .index = i, .vlan = vlan};
+        pthread_create(&racers[i].thread, NULL, race, &racers[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(racers[i].thread, NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < n; i++) {
+        if (racers[i].code == CN_OK)
+            won++;
+        else if (racers[i].code != fail_code)
+            fprintf(stderr, "  racer %d: unexpected failure: %s\n", i, racers[i].msg);
+    }
+    return won;
+}
+
+static int
+test_race_capacity(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_race", false);
+    struct pip_reservation *base = NULL, *items = NULL;
+    struct racer racers[RACERS];
+    char *after = NULL;
+    size_t n = 0;
+    int ret = -1;
+
+    CHECK(s);
+    /* Leave one cpu free on each host: one racer can have it. */
+    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
+    struct pip_reserve_request req = duo_request("base", "base");
+    req.allocs = most;
+    req.nallocs = 2;
+    base = pip_store_reserve(s, &req, NULL, &err);
+    if (!base)
+        goto out;
+
+    int won = run_race("t_race", RACERS, false, racers, CN_E_INSUFFICIENT);
+    int insufficient = 0;
+    for (int i = 0; i < RACERS; i++)
+        insufficient += racers[i].code == CN_E_INSUFFICIENT;
+    if (won != 1 || insufficient != RACERS - 1) {
+        fprintf(stderr, "  %d won, %d insufficient\n", won, insufficient);
+        goto out;
+    }
+    if (used_of(s, "h1", "cpu") != 4 || used_of(s, "h2", "cpu") != 4)
+        goto out;
+    if (pip_store_list(s, PIP_LIST_ALL, &items, &n, &err) < 0 || n != 2)
+        goto out;
+    after = tables(s);
+    if (!after || count_lines(after, "reservation\t") != 2 ||
+        count_lines(after, "allocation\tbase\t") != 2 ||
+        count_lines(after, "allocation\trace-") != 2)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(base);
+    pip_reservations_free(items, n);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_race_vlan(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_race_vlan", false);
+    struct pip_reservation *base = NULL;
+    struct racer racers[2];
+    char *after = NULL;
+    int ret = -1;
+
+    CHECK(s);
+    /* tr has tags 200-201; take 200 so one is left. */
+    static const char *const transit[] = {"tr"};
+    struct pip_vlan_request v = {"first", transit, 1, 200};
+    struct pip_reserve_request req = duo_request("vbase", "vbase");
+    req.vlans = &v;
+    req.nvlans = 1;
+    base = pip_store_reserve(s, &req, NULL, &err);
+    if (!base)
+        goto out;
+
+    int won = run_race("t_race_vlan", 2, true, racers, CN_E_VLAN);
+    if (won != 1 || (racers[0].code != CN_E_VLAN && racers[1].code != CN_E_VLAN) ||
+        racers[0].tag + racers[1].tag != 201) {
+        fprintf(stderr, "  %d won; tags %d %d\n", won, racers[0].tag, racers[1].tag);
+        goto out;
+    }
+    after = tables(s);
+    if (!after || count_lines(after, "vlan\ttr\t200\tvbase") != 1 ||
+        count_lines(after, "vlan\ttr\t201\trace-") != 1 || count_lines(after, "vlan\t") != 2)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(base);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_bad_connection(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store_config cfg = {.socket = "/nonexistent/mysql.sock", .database = "x"};
+    int ret = -1;
+    struct pip_store *s = pip_store_open(&cfg, &err);
+    if (s || err.code != CN_E_DB)
+        goto out;
+    cn_err_clear(&err);
+    cfg.socket = db.socket;
+    cfg.database = "bad`name";
+    s = pip_store_open(&cfg, &err);
+    if (s || err.code != CN_E_INVALID)
+        goto out;
+    ret = 0;
+out:
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+int
+main(void)
+{
+    if (test_db_start(&db) < 0) {
+        printf("FAIL start a private MariaDB server\n");
+        test_failed++;
+        return test_summary();
+    }
+    TEST_RUN("schema on an empty database", test_schema_empty, NULL);
+    TEST_RUN("schema upgrade from version 1", test_schema_upgrade, NULL);
+    TEST_RUN("substrate load/dump round trip", test_substrate_roundtrip, NULL);
+    TEST_RUN("reserve, renew, confirm, release, fail", test_lifecycle, NULL);
+    TEST_RUN("lease expiry", test_expiry, NULL);
+    TEST_RUN("idempotent reserve", test_idempotent, NULL);
+    TEST_RUN("invalid input changes nothing", test_invalid, NULL);
+    TEST_RUN("VLAN tags", test_vlans, NULL);
+    TEST_RUN("8 clients race for the last capacity", test_race_capacity, NULL);
+    TEST_RUN("2 clients race for the last VLAN tag", test_race_vlan, NULL);
+    TEST_RUN("connection and name errors", test_bad_connection, NULL);
+    test_db_stop(&db);
+    return test_summary();
+}
