@@ -49,7 +49,7 @@ INSTALL_DATA :=   # files installed to DATADIR, keeping their relative path
 all:
 
 include util/Makefile.mk
-include $(filter-out util/Makefile.mk,$(sort $(wildcard */Makefile.mk)))
+include $(filter-out util/Makefile.mk,$(sort $(wildcard */*.mk)))
 
 # Packages are installed on demand: the stamp is made once per build tree
 # after scripts/install-deps.sh found (or installed) everything.

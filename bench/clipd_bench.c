@@ -4,8 +4,10 @@
  * The images are pseudo-random bytes, not sparse files, so a miss copies
  * real data. Run it with
  *
- *     make bench-build && build/bench/clipd_bench [-s SIZE_MIB] [-n HITS] [-d DIR]
+ *     make bench-build && build/bench/clipd_bench [-c] [-s SIZE_MIB] [-n HITS] [-d DIR]
  *
+ * -c drops the page cache before each miss (root only), so that a miss
+ * reads the template from disk as it would on a busy host.
  * It starts the clipd next to it (../bin/clipd), works in a scratch
  * directory under /tmp (or DIR: the filesystem decides whether a miss can
  * be a reflink, so it is printed) and removes everything at the end.
@@ -33,6 +35,20 @@
 #define MIB (1024.0 * 1024.0)
 
 static char *sock_path;
+static bool cold; /* drop the page cache before each miss */
+
+/* Makes the next miss read the template from disk; needs root. */
+static int
+drop_caches(void)
+{
+    sync();
+    int fd = open("/proc/sys/vm/drop_caches", O_WRONLY);
+    if (fd < 0)
+        return -1;
+    bool ok = write(fd, "3", 1) == 1;
+    close(fd);
+    return ok ? 0 : -1;
+}
 
 static const char *
 fs_name(const char *dir)
@@ -154,15 +170,15 @@ median(struct series *s)
 
 /*
  * Takes template name n times into dir, timing each take; expects all hits
- * or all misses. The copies are deleted after the series: deleting a large
- * file in between would time the filesystem freeing (and, with the discard
- * mount option, trimming) its blocks rather than the take.
+ * or all misses. Each copy is deleted right after its take and the
+ * filesystem synced before the next one, so that freeing its blocks (and,
+ * with the discard mount option, trimming them) is not timed.
  */
 static int
 measure(const char *name, const char *dir, int n, bool want_hit, unsigned refill_to,
         struct series *s)
 {
-    char *dest[64] = {NULL};
+    char *dest = xasprintf("%s/%s.img", dir, name);
     int ret = -1;
     s->n = 0;
     for (int i = 0; i < n; i++) {
@@ -171,12 +187,15 @@ measure(const char *name, const char *dir, int n, bool want_hit, unsigned refill
             goto cleanup;
         }
         sync();
-        dest[i] = xasprintf("%s/%s-%d.img", dir, name, i);
+        if (!want_hit && cold && drop_caches() < 0) {
+            fprintf(stderr, "clipd_bench: cannot drop the page cache: %s\n", strerror(errno));
+            goto cleanup;
+        }
         struct cn_err err = CN_ERR_INIT;
         cn_err_init(&err);
         bool hit = false;
         double t0 = cn_now();
-        int rc = clip_take(sock_path, name, dest[i], &hit, &err);
+        int rc = clip_take(sock_path, name, dest, &hit, &err);
         double ms = (cn_now() - t0) * 1000.0;
         if (rc < 0 || hit != want_hit) {
             fprintf(stderr, "clipd_bench: take %s: %s\n", name,
@@ -186,26 +205,26 @@ measure(const char *name, const char *dir, int n, bool want_hit, unsigned refill
         }
         cn_err_release(&err);
         s->ms[s->n++] = ms;
+        unlink(dest);
+        sync();
     }
     ret = 0;
 cleanup:
-    for (int i = 0; i < n; i++) {
-        if (dest[i])
-            unlink(dest[i]);
-        free(dest[i]);
-    }
-    sync();
+    free(dest);
     return ret;
 }
 
 int
 main(int argc, char **argv)
 {
-    long big_mib = 1024, hits = 5;
+    long big_mib = 1024, hits = 15;
     const char *base = "/tmp";
     int opt;
-    while ((opt = getopt(argc, argv, "s:n:d:h")) != -1) {
+    while ((opt = getopt(argc, argv, "cs:n:d:h")) != -1) {
         switch (opt) {
+        case 'c':
+            cold = true;
+            break;
         case 's':
             big_mib = atol(optarg);
             break;
@@ -216,7 +235,7 @@ main(int argc, char **argv)
             base = optarg;
             break;
         default:
-            fprintf(stderr, "usage: clipd_bench [-s SIZE_MIB] [-n HITS] [-d DIR]\n");
+            fprintf(stderr, "usage: clipd_bench [-c] [-s SIZE_MIB] [-n HITS] [-d DIR]\n");
             return opt == 'h' ? 0 : 2;
         }
     }
@@ -277,8 +296,7 @@ main(int argc, char **argv)
 
     struct series hs, hb, ms, mb;
     if (measure("small", dest, (int)hits, true, 2, &hs) < 0 ||
-        measure("big", dest, (int)hits, true, 2, &hb) < 0 ||
-        !wait_ready("big", 2) ||
+        measure("big", dest, (int)hits, true, 2, &hb) < 0 || !wait_ready("big", 2) ||
         measure("small-nocache", dest, misses, false, 0, &ms) < 0 ||
         measure("big-nocache", dest, misses, false, 0, &mb) < 0)
         goto cleanup;
@@ -294,14 +312,16 @@ main(int argc, char **argv)
 
     double h_small = median(&hs), h_big = median(&hb);
     double m_small = median(&ms), m_big = median(&mb);
-    printf("\ncopy method: misses %s, refills %s (template in page cache)\n", method, refill);
+    printf("\ncopy method: misses %s, refills %s (template %s)\n", method, refill,
+           cold ? "read from disk" : "in page cache");
     printf("%-6s %10s %14s %14s %12s\n", "image", "size", "hit ms", "miss ms", "miss/hit");
     printf("%-6s %10s %14.3f %14.3f %12.0f\n", "small", "1 MiB", h_small, m_small,
            m_small / h_small);
     char size[32];
     snprintf(size, sizeof(size), "%ld MiB", big_mib);
     printf("%-6s %10s %14.3f %14.3f %12.0f\n", "big", size, h_big, m_big, m_big / h_big);
-    printf("(medians of %ld hits and %d misses; hit range small %.3f-%.3f ms, big %.3f-%.3f ms)\n",
+    printf("(medians of %ld hits and %d misses; fastest/slowest hit: small %.3f/%.3f ms, "
+           "big %.3f/%.3f ms)\n",
            hits, misses, hs.ms[0], hs.ms[hs.n - 1], hb.ms[0], hb.ms[hb.n - 1]);
     printf("hit cost, big image / small image: %.2f\n", h_big / h_small);
     printf("miss throughput, big image: %.0f MiB/s\n", (double)big_mib / (m_big / 1000.0));

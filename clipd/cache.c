@@ -41,6 +41,13 @@
 #define READY_PREFIX "ready."
 #define TMP_PREFIX "tmp."
 #define DEST_TMP_PREFIX ".clipd-tmp."
+/*
+ * How long the refill waits after the last take before it starts a copy.
+ * Takes come in bursts (one per VNode of a CloudNet), and a copy started
+ * right after one take would compete for CPU and disk with the answer to
+ * it and with the next take.
+ */
+#define QUIET_S 0.1
 
 struct sig {
     dev_t dev;
@@ -52,8 +59,8 @@ struct sig {
 struct tmpl {
     const struct clip_template_conf *conf;
     int dirfd;
-    bool sig_known; /* false while the template file is missing */
-    struct sig sig; /* what the ready copies were made from */
+    bool sig_known;       /* false while the template file is missing */
+    struct sig sig;       /* what the ready copies were made from */
     unsigned long *ready; /* sequence numbers of ready.N, used as a stack */
     size_t n_ready, cap_ready;
     unsigned long next_seq;
@@ -82,6 +89,7 @@ struct clip_cache {
     pthread_mutex_t lock;
     pthread_cond_t cond; /* signalled when takes drop, on stop, on template changes */
     unsigned takes;      /* takes in progress; refill waits while non-zero */
+    double last_take;    /* cn_now() when the latest take ended */
     bool stopping;
     bool started;
     unsigned long long used; /* bytes of ready copies plus the refill in progress */
@@ -152,9 +160,8 @@ write_sig(const struct tmpl *t, struct cn_err *err)
 {
     char name[64], text[256];
     int len = snprintf(text, sizeof(text), "%ju %ju %jd %jd %ld %jd %ld\n", (uintmax_t)t->sig.dev,
-                       (uintmax_t)t->sig.ino, (intmax_t)t->sig.size,
-                       (intmax_t)t->sig.mtime.tv_sec, t->sig.mtime.tv_nsec,
-                       (intmax_t)t->sig.ctime.tv_sec, t->sig.ctime.tv_nsec);
+                       (uintmax_t)t->sig.ino, (intmax_t)t->sig.size, (intmax_t)t->sig.mtime.tv_sec,
+                       t->sig.mtime.tv_nsec, (intmax_t)t->sig.ctime.tv_sec, t->sig.ctime.tv_nsec);
     int fd = open_tmp(t->dirfd, TMP_PREFIX, name, sizeof(name), 0600);
     if (fd < 0)
         return cn_err_set(err, CN_E_IO, "%s: %s", SIG_FILE, strerror(errno));
@@ -186,8 +193,8 @@ read_sig(const struct tmpl *t, struct sig *ret_sig)
     if (sscanf(text, "%ju %ju %jd %jd %ld %jd %ld", &dev, &ino, &size, &msec, &mnsec, &csec,
                &cnsec) != 7)
         return -1;
-    struct sig s = {(dev_t)dev, (ino_t)ino, (off_t)size, {(time_t)msec, mnsec},
-                    {(time_t)csec, cnsec}};
+    struct sig s = {
+        (dev_t)dev, (ino_t)ino, (off_t)size, {(time_t)msec, mnsec}, {(time_t)csec, cnsec}};
     *ret_sig = s;
     return 0;
 }
@@ -433,14 +440,14 @@ open_template(struct clip_cache *c, struct tmpl *t, struct cn_err *err)
     const char *file = c->cfg->file;
     struct stat st;
     if (stat(tc->path, &st) < 0)
-        return cn_err_add(err, CN_E_INVALID, "%s:%u: template %s: %s: %s", file, tc->line,
-                          tc->name, tc->path, strerror(errno));
+        return cn_err_add(err, CN_E_INVALID, "%s:%u: template %s: %s: %s", file, tc->line, tc->name,
+                          tc->path, strerror(errno));
     if (!S_ISREG(st.st_mode))
-        return cn_err_add(err, CN_E_INVALID, "%s:%u: template %s: %s is not a regular file",
-                          file, tc->line, tc->name, tc->path);
+        return cn_err_add(err, CN_E_INVALID, "%s:%u: template %s: %s is not a regular file", file,
+                          tc->line, tc->name, tc->path);
     if (mkdirat(c->cachefd, tc->name, 0700) < 0 && errno != EEXIST)
-        return cn_err_add(err, CN_E_IO, "%s:%u: template %s: cannot create its directory: %s",
-                          file, tc->line, tc->name, strerror(errno));
+        return cn_err_add(err, CN_E_IO, "%s:%u: template %s: cannot create its directory: %s", file,
+                          tc->line, tc->name, strerror(errno));
     t->dirfd = openat(c->cachefd, tc->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (t->dirfd < 0)
         return cn_err_add(err, CN_E_IO, "%s:%u: template %s: cannot open its directory: %s", file,
@@ -654,11 +661,13 @@ pick_locked(struct clip_cache *c)
 }
 
 static void
-wait_seconds_locked(struct clip_cache *c, unsigned seconds)
+wait_seconds_locked(struct clip_cache *c, double seconds)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += seconds;
+    double end = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + seconds;
+    ts.tv_sec = (time_t)end;
+    ts.tv_nsec = (long)((end - (double)ts.tv_sec) * 1e9);
     pthread_cond_timedwait(&c->cond, &c->lock, &ts);
 }
 
@@ -670,6 +679,11 @@ refill_main(void *arg)
     while (!c->stopping) {
         if (c->takes > 0) {
             pthread_cond_wait(&c->cond, &c->lock);
+            continue;
+        }
+        double quiet = c->last_take + QUIET_S - cn_now();
+        if (quiet > 0) {
+            wait_seconds_locked(c, quiet);
             continue;
         }
         for (size_t i = 0; i < c->n_t; i++)
@@ -829,8 +843,8 @@ open_dest_dir(struct clip_cache *c, const char *dest, const char **ret_base, str
             bool link = fstatat(fd, comp, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
             close(fd);
             if (link)
-                return cn_err_set(err, CN_E_FORBIDDEN,
-                                  "DEST goes through the symbolic link '%s'", comp);
+                return cn_err_set(err, CN_E_FORBIDDEN, "DEST goes through the symbolic link '%s'",
+                                  comp);
             if (e == ENOENT)
                 return cn_err_set(err, CN_E_NOTFOUND, "DEST's directory does not exist");
             return cn_err_set(err, e == ENOTDIR ? CN_E_INVALID : CN_E_IO, "DEST: %s: %s", comp,
@@ -958,8 +972,8 @@ put_back(struct clip_cache *c, struct tmpl *t, unsigned long seq, const struct s
 }
 
 int
-clip_cache_take(struct clip_cache *c, const char *template_name, const char *dest,
-                bool *ret_hit, struct cn_err *err)
+clip_cache_take(struct clip_cache *c, const char *template_name, const char *dest, bool *ret_hit,
+                struct cn_err *err)
 {
     int ret = -1, dirfd = -1;
     bool counted = false, hit = false;
@@ -1032,6 +1046,7 @@ cleanup:
     if (counted) {
         pthread_mutex_lock(&c->lock);
         c->takes--;
+        c->last_take = cn_now();
         if (ret == 0 && hit)
             t->hits++;
         if (ret == 0 && !hit) {

@@ -30,13 +30,13 @@ int clip_take(const char *socket_path, const char *template_name, const char *de
 /* What the daemon reports for one template. */
 struct clip_template_status {
     char *name;
-    unsigned ready;           /* ready copies on disk now */
-    unsigned copies;          /* ready copies the daemon aims to keep */
-    unsigned long long hits;  /* takes served by a rename */
+    unsigned ready;            /* ready copies on disk now */
+    unsigned copies;           /* ready copies the daemon aims to keep */
+    unsigned long long hits;   /* takes served by a rename */
     unsigned long long misses; /* takes served by copying */
-    unsigned long long bytes; /* apparent size of the ready copies; what the budget counts */
-    char method[24];          /* copy method of the latest copy: "reflink", "copy_file_range",
-                                 "readwrite", or "none" before the first copy */
+    unsigned long long bytes;  /* apparent size of the ready copies; what the budget counts */
+    char method[24];           /* copy method of the latest copy: "reflink", "copy_file_range",
+                                  "readwrite", or "none" before the first copy */
 };
 
 /* A snapshot of every template's counters, owned by the caller. */

@@ -129,8 +129,8 @@ int clip_cache_take(struct clip_cache *c, const char *template_name, const char 
  * Fills *ret_items with one entry per template, in configuration order; the
  * caller frees each name and the array.
  */
-int clip_cache_status(struct clip_cache *c, struct clip_template_status **ret_items,
-                      size_t *ret_n, struct cn_err *err);
+int clip_cache_status(struct clip_cache *c, struct clip_template_status **ret_items, size_t *ret_n,
+                      struct cn_err *err);
 
 /* ---- the socket server (server.c) ---- */
 

@@ -202,8 +202,9 @@ parse_template(struct parser *p, char **tok, size_t n)
         return;
     }
     if (!clip_template_name_ok(tok[1])) {
-        bad(p, "template name '%s' must be 1 to %d letters, digits, '.', '_' or '-', not "
-               "starting with '.'",
+        bad(p,
+            "template name '%s' must be 1 to %d letters, digits, '.', '_' or '-', not "
+            "starting with '.'",
             tok[1], CLIP_NAME_MAX);
         return;
     }

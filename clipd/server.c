@@ -106,8 +106,9 @@ handle_status(struct clip_cache *cache, const char *args, struct cn_buf *out)
     }
     cn_buf_printf(out, "ok %zu\n", n);
     for (size_t i = 0; i < n; i++) {
-        cn_buf_printf(out, "template %s ready %u copies %u hits %llu misses %llu bytes %llu "
-                           "method %s\n",
+        cn_buf_printf(out,
+                      "template %s ready %u copies %u hits %llu misses %llu bytes %llu "
+                      "method %s\n",
                       items[i].name, items[i].ready, items[i].copies, items[i].hits,
                       items[i].misses, items[i].bytes, items[i].method);
         free(items[i].name);

@@ -140,8 +140,7 @@ emb_dataplane_set_port(struct emb_dataplane *dp, const char *link, const char *n
     if (!link || !*link || !node || !*node)
         return cn_err_set(err, CN_E_INVALID, "link or node name missing");
     if (!dev || !ifname_ok(dev))
-        return cn_err_set(err, CN_E_INVALID, "'%s' is not an interface name",
-                          dev ? dev : "(null)");
+        return cn_err_set(err, CN_E_INVALID, "'%s' is not an interface name", dev ? dev : "(null)");
     if (address && inet_pton(AF_INET, address, &a) != 1)
         return cn_err_set(err, CN_E_INVALID, "'%s' is not an IPv4 address", address);
 
@@ -210,8 +209,7 @@ parse_node(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsig
                 return;
             }
         } else {
-            bad(err, name, line, "unknown node option '%s' (expected netns, bridge or mode)",
-                w[i]);
+            bad(err, name, line, "unknown node option '%s' (expected netns, bridge or mode)", w[i]);
             return;
         }
     }

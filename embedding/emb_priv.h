@@ -34,7 +34,7 @@ struct emb_dp_port {
     char *link;
     char *node;
     char *dev;
-    char *address; /* VXLAN mode: the device's IPv4 address, without prefix length */
+    char *address;    /* VXLAN mode: the device's IPv4 address, without prefix length */
     unsigned link_no; /* 1-based order of the link's first port; part of the VNI */
 };
 
@@ -53,8 +53,8 @@ const struct emb_dp_port *emb_dp_port(const struct emb_dataplane *dp, const char
 
 /* One interface of a VNode: one per overlay link that touches it. */
 struct emb_iface {
-    const char *link; /* overlay link id */
-    int vlan;         /* the link's tag */
+    const char *link;    /* overlay link id */
+    int vlan;            /* the link's tag */
     const char *address; /* "10.0.0.1/24" for netns VNodes, or NULL */
     unsigned index;      /* order among the node's links: the VNode sees ethINDEX */
 };
@@ -67,21 +67,21 @@ enum emb_item_kind {
 struct emb_item {
     enum emb_item_kind kind;
     const char *cloudnet;
-    const char *element; /* overlay element id */
-    const struct rdl_element *overlay;  /* the overlay element, or NULL when not known */
-    const struct rdl_map_entry *entry;  /* its map entry */
+    const char *element;               /* overlay element id */
+    const struct rdl_element *overlay; /* the overlay element, or NULL when not known */
+    const struct rdl_map_entry *entry; /* its map entry */
     /* EMB_ITEM_NODE */
-    const struct rdl_element *host;     /* the underlay node */
-    const struct emb_dp_node *host_dp;  /* where the host lives, or NULL */
+    const struct rdl_element *host;    /* the underlay node */
+    const struct emb_dp_node *host_dp; /* where the host lives, or NULL */
     struct emb_iface *ifaces;
     size_t n_ifaces;
     /* EMB_ITEM_HOP */
-    const struct rdl_element *ul_link;     /* the underlay link */
-    const struct rdl_element *end[2];      /* its two nodes, in path order */
-    const struct emb_dp_node *end_dp[2];   /* where they live, or NULL */
-    const struct emb_dp_port *port[2];     /* the link's device at each end, or NULL */
+    const struct rdl_element *ul_link;   /* the underlay link */
+    const struct rdl_element *end[2];    /* its two nodes, in path order */
+    const struct emb_dp_node *end_dp[2]; /* where they live, or NULL */
+    const struct emb_dp_port *port[2];   /* the link's device at each end, or NULL */
     int vlan;
-    size_t path_links;                     /* underlay links on the whole path */
+    size_t path_links; /* underlay links on the whole path */
 };
 
 /* A growable NULL-terminated array of strings. */
@@ -103,8 +103,7 @@ struct emb_plugin {
     int (*init)(struct emb_ctx *ctx, void **ret_state, struct cn_err *err);
     void (*fini)(void *state);
     int (*embed)(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_err *err);
-    int (*release)(struct emb_ctx *ctx, void *state, const struct emb_item *it,
-                   struct cn_err *err);
+    int (*release)(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_err *err);
     int (*start)(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_err *err);
     int (*stop)(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_err *err);
     int (*powercycle)(struct emb_ctx *ctx, void *state, const struct emb_item *it,
@@ -183,8 +182,8 @@ int emb_list_aliases(const char *netns, struct emb_lines *lines, struct cn_err *
  * Adds "LABEL NETNS/DEV" for every device in the initial namespace or a
  * namespace of the dataplane map whose owner tag is "cloudnet=ID KIND=...".
  */
-int emb_scan_devices(struct emb_ctx *ctx, const char *cloudnet, const char *kind,
-                     const char *label, struct emb_lines *lines, struct cn_err *err);
+int emb_scan_devices(struct emb_ctx *ctx, const char *cloudnet, const char *kind, const char *label,
+                     struct emb_lines *lines, struct cn_err *err);
 
 /* The per-tag bridge of VXLAN mode: "cnbTAG". Fills buf (at least 16 bytes). */
 void emb_tag_bridge(int vlan, char *buf, size_t size);

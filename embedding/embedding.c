@@ -306,8 +306,8 @@ node_item(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *ove
         return cn_err_set(err, CN_E_INVALID, "'%s' is not a node of the mapping", id);
     const struct rdl_element *host = rdl_graph_element(underlay, to);
     if (!host || !rdl_element_is_node(host))
-        return cn_err_set(err, CN_E_NOTFOUND, "'%s' sits on '%s', which is not a node of the underlay",
-                          id, to);
+        return cn_err_set(err, CN_E_NOTFOUND,
+                          "'%s' sits on '%s', which is not a node of the underlay", id, to);
     w.plugin = emb_plugin_select(ctx->table, N_TABLE, rdl_element_type(host));
     if (!w.plugin)
         return cn_err_set(err, CN_E_INVALID,
@@ -395,7 +395,8 @@ link_items(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *ov
         struct work w = {0};
         w.plugin = emb_plugin_select(ctx->table, N_TABLE, rdl_element_type(el));
         if (!w.plugin)
-            return cn_err_set(err, CN_E_INVALID, "no embedding plugin for '%s' (type %s) on the "
+            return cn_err_set(err, CN_E_INVALID,
+                              "no embedding plugin for '%s' (type %s) on the "
                               "path of '%s'",
                               l, rdl_element_type(el), id);
         w.item.kind = EMB_ITEM_HOP;
@@ -513,6 +514,9 @@ call_release(struct emb_ctx *ctx, const struct work *w, struct cn_err *err)
 
 /* ---- the public operations ---- */
 
+static int check_clean(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *underlay,
+                       struct cn_err *err);
+
 int
 emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
           const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
@@ -522,7 +526,8 @@ emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *ove
     int rc = -1;
     char where[600];
 
-    if (make_plan(ctx, cloudnet, overlay, mapping, underlay, true, &plan, err) < 0)
+    if (make_plan(ctx, cloudnet, overlay, mapping, underlay, true, &plan, err) < 0 ||
+        check_clean(ctx, cloudnet, underlay, err) < 0)
         goto cleanup;
     for (done = 0; done < plan.n; done++) {
         const struct work *w = &plan.w[done];
@@ -560,8 +565,7 @@ cleanup:
 
 int
 emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
-            const struct rdl_graph *mapping, const struct rdl_graph *underlay,
-            struct cn_err *err)
+            const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
 {
     struct plan plan = {0};
     struct cn_err problems = CN_ERR_INIT;
@@ -606,7 +610,9 @@ node_op_one(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *m
     if (node_item(ctx, cloudnet, NULL, mapping, underlay, element, false, &w, err) < 0)
         return -1;
     int (*fn)(struct emb_ctx *, void *, const struct emb_item *, struct cn_err *) =
-        op == OP_START ? w.plugin->start : op == OP_STOP ? w.plugin->stop : w.plugin->powercycle;
+        op == OP_START  ? w.plugin->start
+        : op == OP_STOP ? w.plugin->stop
+                        : w.plugin->powercycle;
     if (!fn) {
         cn_err_set(err, CN_E_INVALID, "plugin %s cannot %s '%s'", w.plugin->name, names[op],
                    element);
@@ -627,8 +633,7 @@ cleanup:
 
 static int
 node_op(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
-        const struct rdl_graph *underlay, const char *element, enum node_op op,
-        struct cn_err *err)
+        const struct rdl_graph *underlay, const char *element, enum node_op op, struct cn_err *err)
 {
     if (!cloudnet_ok(cloudnet))
         return cn_err_set(err, CN_E_INVALID, "'%s' is not a CloudNet id",
@@ -679,8 +684,7 @@ emb_console(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *m
     if (node_item(ctx, cloudnet, NULL, mapping, underlay, element, false, &w, err) < 0)
         return -1;
     if (!w.plugin->console) {
-        cn_err_set(err, CN_E_INVALID, "plugin %s has no console for '%s'", w.plugin->name,
-                   element);
+        cn_err_set(err, CN_E_INVALID, "plugin %s has no console for '%s'", w.plugin->name, element);
         goto cleanup;
     }
     if (emb_plugin_state(ctx, w.plugin->name, &state, err) < 0)
@@ -706,8 +710,7 @@ emb_status(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *ma
     if (node_item(ctx, cloudnet, NULL, mapping, underlay, element, false, &w, err) < 0)
         return -1;
     if (!w.plugin->status) {
-        cn_err_set(err, CN_E_INVALID, "plugin %s has no status for '%s'", w.plugin->name,
-                   element);
+        cn_err_set(err, CN_E_INVALID, "plugin %s has no status for '%s'", w.plugin->name, element);
         goto cleanup;
     }
     if (emb_plugin_state(ctx, w.plugin->name, &state, err) < 0)
@@ -719,20 +722,14 @@ cleanup:
     return rc;
 }
 
-int
-emb_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
-              const struct rdl_graph *underlay, char ***ret_lines, size_t *ret_count,
-              struct cn_err *err)
+/* Appends to lines everything that exists for the CloudNet (see emb_leftovers). */
+static int
+collect(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
+        const struct rdl_graph *underlay, struct emb_lines *lines, struct cn_err *err)
 {
-    struct emb_lines lines = {0};
     struct plan plan = {0};
-    struct cn_err problems = CN_ERR_INIT;
     int rc = -1;
 
-    if (!cloudnet_ok(cloudnet)) {
-        cn_err_set(err, CN_E_INVALID, "'%s' is not a CloudNet id", cloudnet ? cloudnet : "(null)");
-        goto cleanup;
-    }
     /*
      * With an underlay, only the plugins it can use are asked (no libvirt
      * connection on a PIP without KVM hosts); each plugin once.
@@ -750,37 +747,78 @@ emb_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph 
         void *state;
         if (!want || seen || !ctx->table[i].leftovers)
             continue;
-        if (emb_plugin_state(ctx, ctx->table[i].name, &state, &problems) < 0 ||
-            ctx->table[i].leftovers(ctx, state, cloudnet, NULL, &lines, &problems) < 0)
-            goto fail;
+        if (emb_plugin_state(ctx, ctx->table[i].name, &state, err) < 0 ||
+            ctx->table[i].leftovers(ctx, state, cloudnet, NULL, lines, err) < 0)
+            goto cleanup;
     }
     if (mapping && underlay) {
-        if (make_plan(ctx, cloudnet, NULL, mapping, underlay, false, &plan, &problems) < 0)
-            goto fail;
+        if (make_plan(ctx, cloudnet, NULL, mapping, underlay, false, &plan, err) < 0)
+            goto cleanup;
         for (size_t i = 0; i < plan.n; i++) {
             const struct work *w = &plan.w[i];
             void *state;
             if (w->item.kind != EMB_ITEM_HOP || !w->plugin->leftovers)
                 continue;
-            if (emb_plugin_state(ctx, w->plugin->name, &state, &problems) < 0 ||
-                w->plugin->leftovers(ctx, state, cloudnet, &w->item, &lines, &problems) < 0)
-                goto fail;
+            if (emb_plugin_state(ctx, w->plugin->name, &state, err) < 0 ||
+                w->plugin->leftovers(ctx, state, cloudnet, &w->item, lines, err) < 0)
+                goto cleanup;
         }
+    }
+    rc = 0;
+
+cleanup:
+    plan_release(&plan);
+    return rc;
+}
+
+/*
+ * Refuses to embed over an existing embedding of the same CloudNet: undoing
+ * a failed second attempt would tear down the first. Only things found by
+ * owner tag count (disks are named by prefix only, VLAN memberships carry
+ * no owner).
+ */
+static int
+check_clean(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *underlay,
+            struct cn_err *err)
+{
+    struct emb_lines lines = {0};
+    int rc = -1;
+
+    if (collect(ctx, cloudnet, NULL, underlay, &lines, err) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < lines.n; i++) {
+        if (cn_startswith(lines.v[i], "domain ") || cn_startswith(lines.v[i], "netns ") ||
+            cn_startswith(lines.v[i], "veth ") || cn_startswith(lines.v[i], "vxlan ")) {
+            cn_err_set(err, CN_E_INVALID,
+                       "CloudNet %s is already (partly) embedded: %s exists; release it first",
+                       cloudnet, lines.v[i]);
+            goto cleanup;
+        }
+    }
+    rc = 0;
+
+cleanup:
+    emb_lines_free(lines.v);
+    return rc;
+}
+
+int
+emb_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
+              const struct rdl_graph *underlay, char ***ret_lines, size_t *ret_count,
+              struct cn_err *err)
+{
+    struct emb_lines lines = {0};
+
+    if (!cloudnet_ok(cloudnet))
+        return cn_err_set(err, CN_E_INVALID, "'%s' is not a CloudNet id",
+                          cloudnet ? cloudnet : "(null)");
+    if (collect(ctx, cloudnet, mapping, underlay, &lines, err) < 0) {
+        emb_lines_free(lines.v);
+        return -1;
     }
     if (!lines.v)
         lines.v = xcalloc(1, sizeof(*lines.v));
     *ret_lines = lines.v;
     *ret_count = lines.n;
-    lines.v = NULL;
-    rc = 0;
-    goto cleanup;
-
-fail:
-    cn_err_set(err, problems.code, "%s", cn_err_msg(&problems));
-
-cleanup:
-    cn_err_release(&problems);
-    plan_release(&plan);
-    emb_lines_free(lines.v);
-    return rc;
+    return 0;
 }

@@ -71,8 +71,7 @@ enum emb_bridge_mode {
  * Parses the text of a dataplane map; `name` prefixes diagnostics, which
  * read "NAME:LINE: message", one per problem. The caller frees the result.
  */
-struct emb_dataplane *emb_dataplane_parse(const char *name, const char *text,
-                                          struct cn_err *err);
+struct emb_dataplane *emb_dataplane_parse(const char *name, const char *text, struct cn_err *err);
 struct emb_dataplane *emb_dataplane_read_file(const char *path, struct cn_err *err);
 struct emb_dataplane *emb_dataplane_new(void);
 void emb_dataplane_free(struct emb_dataplane *dp);
@@ -168,8 +167,7 @@ char *emb_vnode_name(const char *cloudnet, const char *element);
  * link) + "h"; its alias holds "cloudnet=C node=N link=L" in full. Fills
  * buf (at least 16 bytes).
  */
-void emb_ifname(const char *cloudnet, const char *node, const char *link, char *buf,
-                size_t size);
+void emb_ifname(const char *cloudnet, const char *node, const char *link, char *buf, size_t size);
 
 /*
  * What exists for a CloudNet, one line per thing:

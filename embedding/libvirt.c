@@ -151,11 +151,10 @@ find_domain(struct lv_state *st, const struct emb_item *it, virDomainPtr *ret_do
         rc = 0;
         goto cleanup;
     }
-    if (domain_owner(dom, &c, &e) < 0 || !cn_streq(c, it->cloudnet) ||
-        !cn_streq(e, it->element)) {
+    if (domain_owner(dom, &c, &e) < 0 || !cn_streq(c, it->cloudnet) || !cn_streq(e, it->element)) {
         cn_err_set(err, CN_E_FORBIDDEN,
-                   "domain %s exists but does not belong to '%s' of CloudNet %s", name,
-                   it->element, it->cloudnet);
+                   "domain %s exists but does not belong to '%s' of CloudNet %s", name, it->element,
+                   it->cloudnet);
         virDomainFree(dom);
         goto cleanup;
     }
@@ -346,8 +345,8 @@ prop(xmlNodePtr node, const char *name, const char *value)
 }
 
 static char *
-domain_xml(struct emb_ctx *ctx, const struct lv_state *st, const struct emb_item *it,
-           const char *disk, struct cn_err *err)
+domain_xml(const struct lv_state *st, const struct emb_item *it, const char *disk,
+           struct cn_err *err)
 {
     char num[32];
     char *name = emb_vnode_name(it->cloudnet, it->element);
@@ -433,7 +432,6 @@ domain_xml(struct emb_ctx *ctx, const struct lv_state *st, const struct emb_item
         goto cleanup;
     }
     out = xstrndup((const char *)mem, (size_t)size);
-    (void)ctx;
 
 cleanup:
     xmlFree(mem);
@@ -474,8 +472,8 @@ lv_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_
     if (find_domain(st, it, &dom, err) < 0)
         goto cleanup;
     if (dom) {
-        cn_err_set(err, CN_E_INVALID, "VNode '%s' of CloudNet %s is already embedded",
-                   it->element, it->cloudnet);
+        cn_err_set(err, CN_E_INVALID, "VNode '%s' of CloudNet %s is already embedded", it->element,
+                   it->cloudnet);
         goto cleanup;
     }
     disk = disk_path(ctx, it->cloudnet, it->element);
@@ -486,7 +484,7 @@ lv_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_
             if (emb_tag_bridge_get(it->host_dp->netns, it->ifaces[i].vlan, err) < 0)
                 goto cleanup;
     }
-    xml = domain_xml(ctx, st, it, disk, err);
+    xml = domain_xml(st, it, disk, err);
     if (!xml)
         goto cleanup;
     dom = virDomainDefineXML(st->conn, xml);
@@ -699,8 +697,7 @@ lv_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const struc
     DIR *d = dir ? opendir(dir) : NULL;
     for (struct dirent *de; d && (de = readdir(d));) {
         size_t len = strlen(de->d_name);
-        if (cn_startswith(de->d_name, prefix) && len > 4 &&
-            cn_streq(de->d_name + len - 4, ".img"))
+        if (cn_startswith(de->d_name, prefix) && len > 4 && cn_streq(de->d_name + len - 4, ".img"))
             emb_lines_add(lines, xasprintf("image %s/%s", dir, de->d_name));
     }
     if (d)

@@ -97,12 +97,18 @@ add_iface(const char *name, const struct emb_item *it, const struct emb_iface *f
     } else {
         /* Add the link's VLAN as PVID before dropping the bridge's default, never leaving none. */
         if (emb_runv(err, "ip", hns, "link", "set", host, "master", bridge, (char *)NULL) < 0 ||
-            emb_runv(err, "bridge", hns, "vlan", "add", "dev", host, "vid", vid, "pvid",
-                     "untagged", (char *)NULL) < 0)
+            emb_runv(err, "bridge", hns, "vlan", "add", "dev", host, "vid", vid, "pvid", "untagged",
+                     (char *)NULL) < 0)
             goto cleanup;
-        if (f->vlan != 1 &&
-            emb_runv(err, "bridge", hns, "vlan", "del", "dev", host, "vid", "1", (char *)NULL) < 0)
-            goto cleanup;
+        /* The bridge may have no default PVID (default_pvid 0): then there is nothing to drop. */
+        if (f->vlan != 1) {
+            char **v =
+                emb_argv("bridge", hns, "vlan", "del", "dev", host, "vid", "1", (char *)NULL);
+            int r = emb_run_tolerant((const char *const *)v, gone, err);
+            emb_argv_free(v);
+            if (r < 0)
+                goto cleanup;
+        }
     }
     if (emb_runv(err, "ip", hns, "link", "set", host, "up", (char *)NULL) < 0)
         goto cleanup;
@@ -129,8 +135,8 @@ ns_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_
     if (check_owner(name, it, &exists, err) < 0)
         goto cleanup;
     if (exists) {
-        cn_err_set(err, CN_E_INVALID, "VNode '%s' of CloudNet %s is already embedded",
-                   it->element, it->cloudnet);
+        cn_err_set(err, CN_E_INVALID, "VNode '%s' of CloudNet %s is already embedded", it->element,
+                   it->cloudnet);
         goto cleanup;
     }
     if (host_netns(it) && !emb_netns_exists(host_netns(it))) {
@@ -218,7 +224,6 @@ static int
 set_links(const struct emb_item *it, const char *how, struct cn_err *err)
 {
     char *name = emb_vnode_name(it->cloudnet, it->element);
-    struct emb_lines devs = {0};
     struct cn_buf out = CN_BUF_INIT;
     bool exists;
     int rc = -1;
@@ -253,7 +258,6 @@ set_links(const struct emb_item *it, const char *how, struct cn_err *err)
     rc = 0;
 
 cleanup:
-    emb_lines_free(devs.v);
     cn_buf_release(&out);
     free(name);
     return rc;
@@ -295,8 +299,8 @@ ns_console(struct emb_ctx *ctx, void *state, const struct emb_item *it, char **r
     bool exists;
     if (check_owner(name, it, &exists, err) < 0 || !exists) {
         if (!cn_err_is_set(err))
-            cn_err_set(err, CN_E_NOTFOUND, "VNode '%s' of CloudNet %s is not embedded",
-                       it->element, it->cloudnet);
+            cn_err_set(err, CN_E_NOTFOUND, "VNode '%s' of CloudNet %s is not embedded", it->element,
+                       it->cloudnet);
         free(name);
         return -1;
     }
@@ -330,8 +334,8 @@ ns_status(struct emb_ctx *ctx, void *state, const struct emb_item *it, enum emb_
     if (r < 0)
         goto cleanup;
     /* start brings lo up with the links, so lo's flag says whether the VNode runs. */
-    *ret_state = strstr(out.s, ",UP") || strstr(out.s, "<UP") ? EMB_STATE_RUNNING
-                                                              : EMB_STATE_DEFINED;
+    *ret_state =
+        strstr(out.s, ",UP") || strstr(out.s, "<UP") ? EMB_STATE_RUNNING : EMB_STATE_DEFINED;
     rc = 0;
 
 cleanup:

@@ -76,8 +76,8 @@ check_hop(const struct emb_item *it, bool transit, struct cn_err *err)
                               it->vlan, (int)t, ul);
         if (rdl_element_vlan_range(it->ul_link, &first, &last) == 0 &&
             (it->vlan < first || it->vlan > last))
-            return cn_err_set(err, CN_E_VLAN, "tag %d is outside the range %d-%d of '%s'",
-                              it->vlan, first, last, ul);
+            return cn_err_set(err, CN_E_VLAN, "tag %d is outside the range %d-%d of '%s'", it->vlan,
+                              first, last, ul);
     } else if (it->end_dp[0]->mode != it->end_dp[1]->mode) {
         return cn_err_set(err, CN_E_INVALID,
                           "the two ends of underlay link '%s' use different bridge modes", ul);
@@ -153,8 +153,8 @@ hop_embed(const struct emb_item *it, bool transit, struct cn_err *err)
                                   rdl_element_id(it->ul_link));
             if (vxlan_add(it, i, err) < 0)
                 return -1;
-        } else if (emb_runv(err, "bridge", dp->netns, "vlan", "add", "dev", it->port[i]->dev,
-                            "vid", vid, (char *)NULL) < 0) {
+        } else if (emb_runv(err, "bridge", dp->netns, "vlan", "add", "dev", it->port[i]->dev, "vid",
+                            vid, (char *)NULL) < 0) {
             return -1;
         }
     }
@@ -162,17 +162,16 @@ hop_embed(const struct emb_item *it, bool transit, struct cn_err *err)
 }
 
 static int
-hop_release(const struct emb_item *it, bool transit, struct cn_err *err)
+hop_release(const struct emb_item *it, struct cn_err *err)
 {
     char vid[16], dev[16];
 
     if (it->vlan < 1 || it->vlan > 4094)
         return 0; /* nothing can have been configured for it */
-    if (check_hop(it, transit, err) < 0)
-        return -1;
     snprintf(vid, sizeof(vid), "%d", it->vlan);
     for (int i = 0; i < 2; i++) {
-        if (!end_is_ours(it, i, transit))
+        /* An end the map does not describe cannot have been configured. */
+        if (!it->end_dp[i] || !it->port[i])
             continue;
         const struct emb_dp_node *dp = it->end_dp[i];
         if (dp->netns && !emb_netns_exists(dp->netns))
@@ -201,7 +200,8 @@ has_vid(const char *out, const char *port, int vid)
 {
     char *copy = xstrdup(out), *save = NULL;
     bool found = false;
-    for (char *t = strtok_r(copy, " \t\n", &save); t && !found; t = strtok_r(NULL, " \t\n", &save)) {
+    for (char *t = strtok_r(copy, " \t\n", &save); t && !found;
+         t = strtok_r(NULL, " \t\n", &save)) {
         long v;
         if (!cn_streq(t, port) && cn_parse_long(t, 1, 4094, &v) == 0 && v == vid)
             found = true;
@@ -253,7 +253,7 @@ vlan_release(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct
 {
     (void)ctx;
     (void)state;
-    return hop_release(it, false, err);
+    return hop_release(it, err);
 }
 
 static int
@@ -277,12 +277,12 @@ transit_release(struct emb_ctx *ctx, void *state, const struct emb_item *it, str
 {
     (void)ctx;
     (void)state;
-    return hop_release(it, true, err);
+    return hop_release(it, err);
 }
 
 static int
-transit_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet,
-                  const struct emb_item *it, struct emb_lines *lines, struct cn_err *err)
+transit_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const struct emb_item *it,
+                  struct emb_lines *lines, struct cn_err *err)
 {
     (void)state;
     return hop_leftovers(ctx, cloudnet, it, true, lines, err);

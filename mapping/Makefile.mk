@@ -1,6 +1,7 @@
 # The mapping engine, its tests and the online VNE benchmark.
 LIBRARIES += map
-map_SRCS := mapping/objects.c mapping/solve.c mapping/heuristic.c mapping/grc.c mapping/mip.c
+map_SRCS := mapping/objects.c mapping/solve.c mapping/heuristic.c mapping/grc.c mapping/search.c \
+	mapping/mip.c
 map_LDLIBS := -lglpk
 mapping_CFLAGS :=
 

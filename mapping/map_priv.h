@@ -183,4 +183,14 @@ int map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct
 int map_grc(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err);
 int map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err);
 
+/*
+ * The exact placement search for the cost objective (mapping/search.c).
+ * *inout_best is the incumbent (may be NULL) and is replaced by anything
+ * cheaper found. Stops at deadline (cn_now() seconds). *ret_bound is a
+ * proven lower bound on the cost; *ret_proven tells whether the incumbent is
+ * optimal (or, with none, that no mapping exists).
+ */
+int map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, double deadline,
+                    double *ret_bound, bool *ret_proven);
+
 #endif /* CLOUDNET_MAP_PRIV_H */

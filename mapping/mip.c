@@ -74,6 +74,7 @@ struct mip {
     size_t *aoff;  /* nl + 1 offsets into arcs */
     size_t *arcs;  /* allowed arcs per link */
     int *fcol;     /* column of each allowed arc */
+    double *hmax;  /* nl: most hops a path may take in a solution worth having */
     size_t narcs, arcs_cap;
     int lam;       /* load: the max utilisation */
     int *ynode;    /* energy: ns, column or 0 */
@@ -212,6 +213,7 @@ choose_variables(struct mip *m, double ub, bool energy)
         }
         if (ctx->opts->hop_limit && (double)ctx->opts->hop_limit < hmax)
             hmax = ctx->opts->hop_limit;
+        m->hmax[l] = hmax;
 
         size_t n = 0;
         for (size_t i = 0; i < ctx->ok_n[rl->a]; i++)
@@ -268,6 +270,57 @@ choose_variables(struct mip *m, double ub, bool energy)
     free(lB);
     free(mark);
     free(done);
+}
+
+/*
+ * Valid inequalities for a link whose ends never share a host. Some simple
+ * path is optimal, so it enters the host of its far end and never enters
+ * the host of its near end:
+ *     in(j) >= x[b][j],  in(j) + x[a][j] <= 1.
+ * When the cost bound allows one hop only, the path is a single arc from the
+ * near host to the far one: out(i) = x[a][i] and in(j) = x[b][j].
+ */
+static void
+strengthen(struct mip *m, size_t l)
+{
+    const struct map_ctx *ctx = m->ctx;
+    const struct map_substrate *sub = ctx->sub;
+    size_t ns = ctx->ns;
+    size_t a = ctx->req->links[l].a, b = ctx->req->links[l].b;
+    bool one_hop = m->hmax[l] <= 1;
+    int *in_row = xcalloc(ns + 1, sizeof(int));
+    int *out_row = xcalloc(ns + 1, sizeof(int));
+    for (size_t k = m->aoff[l]; k < m->aoff[l + 1]; k++) {
+        size_t i = map_arc_tail(sub, m->arcs[k]), j = map_arc_head(sub, m->arcs[k]);
+        if (!in_row[j]) {
+            int xa = m->xcol[a * ns + j], xb = m->xcol[b * ns + j];
+            /* lower bound from x[b][j], upper bound 1 - x[a][j] */
+            in_row[j] = add_row(m, one_hop ? GLP_FX : GLP_DB, 0, one_hop ? 0 : 1);
+            if (xb)
+                trip_add(&m->T, in_row[j], xb, -1);
+            if (xa && !one_hop) {
+                /* in - x_b >= 0 and in + x_a <= 1 need two rows */
+                int r2 = add_row(m, GLP_UP, 0, 1);
+                trip_add(&m->T, r2, xa, 1);
+                for (size_t q = m->aoff[l]; q < m->aoff[l + 1]; q++) {
+                    if (map_arc_head(sub, m->arcs[q]) == j)
+                        trip_add(&m->T, r2, m->fcol[q], 1);
+                }
+            }
+        }
+        trip_add(&m->T, in_row[j], m->fcol[k], 1);
+        if (one_hop) {
+            if (!out_row[i]) {
+                int xa = m->xcol[a * ns + i];
+                out_row[i] = add_row(m, GLP_FX, 0, 0);
+                if (xa)
+                    trip_add(&m->T, out_row[i], xa, -1);
+            }
+            trip_add(&m->T, out_row[i], m->fcol[k], 1);
+        }
+    }
+    free(in_row);
+    free(out_row);
 }
 
 static void
@@ -370,6 +423,8 @@ build_structure(struct mip *m)
             }
             row_of[s] = in_row[s] = out_row[s] = 0;
         }
+        if (map_link_min_hops(ctx, l) == 1)
+            strengthen(m, l);
         if (isfinite(rl->max_lat)) {
             int row = add_row(m, GLP_UP, 0, rl->max_lat);
             for (size_t k = m->aoff[l]; k < m->aoff[l + 1]; k++)
@@ -840,46 +895,28 @@ rel_gap(double value, double bound)
     return g < 1e-9 ? 0 : g;
 }
 
-int
-map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err)
+/*
+ * Builds and solves the model for obj. heur (taken over, may be NULL) is the
+ * incumbent; lb_extra is a proven lower bound on the cost found elsewhere.
+ */
+static int
+glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct map_result *heur,
+           double lb_extra, struct map_result **ret_res, struct cn_err *err)
 {
-    const char *oname = ctx->opts->objective ? ctx->opts->objective : "cost";
-    const struct mip_objective *obj = NULL;
-    struct map_result *heur = NULL, *res = NULL;
+    struct map_result *res = NULL;
     struct mip m;
     int ret = -1;
-    int saved_term = glp_term_out(ctx->opts->solver_output ? GLP_ON : GLP_OFF);
-    struct cn_err herr = CN_ERR_INIT;
 
     memset(&m, 0, sizeof(m));
-    for (size_t i = 0; i < CN_ARRAY_SIZE(objectives); i++) {
-        if (strcmp(objectives[i].name, oname) == 0)
-            obj = &objectives[i];
-    }
-    if (!obj) {
-        cn_err_set(err, CN_E_INVALID, "unknown objective %s", oname);
-        goto cleanup;
-    }
     bool is_cost = obj->build == build_cost;
-    double lb = map_cost_lower_bound(ctx);
-
-    if (map_heuristic(ctx, &heur, &herr) < 0)
-        heur = NULL;
-    if (heur && is_cost && map_eval_cost(ctx, heur) <= lb + 1e-9) {
-        heur->value = heur->bound = map_eval_cost(ctx, heur);
-        heur->gap = 0;
-        heur->optimal = true;
-        *ret_res = heur;
-        heur = NULL;
-        ret = 0;
-        goto cleanup;
-    }
+    double lb = fmax(map_cost_lower_bound(ctx), is_cost ? lb_extra : 0);
 
     m.ctx = ctx;
     m.xok = xcalloc(ctx->nv * ctx->ns + 1, sizeof(bool));
     m.xcol = xcalloc(ctx->nv * ctx->ns + 1, sizeof(int));
     m.free_l = xcalloc(ctx->nl + 1, sizeof(bool));
     m.aoff = xcalloc(ctx->nl + 1, sizeof(size_t));
+    m.hmax = xcalloc(ctx->nl + 1, sizeof(double));
     double ub = heur && is_cost ? map_eval_cost(ctx, heur) : INFINITY;
     choose_variables(&m, ub, obj->build == build_energy);
     bool exact = ctx->opts->hop_limit == 0;
@@ -991,7 +1028,6 @@ map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *e
     res = NULL;
     ret = 0;
 cleanup:
-    glp_term_out(saved_term);
     if (m.P)
         glp_delete_prob(m.P);
     free(m.T.ia);
@@ -1001,11 +1037,194 @@ cleanup:
     free(m.xcol);
     free(m.free_l);
     free(m.aoff);
+    free(m.hmax);
     free(m.arcs);
     free(m.fcol);
     free(m.ynode);
     free(m.ylink);
     free(m.start);
+    map_result_free(heur);
+    map_result_free(res);
+    return ret;
+}
+
+/* The least the primary objective can be: load already there, or nothing new. */
+static double
+primary_floor(const struct map_ctx *ctx, const struct mip_objective *obj)
+{
+    const struct map_substrate *sub = ctx->sub;
+    double f = 0;
+    if (obj->build != build_load)
+        return 0;
+    for (size_t s = 0; s < ctx->ns; s++) {
+        for (size_t r = 0; r < ctx->nres; r++) {
+            if (sub->nodes[s].cap[r] > 0)
+                f = fmax(f, sub->nodes[s].used[r] / sub->nodes[s].cap[r]);
+        }
+    }
+    for (size_t e = 0; e < ctx->ne; e++) {
+        if (sub->links[e].bw > 0)
+            f = fmax(f, sub->links[e].used / sub->links[e].bw);
+    }
+    return f;
+}
+
+/*
+ * A copy of ctx in which the primary objective of obj cannot exceed its
+ * floor: for "load" every capacity is cut to floor * capacity, for "energy"
+ * only nodes and links already in use remain. Shares the unchanged arrays;
+ * free with restricted_release().
+ */
+static void
+restricted_init(struct map_ctx *out, const struct map_ctx *ctx, const struct mip_objective *obj,
+                double floor_value)
+{
+    const struct map_substrate *sub = ctx->sub;
+    size_t ns = ctx->ns, nres1 = ctx->nres ? ctx->nres : 1;
+    bool load = obj->build == build_load;
+    *out = *ctx;
+    out->resid = xcalloc(ns * nres1 + 1, sizeof(double));
+    out->bw_resid = xcalloc(ctx->ne + 1, sizeof(double));
+    out->ok = xcalloc(ctx->nv * ns + 1, sizeof(bool));
+    out->ok_list = xcalloc(ctx->nv * ns + 1, sizeof(size_t));
+    out->ok_n = xcalloc(ctx->nv + 1, sizeof(size_t));
+    for (size_t s = 0; s < ns; s++) {
+        for (size_t r = 0; r < ctx->nres; r++) {
+            double v = ctx->resid[s * nres1 + r];
+            if (load)
+                v = fmin(v, floor_value * sub->nodes[s].cap[r] - sub->nodes[s].used[r] + 1e-9);
+            out->resid[s * nres1 + r] = v;
+        }
+    }
+    for (size_t e = 0; e < ctx->ne; e++) {
+        double v = ctx->bw_resid[e];
+        if (load)
+            v = fmin(v, floor_value * sub->links[e].bw - sub->links[e].used + 1e-9);
+        else if (!sub->links[e].users)
+            v = -1;
+        out->bw_resid[e] = v;
+    }
+    for (size_t v = 0; v < ctx->nv; v++) {
+        for (size_t i = 0; i < ctx->ok_n[v]; i++) {
+            size_t s = ctx->ok_list[v * ns + i];
+            bool fits = load || sub->nodes[s].users > 0;
+            for (size_t r = 0; r < ctx->nres && fits; r++)
+                fits = out->resid[s * nres1 + r] + MAP_EPS >= ctx->dem[v * nres1 + r];
+            if (!fits)
+                continue;
+            out->ok[v * ns + s] = true;
+            out->ok_list[v * ns + out->ok_n[v]++] = s;
+        }
+    }
+}
+
+static void
+restricted_release(struct map_ctx *c)
+{
+    free(c->resid);
+    free(c->bw_resid);
+    free(c->ok);
+    free(c->ok_list);
+    free(c->ok_n);
+}
+
+/*
+ * The exact cost minimisation: heuristic bound, then the placement search,
+ * then GLPK when the search could not settle it. heur is taken over.
+ */
+static int
+solve_cost(const struct map_ctx *ctx, struct map_result *heur, struct map_result **ret_res,
+           struct cn_err *err)
+{
+    double lb = map_cost_lower_bound(ctx);
+    if (heur && map_eval_cost(ctx, heur) <= lb + 1e-9) {
+        heur->value = heur->bound = map_eval_cost(ctx, heur);
+        heur->gap = 0;
+        heur->optimal = true;
+        *ret_res = heur;
+        return 0;
+    }
+    for (size_t v = 0; v < ctx->nv; v++) {
+        if (ctx->ok_n[v] == 0) {
+            map_result_free(heur);
+            return cn_err_set(err, CN_E_INFEASIBLE, "request node %zu fits nowhere", v);
+        }
+    }
+    double limit = ctx->opts->time_limit_s > 0 ? ctx->opts->time_limit_s : 1e9;
+    double deadline = ctx->t0 + limit * (ctx->opts->hop_limit ? 0.5 : 0.7);
+    double bound = lb;
+    bool proven = false;
+    if (!ctx->opts->hop_limit)
+        map_cost_search(ctx, &heur, deadline, &bound, &proven);
+    if (proven) {
+        if (!heur)
+            return cn_err_set(err, CN_E_INFEASIBLE, "no mapping exists");
+        heur->value = heur->bound = map_eval_cost(ctx, heur);
+        heur->gap = 0;
+        heur->optimal = true;
+        *ret_res = heur;
+        return 0;
+    }
+    struct map_result *res = NULL;
+    if (glpk_solve(ctx, &objectives[0], heur, bound, &res, err) < 0)
+        return -1;
+    *ret_res = res;
+    return 0;
+}
+
+int
+map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err)
+{
+    const char *oname = ctx->opts->objective ? ctx->opts->objective : "cost";
+    const struct mip_objective *obj = NULL;
+    struct map_result *heur = NULL, *res = NULL;
+    struct cn_err herr = CN_ERR_INIT;
+    int ret = -1;
+    int saved_term = glp_term_out(ctx->opts->solver_output ? GLP_ON : GLP_OFF);
+
+    for (size_t i = 0; i < CN_ARRAY_SIZE(objectives); i++) {
+        if (strcmp(objectives[i].name, oname) == 0)
+            obj = &objectives[i];
+    }
+    if (!obj) {
+        cn_err_set(err, CN_E_INVALID, "unknown objective %s", oname);
+        goto cleanup;
+    }
+    if (map_heuristic(ctx, &heur, &herr) < 0)
+        heur = NULL;
+    if (obj->build == build_cost) {
+        ret = solve_cost(ctx, heur, &res, err);
+        heur = NULL;
+        goto done;
+    }
+    /*
+     * "load" and "energy": when the heuristic already meets the least
+     * possible primary value, what remains is the cheapest mapping that
+     * keeps it there, a cost problem on a cut-down substrate.
+     */
+    double floor_value = primary_floor(ctx, obj);
+    if (heur && obj->eval(ctx, heur) <= floor_value + 1e-9) {
+        struct map_ctx rctx;
+        restricted_init(&rctx, ctx, obj, floor_value);
+        ret = solve_cost(&rctx, heur, &res, err);
+        heur = NULL;
+        restricted_release(&rctx);
+        if (ret == 0) {
+            res->value = obj->eval(ctx, res);
+            res->bound = floor_value;
+            res->gap = rel_gap(res->value, res->bound);
+        }
+        goto done;
+    }
+    ret = glpk_solve(ctx, obj, heur, 0, &res, err);
+    heur = NULL;
+done:
+    if (ret == 0) {
+        *ret_res = res;
+        res = NULL;
+    }
+cleanup:
+    glp_term_out(saved_term);
     map_result_free(heur);
     map_result_free(res);
     cn_err_release(&herr);

@@ -58,14 +58,13 @@ cmd_load(struct pip_store *s, const char *file, struct cn_err *err)
     if (!g)
         return -1;
     if (rdl_graph_kind(g) != RDL_UNDERLAY) {
-        cn_err_set(err, CN_E_INVALID, "%s: a %s document, not an underlay", file,
+        cn_err_set(err, CN_E_INVALID, "%s: not an underlay document (kind %s)", file,
                    rdl_kind_name(rdl_graph_kind(g)));
         goto cleanup;
     }
     if (pip_store_load_substrate(s, g, err) < 0)
         goto cleanup;
-    printf("substrate %s loaded: %zu elements\n", rdl_graph_name(g),
-           rdl_graph_element_count(g));
+    printf("substrate %s loaded: %zu elements\n", rdl_graph_name(g), rdl_graph_element_count(g));
     ret = 0;
 cleanup:
     rdl_graph_free(g);
@@ -138,9 +137,12 @@ int
 main(int argc, char **argv)
 {
     static const struct option options[] = {
-        {"socket", required_argument, NULL, 's'}, {"host", required_argument, NULL, 'H'},
-        {"port", required_argument, NULL, 'p'},   {"database", required_argument, NULL, 'd'},
-        {"user", required_argument, NULL, 'u'},   {"help", no_argument, NULL, 'h'},
+        {"socket", required_argument, NULL, 's'},
+        {"host", required_argument, NULL, 'H'},
+        {"port", required_argument, NULL, 'p'},
+        {"database", required_argument, NULL, 'd'},
+        {"user", required_argument, NULL, 'u'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     struct pip_store_config cfg = {.database = "pipd"};

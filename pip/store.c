@@ -110,7 +110,10 @@ struct db_rows {
     char **cells;
 };
 
-#define DB_ROWS_INIT {0, 0, NULL}
+#define DB_ROWS_INIT                                                                               \
+    {                                                                                              \
+        0, 0, NULL                                                                                 \
+    }
 
 static void
 db_rows_release(struct db_rows *r)
@@ -388,8 +391,8 @@ db_rollback(struct pip_store *s)
 }
 
 static int
-event_add(struct pip_store *s, long long now, const char *id, const char *kind,
-          const char *detail, struct cn_err *err)
+event_add(struct pip_store *s, long long now, const char *id, const char *kind, const char *detail,
+          struct cn_err *err)
 {
     return db_exec(s, NULL, NULL, err,
                    "INSERT INTO event (at, reservation_id, kind, detail) VALUES (?, ?, ?, ?)",
@@ -418,11 +421,11 @@ pip_store_open(const struct pip_store_config *cfg, struct cn_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct pip_store *s = NULL;
+    struct pip_store *ret = NULL;
     char *ddl = NULL;
 
     if (!database_name_ok(cfg->database)) {
-        cn_err_set(err, CN_E_INVALID,
-                   "database name \"%s\": use 1-64 letters, digits, '_' or '$'",
+        cn_err_set(err, CN_E_INVALID, "database name \"%s\": use 1-64 letters, digits, '_' or '$'",
                    cfg->database ? cfg->database : "");
         goto cleanup;
     }
@@ -439,7 +442,7 @@ pip_store_open(const struct pip_store_config *cfg, struct cn_err *err)
     s->db = mysql_init(NULL);
     if (!s->db) {
         cn_err_set(err, CN_E_DB, "database: cannot initialise the client library");
-        goto fail;
+        goto cleanup;
     }
     unsigned timeout = 10;
     my_bool no = 0;
@@ -458,33 +461,32 @@ pip_store_open(const struct pip_store_config *cfg, struct cn_err *err)
                    "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED");
     mysql_optionsv(s->db, MYSQL_INIT_COMMAND,
                    "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
-    if (!mysql_real_connect(s->db, cfg->socket ? NULL : cfg->host, cfg->user, cfg->password,
-                            NULL, cfg->socket ? 0 : cfg->port, cfg->socket, 0)) {
+    if (!mysql_real_connect(s->db, cfg->socket ? NULL : cfg->host, cfg->user, cfg->password, NULL,
+                            cfg->socket ? 0 : cfg->port, cfg->socket, 0)) {
         cn_err_set(err, CN_E_DB, "database: cannot connect to %s: %s",
                    cfg->socket ? cfg->socket : (cfg->host ? cfg->host : "localhost"),
                    mysql_error(s->db));
-        goto fail;
+        goto cleanup;
     }
     /* A name checked above: identifiers cannot be statement parameters. */
     ddl = xasprintf("CREATE DATABASE IF NOT EXISTS `%s` CHARACTER SET utf8mb4 "
                     "COLLATE utf8mb4_bin",
                     cfg->database);
     if (db_exec_text(s, ddl, err) < 0)
-        goto fail;
+        goto cleanup;
     if (mysql_select_db(s->db, cfg->database)) {
         db_fail(s, mysql_errno(s->db), mysql_error(s->db), err);
-        goto fail;
+        goto cleanup;
     }
     long long wait = cfg->lock_wait_s ? cfg->lock_wait_s : DEFAULT_LOCK_WAIT_S;
     if (db_exec(s, NULL, NULL, err, "SET SESSION innodb_lock_wait_timeout = ?", "i", wait) < 0)
-        goto fail;
-    goto cleanup;
-fail:
-    pip_store_close(s);
+        goto cleanup;
+    ret = s;
     s = NULL;
 cleanup:
+    pip_store_close(s);
     free(ddl);
-    return s;
+    return ret;
 }
 
 void
@@ -602,8 +604,8 @@ pip_store_migrate(struct pip_store *s, int target, int *ret_from, struct cn_err 
     if (target == 0)
         target = latest;
     if (target < 0 || target > latest) {
-        cn_err_set(err, CN_E_INVALID, "schema version %d unknown (this pipd knows 1-%d)",
-                   target, latest);
+        cn_err_set(err, CN_E_INVALID, "schema version %d unknown (this pipd knows 1-%d)", target,
+                   latest);
         goto cleanup;
     }
     /* Two daemons or pipctl runs upgrading at once would run a script twice. */
@@ -620,8 +622,8 @@ pip_store_migrate(struct pip_store *s, int target, int *ret_from, struct cn_err 
         goto cleanup;
     if (from > latest) {
         cn_err_set(err, CN_E_DB,
-                   "database schema is version %d, newer than this pipd (%d): upgrade pipd",
-                   from, latest);
+                   "database schema is version %d, newer than this pipd (%d): upgrade pipd", from,
+                   latest);
         goto cleanup;
     }
     if (target < from) {
@@ -673,7 +675,7 @@ static int
 check_underlay(const struct rdl_graph *ul, struct cn_err *err)
 {
     if (rdl_graph_kind(ul) != RDL_UNDERLAY)
-        return cn_err_set(err, CN_E_INVALID, "substrate: a %s document, not an underlay",
+        return cn_err_set(err, CN_E_INVALID, "substrate: not an underlay document (kind %s)",
                           rdl_kind_name(rdl_graph_kind(ul)));
     if (rdl_validate(ul, err) < 0)
         return -1;
@@ -733,8 +735,7 @@ load_substrate_once(struct pip_store *s, const struct rdl_graph *ul, const char 
     if (db_begin(s, err) < 0)
         goto cleanup;
     /* The exclusive lock waits for every reservation in flight. */
-    if (db_exec(s, &rows, NULL, err, "SELECT yaml FROM underlay WHERE id = 1 FOR UPDATE", "") <
-        0)
+    if (db_exec(s, &rows, NULL, err, "SELECT yaml FROM underlay WHERE id = 1 FOR UPDATE", "") < 0)
         goto cleanup;
     if (rows.nrows == 1 && cn_streq(db_cell(&rows, 0, 0), yaml)) {
         ret = db_commit(s, err);
@@ -769,8 +770,8 @@ load_substrate_once(struct pip_store *s, const struct rdl_graph *ul, const char 
                 "sszzi", rdl_graph_name(ul), yaml, has_range ? &f : NULL, has_range ? &l : NULL,
                 now) < 0)
         goto cleanup;
-    char *detail = xasprintf("substrate %s: %zu elements", rdl_graph_name(ul),
-                             rdl_graph_element_count(ul));
+    char *detail =
+        xasprintf("substrate %s: %zu elements", rdl_graph_name(ul), rdl_graph_element_count(ul));
     int rc = event_add(s, now, NULL, "substrate", detail, err);
     free(detail);
     if (rc < 0 || db_commit(s, err) < 0)
@@ -1268,8 +1269,7 @@ check_request(const struct pip_reserve_request *req, struct cn_err *err)
     for (size_t i = 0; i < req->nvlans; i++) {
         const struct pip_vlan_request *v = &req->vlans[i];
         if (!id_ok(v->overlay_link)) {
-            cn_err_add(err, CN_E_INVALID, "%s: VLAN request %zu: overlay link missing", req->id,
-                       i);
+            cn_err_add(err, CN_E_INVALID, "%s: VLAN request %zu: overlay link missing", req->id, i);
             continue;
         }
         if (v->tag != 0 && (v->tag < VLAN_MIN || v->tag > VLAN_MAX))
@@ -1277,8 +1277,8 @@ check_request(const struct pip_reserve_request *req, struct cn_err *err)
                        v->overlay_link, v->tag, VLAN_MIN, VLAN_MAX);
         for (size_t j = 0; j < v->nscopes; j++)
             if (!id_ok(v->scopes[j]))
-                cn_err_add(err, CN_E_INVALID, "%s: %s: bad underlay element in VLAN scope",
-                           req->id, v->overlay_link);
+                cn_err_add(err, CN_E_INVALID, "%s: %s: bad underlay element in VLAN scope", req->id,
+                           v->overlay_link);
         for (size_t j = 0; j < i; j++)
             if (id_ok(req->vlans[j].overlay_link) &&
                 cn_streq(req->vlans[j].overlay_link, v->overlay_link))
@@ -1312,8 +1312,8 @@ lock_elements(struct pip_store *s, bool exclusive, const char *const *elements, 
         if (i > 0 && cn_streq(elements[i - 1], elements[i]))
             continue;
         db_rows_release(&rows);
-        if (db_exec(s, &rows, NULL, err, "SELECT id FROM ul_element WHERE id = ? FOR UPDATE",
-                    "s", elements[i]) < 0)
+        if (db_exec(s, &rows, NULL, err, "SELECT id FROM ul_element WHERE id = ? FOR UPDATE", "s",
+                    elements[i]) < 0)
             goto cleanup;
         if (rows.nrows == 0)
             cn_err_add(err, CN_E_INVALID, "no underlay element %s", elements[i]);
@@ -1411,13 +1411,12 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
     }
     if (v->tag) {
         if (v->tag < first || v->tag > last) {
-            cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d outside the range %d-%d",
-                       v->overlay_link, v->tag, first, last);
+            cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d outside the range %d-%d", v->overlay_link,
+                       v->tag, first, last);
             goto cleanup;
         }
         if (set->used[v->tag]) {
-            cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link,
-                       v->tag);
+            cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link, v->tag);
             goto cleanup;
         }
         tag = v->tag;
@@ -1437,8 +1436,7 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
                     "VALUES (?, ?, ?, ?)",
                     "siss", nscopes ? scopes[i] : "", (long long)tag, id, v->overlay_link) < 0) {
             if (s->last_errno == ER_DUP_ENTRY)
-                cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link,
-                           tag);
+                cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link, tag);
             goto cleanup;
         }
     }
@@ -1455,8 +1453,8 @@ cleanup:
  * or NULL with err set when it cannot be read.
  */
 static char *
-mapping_with_tags(const char *id, const char *mapping_yaml,
-                  const struct pip_reserve_request *req, const int *tags, struct cn_err *err)
+mapping_with_tags(const char *id, const char *mapping_yaml, const struct pip_reserve_request *req,
+                  const int *tags, struct cn_err *err)
 {
     struct cn_buf out = CN_BUF_INIT;
     char *name = xasprintf("mapping of %s", id);
@@ -1496,6 +1494,7 @@ reserve_once(struct pip_store *s, const struct pip_reserve_request *req, long le
     const char **elements = xcalloc(nw ? nw : 1, sizeof(*elements));
     int *tags = xcalloc(req->nvlans ? req->nvlans : 1, sizeof(*tags));
     char *mapping = NULL, *detail = NULL;
+    struct db_rows rows = DB_ROWS_INIT;
     bool picked = false;
 
     for (size_t i = 0; i < nw; i++)
@@ -1504,6 +1503,16 @@ reserve_once(struct pip_store *s, const struct pip_reserve_request *req, long le
         goto cleanup;
     if (lock_elements(s, req->nvlans > 0, elements, nw, err) < 0)
         goto cleanup;
+    /*
+     * The same request repeated while the first was running waited for the
+     * first one's locks; it must find that reservation, not a shortfall.
+     */
+    if (db_exec(s, &rows, NULL, err, "SELECT 1 FROM reservation WHERE id = ?", "s", req->id) < 0)
+        goto cleanup;
+    if (rows.nrows > 0) {
+        ret = RESERVE_EXISTS;
+        goto cleanup;
+    }
     /* Read only now: the locks may have been waited for. */
     long long now = store_now(s);
     if (check_capacity(s, w, nw, now, err) < 0)
@@ -1554,6 +1563,7 @@ cleanup:
     free(tags);
     free(mapping);
     free(detail);
+    db_rows_release(&rows);
     return ret;
 }
 
@@ -1571,8 +1581,8 @@ pip_store_reserve(struct pip_store *s, const struct pip_reserve_request *req, bo
 
     w = xcalloc(req->nallocs ? req->nallocs : 1, sizeof(*w));
     for (size_t i = 0; i < req->nallocs; i++)
-        w[i] = (struct want){req->allocs[i].element, req->allocs[i].resource,
-                             req->allocs[i].amount};
+        w[i] =
+            (struct want){req->allocs[i].element, req->allocs[i].resource, req->allocs[i].amount};
     qsort(w, req->nallocs, sizeof(*w), want_cmp);
     for (size_t i = 0; i < req->nallocs; i++) {
         if (nw > 0 && want_cmp(&w[nw - 1], &w[i]) == 0)
@@ -1594,8 +1604,13 @@ pip_store_reserve(struct pip_store *s, const struct pip_reserve_request *req, bo
         enum reserve_outcome o = reserve_once(s, req, lease_s, w, nw, err);
         if (o == RESERVE_DONE)
             break;
-        if (o == RESERVE_EXISTS && attempt < BUSY_ATTEMPTS)
-            continue; /* the lookup above now finds it */
+        if (o == RESERVE_EXISTS) {
+            /* The lookup above now finds it; it is never deleted, so this ends. */
+            if (attempt < BUSY_ATTEMPTS)
+                continue;
+            cn_err_set(err, CN_E_BUSY, "CloudNet %s is being reserved concurrently", req->id);
+            goto cleanup;
+        }
         if (err->code != CN_E_BUSY || s->last_errno == 0 || attempt >= BUSY_ATTEMPTS)
             goto cleanup;
         cn_err_clear(err);
@@ -1614,8 +1629,8 @@ cleanup:
  * expiry. CN_E_NOTFOUND when id is unknown.
  */
 static int
-lock_reservation(struct pip_store *s, const char *id, bool with_elements,
-                 enum pip_state *ret_state, long long *ret_expires_at, struct cn_err *err)
+lock_reservation(struct pip_store *s, const char *id, bool with_elements, enum pip_state *ret_state,
+                 long long *ret_expires_at, struct cn_err *err)
 {
     int ret = -1;
     struct db_rows rows = DB_ROWS_INIT;
@@ -1768,49 +1783,83 @@ end_once(struct pip_store *s, const char *id, enum pip_state to, const char *rea
     return 0;
 }
 
-/* Runs op again while it fails on a deadlock or lock timeout. */
-#define RETRY_BUSY(s, err, call)                                                                   \
-    do {                                                                                           \
-        for (int attempt_ = 1;; attempt_++) {                                                      \
-            if ((call) == 0)                                                                       \
-                return 0;                                                                          \
-            if ((err)->code != CN_E_BUSY || (s)->last_errno == 0 || attempt_ >= BUSY_ATTEMPTS)    \
-                return -1;                                                                         \
-            cn_err_clear(err);                                                                     \
-        }                                                                                          \
-    } while (0)
+/* The arguments of one lease or state operation, so one retry loop serves them all. */
+struct op_args {
+    const char *id;
+    const char *reason;
+    enum pip_state to;
+    long lease_s;
+    long long *ret_expires_at;
+};
+
+static int
+op_confirm(struct pip_store *s, const struct op_args *a, struct cn_err *err)
+{
+    return confirm_once(s, a->id, err);
+}
+
+static int
+op_renew(struct pip_store *s, const struct op_args *a, struct cn_err *err)
+{
+    return renew_once(s, a->id, a->lease_s, a->ret_expires_at, err);
+}
+
+static int
+op_end(struct pip_store *s, const struct op_args *a, struct cn_err *err)
+{
+    return end_once(s, a->id, a->to, a->reason, err);
+}
+
+/* Runs op again while it fails on a deadlock or a lock timeout. */
+static int
+retry_busy(struct pip_store *s,
+           int (*op)(struct pip_store *s, const struct op_args *a, struct cn_err *err),
+           const struct op_args *a, struct cn_err *err)
+{
+    for (int attempt = 1;; attempt++) {
+        if (op(s, a, err) == 0)
+            return 0;
+        if (err->code != CN_E_BUSY || s->last_errno == 0 || attempt >= BUSY_ATTEMPTS)
+            return -1;
+        cn_err_clear(err);
+    }
+}
 
 int
 pip_store_confirm(struct pip_store *s, const char *id, struct cn_err *err)
 {
-    RETRY_BUSY(s, err, confirm_once(s, id, err));
+    struct op_args a = {.id = id};
+    return retry_busy(s, op_confirm, &a, err);
 }
 
 int
 pip_store_renew(struct pip_store *s, const char *id, long lease_s, long long *ret_expires_at,
                 struct cn_err *err)
 {
+    struct op_args a = {.id = id, .lease_s = lease_s, .ret_expires_at = ret_expires_at};
     if (lease_s <= 0)
         return cn_err_set(err, CN_E_INVALID, "CloudNet %s: lease must be positive, not %ld s",
                           id ? id : "", lease_s);
-    RETRY_BUSY(s, err, renew_once(s, id, lease_s, ret_expires_at, err));
+    return retry_busy(s, op_renew, &a, err);
 }
 
 int
 pip_store_release(struct pip_store *s, const char *id, const char *reason, struct cn_err *err)
 {
-    RETRY_BUSY(s, err, end_once(s, id, PIP_RELEASED, reason, err));
+    struct op_args a = {.id = id, .reason = reason, .to = PIP_RELEASED};
+    return retry_busy(s, op_end, &a, err);
 }
 
 int
 pip_store_fail(struct pip_store *s, const char *id, const char *reason, struct cn_err *err)
 {
-    RETRY_BUSY(s, err, end_once(s, id, PIP_FAILED, reason, err));
+    struct op_args a = {.id = id, .reason = reason, .to = PIP_FAILED};
+    return retry_busy(s, op_end, &a, err);
 }
 
 int
-pip_store_list(struct pip_store *s, enum pip_list_filter filter,
-               struct pip_reservation **ret_items, size_t *ret_count, struct cn_err *err)
+pip_store_list(struct pip_store *s, enum pip_list_filter filter, struct pip_reservation **ret_items,
+               size_t *ret_count, struct cn_err *err)
 {
     struct db_rows rows = DB_ROWS_INIT;
     int rc;

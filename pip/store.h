@@ -131,9 +131,8 @@ struct pip_vlan_range {
  * range that are free everywhere. Ascending, non-adjacent ranges; the
  * caller frees the array with free(). CN_E_NOTFOUND for an unknown scope.
  */
-int pip_store_free_vlans(struct pip_store *s, const char *scope,
-                         struct pip_vlan_range **ret_ranges, size_t *ret_count,
-                         struct cn_err *err);
+int pip_store_free_vlans(struct pip_store *s, const char *scope, struct pip_vlan_range **ret_ranges,
+                         size_t *ret_count, struct cn_err *err);
 
 /* ---- reservations ---- */
 
@@ -171,8 +170,9 @@ struct pip_reserve_request {
     const char *peer;    /* who asks; NULL means '' (local tools) */
     const char *overlay_yaml;
     /*
-     * The mapping document. When a tag is picked for a virtual link whose
-     * entry is in it, the stored document gets that tag as its `vlan`.
+     * The mapping document, stored as given, except that when a tag is
+     * picked (tag 0) it must be a mapping document or "", and the entry of
+     * the virtual link, if there is one, gets the tag as its `vlan`.
      */
     const char *mapping_yaml;
     long lease_s; /* > 0; capped by the configured maximum */
@@ -216,8 +216,8 @@ void pip_reservation_free(struct pip_reservation *r);
  * ret_existed may be NULL.
  */
 struct pip_reservation *pip_store_reserve(struct pip_store *s,
-                                          const struct pip_reserve_request *req,
-                                          bool *ret_existed, struct cn_err *err);
+                                          const struct pip_reserve_request *req, bool *ret_existed,
+                                          struct cn_err *err);
 /*
  * What pip_store_reserve would answer for an existing id, without mapping
  * anything: *ret is the reservation when id exists with the same request,
@@ -242,8 +242,7 @@ int pip_store_confirm(struct pip_store *s, const char *id, struct cn_err *err);
  * (may be NULL) is recorded, e.g. "lease expired" from the reaper.
  * Releasing again succeeds and changes nothing. CN_E_NOTFOUND when unknown.
  */
-int pip_store_release(struct pip_store *s, const char *id, const char *reason,
-                      struct cn_err *err);
+int pip_store_release(struct pip_store *s, const char *id, const char *reason, struct cn_err *err);
 
 /*
  * allocated or provisioned -> failed (the embedding failed), freeing its

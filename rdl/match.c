@@ -114,12 +114,14 @@ rdl_value_admits(const struct rdl_value *demand, const struct rdl_value *offer)
 /*
  * Features that never exclude a substrate element: `image` names the boot
  * template (a PIP without it fails the embedding, with a clear error, rather
- * than the mapping) and additive features bound sums along paths.
+ * than the mapping), `address` and `address.<link>` configure the VNode's
+ * interfaces wherever it lands, and additive features bound sums along paths.
  */
 static bool
 feature_ignored_for_placement(const char *name)
 {
-    return strcmp(name, "image") == 0 || rdl_feature_is_additive(name);
+    return strcmp(name, "image") == 0 || strcmp(name, "address") == 0 ||
+           cn_startswith(name, "address.") || rdl_feature_is_additive(name);
 }
 
 bool

@@ -253,8 +253,9 @@ bool rdl_value_admits(const struct rdl_value *demand, const struct rdl_value *of
 /*
  * Whether every feature demanded can be met by the features offered.
  * A feature the underlay does not have fails, except `image` (it names the
- * boot template and does not restrict placement) and `latency` (a bound on
- * paths, checked by the mapper).
+ * boot template and does not restrict placement), `address` and
+ * `address.<link>` (interface configuration of the VNode) and `latency` (a
+ * bound on paths, checked by the mapper).
  */
 bool rdl_features_match(const struct rdl_props *demand, const struct rdl_props *offer);
 /* Whether every demanded resource is covered (capacity >= demand or range min). */

@@ -25,6 +25,14 @@
 
 #define CORE_TAG "tag:yaml.org,2002:"
 
+/*
+ * Properties per map and items per list. Real elements have a handful;
+ * the bound keeps the linear searches over them (here and in matching)
+ * from turning quadratic on a hostile document.
+ */
+#define MAX_PROPS 256
+#define MAX_ITEMS 256
+
 enum halt {
     RUNNING,
     HALT_STOP,  /* too many problems: keep them, read no further */
@@ -567,8 +575,13 @@ read_text(struct reader *r, char **ret, struct rdl_pos *ret_pos)
     int rc = expect_scalar(r, &c, NULL);
     if (rc <= 0)
         return rc;
-    *ret = xstrndup(ev_text(r), ev_len(r));
-    return next(r) < 0 ? -1 : 1;
+    char *s = xstrndup(ev_text(r), ev_len(r));
+    if (next(r) < 0) {
+        free(s);
+        return -1;
+    }
+    *ret = s;
+    return 1;
 }
 
 static int
@@ -666,6 +679,10 @@ list_value(struct reader *r, int *ret_rc)
                 goto fail;
             continue;
         }
+        if (list->n_items >= MAX_ITEMS) {
+            fatal(r, ev_pos(r), CN_E_LIMIT, "list longer than %d items", MAX_ITEMS);
+            goto fail;
+        }
         int rc;
         struct rdl_value *item = scalar_value(r, &rc);
         if (rc < 0)
@@ -678,8 +695,13 @@ list_value(struct reader *r, int *ret_rc)
     if (next(r) < 0)
         goto fail;
     *ret_rc = ok ? 1 : 0;
-    if (ok)
+    if (ok) {
+        if (list->cap_items > list->n_items && list->n_items > 0) {
+            list->items = xrealloc(list->items, list->n_items * sizeof(*list->items));
+            list->cap_items = list->n_items;
+        }
         return list;
+    }
 fail:
     rdl_value_free(list);
     return NULL;
@@ -783,6 +805,19 @@ read_value(struct reader *r, int *ret_rc)
     }
 }
 
+/*
+ * Arrays grow by doubling from eight slots; what was read will rarely grow
+ * again, so give back the unused tail (a large graph is mostly these).
+ */
+static void
+props_shrink(struct rdl_props *p)
+{
+    if (p->cap > p->len && p->len > 0) {
+        p->items = xrealloc(p->items, p->len * sizeof(*p->items));
+        p->cap = p->len;
+    }
+}
+
 /* resources: or features: — a map of names to values. */
 static int
 read_props(struct reader *r, struct rdl_props *p, const char *what)
@@ -798,6 +833,10 @@ read_props(struct reader *r, struct rdl_props *p, const char *what)
                 return -1;
             continue;
         }
+        if (p->len >= MAX_PROPS) {
+            fatal(r, k.pos, CN_E_LIMIT, "more than %d %s", MAX_PROPS, what);
+            return -1;
+        }
         if (rdl_props_get(p, k.text)) {
             problem(r, k.pos, "duplicate key '%s'", k.text);
             if (skip(r) < 0)
@@ -810,6 +849,7 @@ read_props(struct reader *r, struct rdl_props *p, const char *what)
         if (v)
             rdl_props_set(p, k.text, v);
     }
+    props_shrink(p);
     return rc;
 }
 
@@ -987,6 +1027,8 @@ read_elements(struct reader *r)
 
 /* ---- interfaces ---- */
 
+static void join_interface(struct reader *r, const struct pending_iface *f);
+
 static int
 read_interface(struct reader *r)
 {
@@ -1047,9 +1089,20 @@ read_interface(struct reader *r)
         ok = false;
     }
     if (ok) {
+        struct pending_iface f = {ids[0], ids[1], pos, id_pos[0], id_pos[1]};
+        /*
+         * Interfaces usually follow the elements: join them at once rather
+         * than hold them all. Once one has to wait, the rest wait too, so
+         * that the graph keeps the document's order.
+         */
+        if (r->n_ifaces == 0 && rdl_graph_element(r->g, f.a) && rdl_graph_element(r->g, f.b)) {
+            join_interface(r, &f);
+            free(ids[0]);
+            free(ids[1]);
+            return 0;
+        }
         CN_GROW(r->ifaces, r->cap_ifaces, r->n_ifaces + 1);
-        r->ifaces[r->n_ifaces++] =
-            (struct pending_iface){ids[0], ids[1], pos, id_pos[0], id_pos[1]};
+        r->ifaces[r->n_ifaces++] = f;
         return 0;
     }
     /* Its links would otherwise be reported as missing this interface. */
@@ -1103,39 +1156,44 @@ listed(const struct rdl_graph *g, const struct rdl_element *a, const struct rdl_
     return false;
 }
 
-/* Joins the interfaces now that every element is known. */
+/* Adds one interface, or reports why not. */
+static void
+join_interface(struct reader *r, const struct pending_iface *f)
+{
+    struct rdl_graph *g = r->g;
+    struct rdl_element *a = rdl_graph_element(g, f->a);
+    struct rdl_element *b = rdl_graph_element(g, f->b);
+    if (!a && !cn_strmap_get(&r->quiet, f->a))
+        problem(r, f->pos_a, "interface names unknown element '%.64s'", f->a);
+    if (!b && !cn_strmap_get(&r->quiet, f->b))
+        problem(r, f->pos_b, "interface names unknown element '%.64s'", f->b);
+    if (!a || !b) {
+        /* The link lost an interface for a reason already given. */
+        if (a)
+            quiet_add(r, a->id);
+        if (b)
+            quiet_add(r, b->id);
+        return;
+    }
+    /*
+     * The same pair in the same order is a repetition; reversed, it is a
+     * second interface, which the link checks report as joining a node to
+     * itself.
+     */
+    if (listed(g, a, b)) {
+        problem(r, f->pos, "interface between '%s' and '%s' listed twice", a->id, b->id);
+        return;
+    }
+    rdl_graph_add_interface(g, f->a, f->b, NULL);
+    g->ifaces[g->n_ifaces - 1].pos = f->pos;
+}
+
+/* Joins the interfaces that named elements not known when they were read. */
 static void
 resolve_interfaces(struct reader *r)
 {
-    struct rdl_graph *g = r->g;
-    for (size_t i = 0; i < r->n_ifaces && r->halt == RUNNING; i++) {
-        const struct pending_iface *f = &r->ifaces[i];
-        struct rdl_element *a = rdl_graph_element(g, f->a);
-        struct rdl_element *b = rdl_graph_element(g, f->b);
-        if (!a && !cn_strmap_get(&r->quiet, f->a))
-            problem(r, f->pos_a, "interface names unknown element '%.64s'", f->a);
-        if (!b && !cn_strmap_get(&r->quiet, f->b))
-            problem(r, f->pos_b, "interface names unknown element '%.64s'", f->b);
-        if (!a || !b) {
-            /* The link lost an interface for a reason already given. */
-            if (a)
-                quiet_add(r, a->id);
-            if (b)
-                quiet_add(r, b->id);
-            continue;
-        }
-        /*
-         * The same pair in the same order is a repetition; reversed, it is a
-         * second interface, which the link checks report as joining a node
-         * to itself.
-         */
-        if (listed(g, a, b)) {
-            problem(r, f->pos, "interface between '%s' and '%s' listed twice", a->id, b->id);
-            continue;
-        }
-        rdl_graph_add_interface(g, f->a, f->b, NULL);
-        g->ifaces[g->n_ifaces - 1].pos = f->pos;
-    }
+    for (size_t i = 0; i < r->n_ifaces && r->halt == RUNNING; i++)
+        join_interface(r, &r->ifaces[i]);
 }
 
 /* ---- mapping documents ---- */

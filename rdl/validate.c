@@ -5,6 +5,7 @@
  * built in memory; the reader runs the same code on what it has read, so a
  * document and the graph it describes are judged alike.
  */
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,28 @@ struct checker {
     struct cn_err *err;
     enum policy policy;
 };
+
+/*
+ * Adds a problem unless enough are known already: past the limit only the
+ * count matters, and a hostile graph could otherwise produce millions.
+ */
+static void report(const struct checker *c, struct rdl_pos pos, const char *fmt, ...)
+    CN_PRINTF(3, 4);
+
+static void
+report(const struct checker *c, struct rdl_pos pos, const char *fmt, ...)
+{
+    if (c->err->count > RDL_MAX_PROBLEMS)
+        return;
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    va_list ap;
+    va_start(ap, fmt);
+    cn_buf_vprintf(&b, fmt, ap);
+    va_end(ap);
+    rdl_diag(c->err, c->g, pos, "%s", b.s);
+    cn_buf_release(&b);
+}
 
 static const char *
 policy_name(enum policy p)
@@ -60,9 +83,9 @@ static void
 check_vlan_range(const struct checker *c, int first, int last, struct rdl_pos pos)
 {
     if (first < 1 || last > 4094 || first > 4094 || last < 1)
-        rdl_diag(c->err, c->g, pos, "vlan_range must lie within 1..4094");
+        report(c, pos, "vlan_range must lie within 1..4094");
     else if (first > last)
-        rdl_diag(c->err, c->g, pos, "vlan_range must not start after it ends");
+        report(c, pos, "vlan_range must not start after it ends");
 }
 
 /* The shape every value must have, whoever uses it. Returns false when malformed. */
@@ -75,26 +98,24 @@ check_shape(const struct checker *c, const char *ns, const char *name, const str
         return true;
     case RDL_VALUE_LIST:
         if (v->n_items == 0) {
-            rdl_diag(c->err, c->g, v->pos, "%s '%s' is an empty list", ns, name);
+            report(c, v->pos, "%s '%s' is an empty list", ns, name);
             return false;
         }
         for (size_t i = 0; i < v->n_items; i++) {
             const struct rdl_value *it = v->items[i];
             if (it->kind != RDL_VALUE_NUMBER && it->kind != RDL_VALUE_STRING) {
-                rdl_diag(c->err, c->g, pos_or(it->pos, v->pos),
-                         "a list holds only numbers and strings");
+                report(c, pos_or(it->pos, v->pos), "a list holds only numbers and strings");
                 return false;
             }
         }
         return true;
     case RDL_VALUE_RANGE:
         if (!v->has_min && !v->has_max) {
-            rdl_diag(c->err, c->g, v->pos, "%s '%s': a range needs min or max", ns, name);
+            report(c, v->pos, "%s '%s': a range needs min or max", ns, name);
             return false;
         }
         if (v->has_min && v->has_max && v->min > v->max) {
-            rdl_diag(c->err, c->g, v->pos, "%s '%s': min %g is greater than max %g", ns, name,
-                     v->min, v->max);
+            report(c, v->pos, "%s '%s': min %g is greater than max %g", ns, name, v->min, v->max);
             return false;
         }
         return true;
@@ -114,36 +135,36 @@ static void
 check_resource(const struct checker *c, const char *name, const struct rdl_value *v)
 {
     if (v->kind == RDL_VALUE_STRING) {
-        rdl_diag(c->err, c->g, v->pos, "resource '%s' must be a number", name);
+        report(c, v->pos, "resource '%s' must be a number", name);
         return;
     }
     if (!check_shape(c, "resource", name, v))
         return;
     /* Resources are never additive bounds, so no exception for links here. */
     if (vague_anywhere(v) && c->policy != POLICY_OL0) {
-        rdl_diag(c->err, c->g, v->pos, "resource '%s' is vague, which %s does not allow", name,
-                 policy_name(c->policy));
+        report(c, v->pos, "resource '%s' is vague, which %s does not allow", name,
+               policy_name(c->policy));
         return;
     }
     switch (v->kind) {
     case RDL_VALUE_NUMBER:
         if (v->num < 0)
-            rdl_diag(c->err, c->g, v->pos, "resource '%s' must not be negative", name);
+            report(c, v->pos, "resource '%s' must not be negative", name);
         break;
     case RDL_VALUE_RANGE:
         if ((v->has_min && v->min < 0) || (v->has_max && v->max < 0))
-            rdl_diag(c->err, c->g, v->pos, "resource '%s' must not be negative", name);
+            report(c, v->pos, "resource '%s' must not be negative", name);
         break;
     case RDL_VALUE_LIST:
         for (size_t i = 0; i < v->n_items; i++) {
             const struct rdl_value *it = v->items[i];
             struct rdl_pos p = pos_or(it->pos, v->pos);
             if (it->kind != RDL_VALUE_NUMBER) {
-                rdl_diag(c->err, c->g, p, "resource '%s' must be a number", name);
+                report(c, p, "resource '%s' must be a number", name);
                 break;
             }
             if (it->num < 0) {
-                rdl_diag(c->err, c->g, p, "resource '%s' must not be negative", name);
+                report(c, p, "resource '%s' must not be negative", name);
                 break;
             }
         }
@@ -175,8 +196,8 @@ check_feature(const struct checker *c, const char *name, const struct rdl_value 
         break;
     }
     if (bad)
-        rdl_diag(c->err, c->g, v->pos, "feature '%s' is vague, which %s does not allow", name,
-                 policy_name(c->policy));
+        report(c, v->pos, "feature '%s' is vague, which %s does not allow", name,
+               policy_name(c->policy));
 }
 
 static void
@@ -206,8 +227,7 @@ check_elements(const struct checker *c)
             if (c->w && i < c->w->n_elem_vlan)
                 p = pos_or(c->w->elem_vlan[i], e->pos);
             if (g->kind != RDL_UNDERLAY || !is_transit(e->type))
-                rdl_diag(c->err, g, p,
-                         "vlan_range is only allowed on /link/transit elements of underlays");
+                report(c, p, "vlan_range is only allowed on /link/transit elements of underlays");
             else
                 check_vlan_range(c, e->vlan_first, e->vlan_last, p);
         }
@@ -261,7 +281,7 @@ report_cycle(const struct checker *c, const struct sa_node *path, size_t from, s
     cn_buf_puts(&b, g->elements[path[from].elem]->id);
     const struct rdl_element *e = g->elements[path[from].elem];
     const struct rdl_value *v = ns_props(e, path[from].ns)->items[path[from].prop].value;
-    rdl_diag(c->err, g, pos_or(v->pos, e->pos), "same_as cycle: %s", b.s);
+    report(c, pos_or(v->pos, e->pos), "same_as cycle: %s", b.s);
     cn_buf_release(&b);
 }
 
@@ -306,12 +326,11 @@ check_same_as(const struct checker *c)
                 const struct rdl_element *t = rdl_graph_element(g, v->same_as);
                 if (!t) {
                     if (!quiet(c, v->same_as))
-                        rdl_diag(c->err, g, pos_or(v->pos, e->pos),
-                                 "same_as names unknown element '%s'", v->same_as);
+                        report(c, pos_or(v->pos, e->pos), "same_as names unknown element '%s'",
+                               v->same_as);
                 } else if (prop_index(ns_props(t, ns), p->items[k].name) == SIZE_MAX) {
-                    rdl_diag(c->err, g, pos_or(v->pos, e->pos),
-                             "same_as names '%s', which has no %s '%s'", t->id,
-                             ns ? "feature" : "resource", p->items[k].name);
+                    report(c, pos_or(v->pos, e->pos), "same_as names '%s', which has no %s '%s'",
+                           t->id, ns ? "feature" : "resource", p->items[k].name);
                 }
             }
         }
@@ -390,9 +409,8 @@ check_interfaces(const struct checker *c)
     for (size_t i = 0; i < g->n_ifaces; i++) {
         const struct rdl_iface *f = &g->ifaces[i];
         if (f->a->is_link == f->b->is_link)
-            rdl_diag(c->err, g, f->pos,
-                     "interface between '%s' and '%s' must join a node and a link", f->a->id,
-                     f->b->id);
+            report(c, f->pos, "interface between '%s' and '%s' must join a node and a link",
+                   f->a->id, f->b->id);
         /* The same pair reversed is another interface: the link checks report it. */
         keys[i] = (struct iface_key){(uintptr_t)f->a, (uintptr_t)f->b, i};
     }
@@ -401,8 +419,7 @@ check_interfaces(const struct checker *c)
     for (size_t i = 1; i < g->n_ifaces; i++) {
         if (keys[i].lo == keys[i - 1].lo && keys[i].hi == keys[i - 1].hi) {
             const struct rdl_iface *f = &g->ifaces[keys[i].idx];
-            rdl_diag(c->err, g, f->pos, "interface between '%s' and '%s' listed twice", f->a->id,
-                     f->b->id);
+            report(c, f->pos, "interface between '%s' and '%s' listed twice", f->a->id, f->b->id);
         }
     }
     free(keys);
@@ -412,10 +429,10 @@ check_interfaces(const struct checker *c)
         if (!e->is_link || quiet(c, e->id))
             continue;
         if (e->n_nbrs != 2)
-            rdl_diag(c->err, g, e->pos, "link '%s' has %zu interface%s, needs 2", e->id, e->n_nbrs,
-                     e->n_nbrs == 1 ? "" : "s");
+            report(c, e->pos, "link '%s' has %zu interface%s, needs 2", e->id, e->n_nbrs,
+                   e->n_nbrs == 1 ? "" : "s");
         else if (e->nbrs[0] == e->nbrs[1])
-            rdl_diag(c->err, g, e->pos, "link '%s' joins '%s' to itself", e->id, e->nbrs[0]->id);
+            report(c, e->pos, "link '%s' joins '%s' to itself", e->id, e->nbrs[0]->id);
     }
 }
 
@@ -428,23 +445,23 @@ check_entries(const struct checker *c)
     for (size_t i = 0; i < g->n_map; i++) {
         const struct rdl_map_entry *m = g->map[i];
         if (!m->to && !m->has_path)
-            rdl_diag(c->err, g, m->pos, "entry '%s' needs 'to' or 'path'", m->id);
+            report(c, m->pos, "entry '%s' needs 'to' or 'path'", m->id);
         else if (m->to && m->has_path)
-            rdl_diag(c->err, g, m->pos, "entry '%s' has both 'to' and 'path'", m->id);
+            report(c, m->pos, "entry '%s' has both 'to' and 'path'", m->id);
         else if (m->has_path && m->path_len == 0)
-            rdl_diag(c->err, g, m->pos, "entry '%s' has an empty path", m->id);
+            report(c, m->pos, "entry '%s' has an empty path", m->id);
         if (!c->w || !c->w->names_checked) {
             if (m->to && !rdl_id_valid(m->to))
-                rdl_diag(c->err, g, m->pos, "malformed element id '%.64s'", m->to);
+                report(c, m->pos, "malformed element id '%.64s'", m->to);
             for (size_t k = 0; k < m->path_len; k++)
                 if (!rdl_id_valid(m->path[k]))
-                    rdl_diag(c->err, g, m->pos, "malformed element id '%.64s'", m->path[k]);
+                    report(c, m->pos, "malformed element id '%.64s'", m->path[k]);
         }
         if (m->vlan != -1 && (m->vlan < 1 || m->vlan > 4094)) {
             struct rdl_pos p = m->pos;
             if (c->w && i < c->w->n_entry_vlan)
                 p = pos_or(c->w->entry_vlan[i], m->pos);
-            rdl_diag(c->err, g, p, "vlan must lie within 1..4094");
+            report(c, p, "vlan must lie within 1..4094");
         }
         check_props(c, &m->resources, &m->features, m->has_path);
     }
@@ -460,24 +477,24 @@ check_graph(const struct checker *c)
     struct rdl_pos none = {0, 0};
     if (!w || !w->names_checked) {
         if (!rdl_id_valid(g->name))
-            rdl_diag(c->err, g, w ? w->name : none, "malformed name '%.64s'", g->name);
+            report(c, w ? w->name : none, "malformed name '%.64s'", g->name);
         if (g->kind == RDL_MAPPING) {
             if (!g->overlay || !rdl_id_valid(g->overlay))
-                rdl_diag(c->err, g, none, "a mapping must name a well-formed overlay");
+                report(c, none, "a mapping must name a well-formed overlay");
             if (!g->underlay || !rdl_id_valid(g->underlay))
-                rdl_diag(c->err, g, none, "a mapping must name a well-formed underlay");
+                report(c, none, "a mapping must name a well-formed underlay");
         }
     }
     if (g->kind == RDL_OVERLAY) {
         if (g->level != 0 && g->level != 1)
-            rdl_diag(c->err, g, w ? w->level : none, "level must be 0 or 1");
+            report(c, w ? w->level : none, "level must be 0 or 1");
     } else if (g->level != 0) {
-        rdl_diag(c->err, g, w ? w->level : none, "level is only allowed in overlays");
+        report(c, w ? w->level : none, "level is only allowed in overlays");
     }
     if (g->has_vlan_range) {
         struct rdl_pos p = w ? w->vlan_range : none;
         if (g->kind != RDL_UNDERLAY)
-            rdl_diag(c->err, g, p, "vlan_range is only allowed in underlays");
+            report(c, p, "vlan_range is only allowed in underlays");
         else
             check_vlan_range(c, g->vlan_first, g->vlan_last, p);
     }

@@ -498,8 +498,8 @@ test_config_errors(const void *data)
     /* Every problem is reported, not just the first. */
     struct cn_err err = CN_ERR_INIT;
     cn_err_init(&err);
-    CHECK(!clip_config_parse("m.conf", "store /s\nsocket /x\nbogus\ntemplate a /a copies x\n",
-                             &err));
+    CHECK(
+        !clip_config_parse("m.conf", "store /s\nsocket /x\nbogus\ntemplate a /a copies x\n", &err));
     CHECK(strstr(cn_err_msg(&err), "m.conf:3: unknown directive 'bogus'"));
     CHECK(strstr(cn_err_msg(&err), "m.conf:4: copies must be"));
     cn_err_release(&err);
@@ -821,8 +821,8 @@ test_budget(const void *data)
 
     /* A budget lowered while the daemon was down is enforced at start-up. */
     free(extra);
-    extra = xasprintf("budget 1M\ntemplate big %s copies 5\ntemplate small %s copies 0\n", big,
-                      small);
+    extra =
+        xasprintf("budget 1M\ntemplate big %s copies 5\ntemplate small %s copies 0\n", big, small);
     daemon_config(&d, extra);
     if (daemon_start(&d) < 0)
         FAIL();
@@ -1157,8 +1157,9 @@ test_protocol_errors(const void *data)
         {"take t /a\0b\n", 12, "err 1 request contains control characters\n"},
         {"STATUS\n", 0, "err 1 unknown command 'STATUS'"},
         /* CRLF is accepted; several requests share a connection. */
-        {"status\r\nstatus\n", 0, "ok 1\ntemplate t ready 1 copies 1 hits 0 misses 0 bytes 4096 "
-                                  "method "},
+        {"status\r\nstatus\n", 0,
+         "ok 1\ntemplate t ready 1 copies 1 hits 0 misses 0 bytes 4096 "
+         "method "},
         {take_ok, 0, "ok hit\n"},
         {take_ok, 0, "err 1 DEST already exists\n"},
     };
@@ -1246,8 +1247,7 @@ test_dest_rules(const void *data)
     };
     for (size_t i = 0; i < CN_ARRAY_SIZE(cases); i++) {
         free(p);
-        p = strstr(cases[i].dest, "%s") ? xasprintf(cases[i].dest, d.dir)
-                                        : xstrdup(cases[i].dest);
+        p = strstr(cases[i].dest, "%s") ? xasprintf(cases[i].dest, d.dir) : xstrdup(cases[i].dest);
         int code = 0;
         int rc = take(&d, "t", p, &code);
         bool ok = cases[i].code ? (rc == -1 && code == cases[i].code) : rc == 0;

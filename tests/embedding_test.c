@@ -553,6 +553,12 @@ test_libvirt_undo(const void *data)
     struct rdl_graph *ml2 = make_mapping("debian-12", 1042);
     CHECK(emb_embed(ctx, "a", ol, ml2, ul, &err) == 0);
     CHECK(count_leftovers(ctx, "a", 4) == 4);
+    /* Embedding again is refused and leaves the first embedding alone. */
+    CHECK(emb_embed(ctx, "a", ol, ml2, ul, &err) == -1);
+    CHECK(strstr(cn_err_msg(&err), "already (partly) embedded"));
+    cn_err_clear(&err);
+    CHECK(count_leftovers(ctx, "a", 4) == 4);
+    CHECK(state_of(ctx, "a", ml2, ul, "db") == EMB_STATE_DEFINED);
     CHECK(emb_release(ctx, "a-web", ol, ml2, ul, &err) == 0);
     CHECK(state_of(ctx, "a", ml2, ul, "web") == EMB_STATE_DEFINED);
     CHECK(emb_release(ctx, "a", ol, ml2, ul, &err) == 0);

@@ -84,8 +84,7 @@ store_ready(const char *database, bool fake_time_clock)
     if (fake_time_clock)
         pip_store_set_clock(s, fake_clock, NULL);
     ul = read_data("substrate.yaml");
-    if (!ul || pip_store_migrate(s, 0, NULL, &err) < 0 ||
-        pip_store_load_substrate(s, ul, &err) < 0)
+    if (!ul || pip_store_migrate(s, 0, NULL, &err) < 0 || pip_store_load_substrate(s, ul, &err) < 0)
         goto fail;
     rdl_graph_free(ul);
     cn_err_release(&err);
@@ -148,8 +147,8 @@ count_lines(const char *text, const char *prefix)
 }
 
 static const struct pip_alloc duo_allocs[] = {
-    {"h1", "cpu", 1},         {"h1", "memory", 1024},   {"h2", "cpu", 1},
-    {"h2", "memory", 1024},   {"h1-sw", "bandwidth", 10}, {"h2-sw", "bandwidth", 10},
+    {"h1", "cpu", 1},       {"h1", "memory", 1024},     {"h2", "cpu", 1},
+    {"h2", "memory", 1024}, {"h1-sw", "bandwidth", 10}, {"h2-sw", "bandwidth", 10},
 };
 
 static struct pip_reserve_request
@@ -183,8 +182,8 @@ test_schema_empty(const void *data)
         goto out;
     if (pip_store_migrate(s, 0, &from, &err) < 0 || from != 0)
         goto out;
-    if (pip_store_schema_version(s, &version, &err) < 0 ||
-        version != pip_store_schema_latest() || version < 2)
+    if (pip_store_schema_version(s, &version, &err) < 0 || version != pip_store_schema_latest() ||
+        version < 2)
         goto out;
     /* Again: nothing to do. */
     if (pip_store_migrate(s, 0, &from, &err) < 0 || from != version)
@@ -220,8 +219,7 @@ test_schema_upgrade(const void *data)
     if (pip_store_load_substrate(s, ul, &err) < 0)
         goto out;
     if (pip_store_migrate(s, 0, &from, &err) < 0 || from != 1 ||
-        pip_store_schema_version(s, &version, &err) < 0 ||
-        version != pip_store_schema_latest())
+        pip_store_schema_version(s, &version, &err) < 0 || version != pip_store_schema_latest())
         goto out;
     back = pip_store_dump_substrate(s, &err);
     if (!back || !rdl_graph_equal(ul, back))
@@ -265,8 +263,8 @@ test_substrate_roundtrip(const void *data)
     /* The structured copy: every resource of every element, in order. */
     if (pip_store_usage(s, &u, &nu, &err) < 0 || nu != 10)
         goto out;
-    if (!cn_streq(u[0].element, "h1") || !cn_streq(u[0].resource, "cpu") ||
-        u[0].capacity != 4 || u[0].used != 0 || u[0].free != 4)
+    if (!cn_streq(u[0].element, "h1") || !cn_streq(u[0].resource, "cpu") || u[0].capacity != 4 ||
+        u[0].used != 0 || u[0].free != 4)
         goto out;
 
     struct pip_reserve_request req = duo_request("sub-1", "req");
@@ -773,8 +771,8 @@ test_vlans(const void *data)
         goto out;
     free(ranges);
     ranges = NULL;
-    if (pip_store_free_vlans(s, "tr", &ranges, &n, &err) < 0 || n != 1 ||
-        ranges[0].first != 201 || ranges[0].last != 201)
+    if (pip_store_free_vlans(s, "tr", &ranges, &n, &err) < 0 || n != 1 || ranges[0].first != 201 ||
+        ranges[0].last != 201)
         goto out;
     free(ranges);
     ranges = NULL;
@@ -792,9 +790,8 @@ test_vlans(const void *data)
     free(ranges);
     ranges = NULL;
     /* Free everywhere: 101 is still held on h2-sw, 102 on the whole substrate. */
-    if (pip_store_free_vlans(s, NULL, &ranges, &n, &err) < 0 || n != 2 ||
-        ranges[0].first != 100 || ranges[0].last != 100 || ranges[1].first != 103 ||
-        ranges[1].last != 110)
+    if (pip_store_free_vlans(s, NULL, &ranges, &n, &err) < 0 || n != 2 || ranges[0].first != 100 ||
+        ranges[0].last != 100 || ranges[1].first != 103 || ranges[1].last != 110)
         goto out;
     ret = 0;
 out:
@@ -818,6 +815,8 @@ struct racer {
     const char *database;
     int index;
     bool vlan;
+    bool same_id; /* every racer repeats one request */
+    bool existed;
     int code; /* CN_OK when the reservation was granted */
     int tag;
     char msg[256];
@@ -839,7 +838,7 @@ race(void *arg)
     static const char *const transit[] = {"tr"};
     struct pip_vlan_request v = {"t", transit, 1, 0};
 
-    snprintf(id, sizeof(id), "race-%d", me->index);
+    snprintf(id, sizeof(id), me->same_id ? "race" : "race-%d", me->index);
     struct pip_reserve_request req = duo_request(id, id);
     req.allocs = me->vlan ? NULL : mine;
     req.nallocs = me->vlan ? 0 : 2;
@@ -848,7 +847,7 @@ race(void *arg)
 
     /* Every racer waits here, connected, so they all ask at once. */
     pthread_barrier_wait(me->start);
-    struct pip_reservation *r = s ? pip_store_reserve(s, &req, NULL, &err) : NULL;
+    struct pip_reservation *r = s ? pip_store_reserve(s, &req, &me->existed, &err) : NULL;
     me->code = r ? CN_OK : err.code;
     me->tag = r && r->nvlans ? r->vlans[0].tag : 0;
     snprintf(me->msg, sizeof(me->msg), "%s", cn_err_msg(&err));
@@ -860,7 +859,7 @@ race(void *arg)
 
 /* Runs n racers against database; returns how many got through. */
 static int
-run_race(const char *database, int n, bool vlan, struct racer *racers, int fail_code)
+run_race(const char *database, int n, bool vlan, bool same_id, struct racer *racers, int fail_code)
 {
     pthread_barrier_t start;
     int won = 0;
@@ -868,7 +867,12 @@ run_race(const char *database, int n, bool vlan, struct racer *racers, int fail_
     pthread_barrier_init(&start, NULL, (unsigned)n);
     for (int i = 0; i < n; i++) {
         racers[i] = (struct racer){
-            .start = &start, .database = database, .index = i, .vlan = vlan};
+            .start = &start,
+            .database = database,
+            .index = i,
+            .vlan = vlan,
+            .same_id = same_id,
+        };
         pthread_create(&racers[i].thread, NULL, race, &racers[i]);
     }
     for (int i = 0; i < n; i++)
@@ -905,7 +909,7 @@ test_race_capacity(const void *data)
     if (!base)
         goto out;
 
-    int won = run_race("t_race", RACERS, false, racers, CN_E_INSUFFICIENT);
+    int won = run_race("t_race", RACERS, false, false, racers, CN_E_INSUFFICIENT);
     int insufficient = 0;
     for (int i = 0; i < RACERS; i++)
         insufficient += racers[i].code == CN_E_INSUFFICIENT;
@@ -956,7 +960,7 @@ test_race_vlan(const void *data)
     if (!base)
         goto out;
 
-    int won = run_race("t_race_vlan", 2, true, racers, CN_E_VLAN);
+    int won = run_race("t_race_vlan", 2, true, false, racers, CN_E_VLAN);
     if (won != 1 || (racers[0].code != CN_E_VLAN && racers[1].code != CN_E_VLAN) ||
         racers[0].tag + racers[1].tag != 201) {
         fprintf(stderr, "  %d won; tags %d %d\n", won, racers[0].tag, racers[1].tag);
@@ -972,6 +976,45 @@ out:
         fprintf(stderr, "  %s\n", cn_err_msg(&err));
     pip_reservation_free(base);
     free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_race_repeat(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_race_repeat", false);
+    struct pip_reservation *base = NULL;
+    struct racer racers[RACERS];
+    int ret = -1;
+
+    CHECK(s);
+    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
+    struct pip_reserve_request req = duo_request("base", "base");
+    req.allocs = most;
+    req.nallocs = 2;
+    base = pip_store_reserve(s, &req, NULL, &err);
+    if (!base)
+        goto out;
+    /* A client repeating its request while the first is in flight gets the same answer. */
+    int won = run_race("t_race_repeat", RACERS, false, true, racers, CN_OK);
+    int fresh = 0;
+    for (int i = 0; i < RACERS; i++)
+        fresh += racers[i].code == CN_OK && !racers[i].existed;
+    if (won != RACERS || fresh != 1) {
+        fprintf(stderr, "  %d answered, %d made it\n", won, fresh);
+        goto out;
+    }
+    if (used_of(s, "h1", "cpu") != 4 || used_of(s, "h2", "cpu") != 4)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(base);
     pip_store_close(s);
     cn_err_release(&err);
     return ret;
@@ -1018,6 +1061,7 @@ main(void)
     TEST_RUN("VLAN tags", test_vlans, NULL);
     TEST_RUN("8 clients race for the last capacity", test_race_capacity, NULL);
     TEST_RUN("2 clients race for the last VLAN tag", test_race_vlan, NULL);
+    TEST_RUN("8 clients repeat one request at once", test_race_repeat, NULL);
     TEST_RUN("connection and name errors", test_bad_connection, NULL);
     test_db_stop(&db);
     return test_summary();
