@@ -1,6 +1,6 @@
 PROGRAMS += cloudnet
 cloudnet_SRCS := $(sort $(wildcard cli/*.c))
-cloudnet_LIBS := rdl util
+cloudnet_LIBS := maprdl map rdl util
 INSTALL_BIN += cloudnet
 
 TEST_SCRIPTS += tests/cli_test.sh

@@ -45,4 +45,10 @@ extern const char cli_validate_help[];
 extern const char cli_complete_help[];
 extern const char cli_dot_help[];
 
+/* Verbs that place overlays on underlays (cli/map_cmds.c). */
+int cli_map(const struct cli_verb *verb, int argc, char **argv);
+int cli_check(const struct cli_verb *verb, int argc, char **argv);
+extern const char cli_map_help[];
+extern const char cli_check_help[];
+
 #endif /* CLOUDNET_CLI_H */

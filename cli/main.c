@@ -32,6 +32,18 @@ static const struct cli_verb verbs[] = {
         .help = cli_dot_help,
         .run = cli_dot,
     },
+    {
+        .name = "map",
+        .summary = "place an overlay on an underlay and write the mapping",
+        .help = cli_map_help,
+        .run = cli_map,
+    },
+    {
+        .name = "check",
+        .summary = "verify a mapping against its overlay and underlay",
+        .help = cli_check_help,
+        .run = cli_check,
+    },
 };
 
 static void

@@ -190,6 +190,13 @@ int map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_er
  * proven lower bound on the cost; *ret_proven tells whether the incumbent is
  * optimal (or, with none, that no mapping exists).
  */
+/*
+ * Routes request links exactly for the placement host[] with GLPK, looking
+ * for cost below cutoff. Returns 1 with *ret_res set, 0 when none exists,
+ * -1 when the time ran out first.
+ */
+int map_route_fixed(const struct map_ctx *ctx, const size_t *host, double cutoff,
+                    struct map_result **ret_res);
 int map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, double deadline,
                     double *ret_bound, bool *ret_proven);
 

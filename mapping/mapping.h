@@ -152,4 +152,55 @@ double map_result_solve_ms(const struct map_result *res);
 /* True when the solution is proven optimal (gap 0, including tie-breaks). */
 bool map_result_optimal(const struct map_result *res);
 
+/* ---- RDL graphs ---- */
+
+struct rdl_graph;
+
+/*
+ * How many combinations of same_as feature values (and hosts of nodes
+ * marked `anti_affinity: true`) one map_rdl_solve() call solves at most;
+ * beyond that it takes completion's choice for the values and gives every
+ * node of the request its own host.
+ */
+#define MAP_RDL_MAX_COMBINATIONS 64
+
+/*
+ * Maps overlay (an RDL overlay, level 0 or 1) onto underlay after the
+ * n_existing mapping documents in existing (on the same underlay) took
+ * their resources. Candidates come from type fit, feature matching and free
+ * capacity; vague resources take the least value their constraints allow;
+ * same_as feature groups are decided inside the solve (exactly, within
+ * MAP_RDL_MAX_COMBINATIONS); `forwarding: false` underlay nodes carry no
+ * transit; an overlay node with `anti_affinity: true` shares its host with
+ * no other node of the request. opts may be NULL (defaults); its
+ * time_limit_s bounds the whole call.
+ *
+ * On success *ret_mapping is a new mapping document (DESIGN §3) the caller
+ * frees with rdl_graph_free(). Fails with CN_E_INFEASIBLE and a message that
+ * names the element and the reason when some node has no possible host, or
+ * "infeasible: ..." when no mapping exists; CN_E_TIMEOUT ("no solution
+ * within the time limit") when the limit ended the search without one;
+ * CN_E_INVALID for documents of the wrong kind or existing mappings that do
+ * not fit the underlay.
+ */
+int map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
+                  size_t n_existing, const struct rdl_graph *overlay,
+                  const struct map_options *opts, struct rdl_graph **ret_mapping,
+                  struct cn_err *err);
+
+/*
+ * Checks that mapping places overlay on underlay correctly given the
+ * existing mappings, re-deriving everything from the documents (it shares
+ * no code with the solver): every element mapped, types and features
+ * (final values admitted by the request and offered by the host), same_as
+ * equality, anti-affinity, capacities of nodes and links including the
+ * existing mappings, paths (alternating, adjacent, from the first
+ * endpoint's host to the second's, no transit through forwarding: false),
+ * latency bounds, and the reported objective value for cost, load and
+ * energy. Returns 0 when valid, else -1 with one line per violation in err.
+ */
+int map_rdl_check(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
+                  size_t n_existing, const struct rdl_graph *overlay,
+                  const struct rdl_graph *mapping, struct cn_err *err);
+
 #endif /* CLOUDNET_MAPPING_H */

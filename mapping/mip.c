@@ -901,7 +901,7 @@ rel_gap(double value, double bound)
  */
 static int
 glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct map_result *heur,
-           double lb_extra, struct map_result **ret_res, struct cn_err *err)
+           double lb_extra, double cutoff, struct map_result **ret_res, struct cn_err *err)
 {
     struct map_result *res = NULL;
     struct mip m;
@@ -917,7 +917,7 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
     m.free_l = xcalloc(ctx->nl + 1, sizeof(bool));
     m.aoff = xcalloc(ctx->nl + 1, sizeof(size_t));
     m.hmax = xcalloc(ctx->nl + 1, sizeof(double));
-    double ub = heur && is_cost ? map_eval_cost(ctx, heur) : INFINITY;
+    double ub = heur && is_cost ? map_eval_cost(ctx, heur) : is_cost ? cutoff : INFINITY;
     choose_variables(&m, ub, obj->build == build_energy);
     bool exact = ctx->opts->hop_limit == 0;
 
@@ -944,6 +944,8 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
     build_structure(&m);
     obj->build(&m);
     glp_load_matrix(m.P, (int)m.T.n, m.T.ia, m.T.ja, m.T.ar);
+    if (!heur && isfinite(ub))
+        pin_objective(&m, ub - 1e-6);
 
     enum solve_status st = run_glpk(&m, heur);
     if (st == SOLVE_INFEASIBLE) {
@@ -1045,6 +1047,41 @@ cleanup:
     free(m.start);
     map_result_free(heur);
     map_result_free(res);
+    return ret;
+}
+
+int
+map_route_fixed(const struct map_ctx *ctx, const size_t *host, double cutoff,
+                struct map_result **ret_res)
+{
+    struct map_ctx fctx = *ctx;
+    struct map_options o = *ctx->opts;
+    struct map_result *res = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    size_t ns = ctx->ns;
+    int ret;
+    o.hop_limit = 0;
+    o.warm_start = false;
+    fctx.opts = &o;
+    fctx.ok = xcalloc(ctx->nv * ns + 1, sizeof(bool));
+    fctx.ok_list = xcalloc(ctx->nv * ns + 1, sizeof(size_t));
+    fctx.ok_n = xcalloc(ctx->nv + 1, sizeof(size_t));
+    for (size_t v = 0; v < ctx->nv; v++) {
+        fctx.ok[v * ns + host[v]] = true;
+        fctx.ok_list[v * ns] = host[v];
+        fctx.ok_n[v] = 1;
+    }
+    ret = glpk_solve(&fctx, &objectives[0], NULL, 0, cutoff, &res, &err);
+    if (ret == 0) {
+        *ret_res = res;
+        ret = 1;
+    } else {
+        ret = err.code == CN_E_INFEASIBLE ? 0 : -1;
+    }
+    free(fctx.ok);
+    free(fctx.ok_list);
+    free(fctx.ok_n);
+    cn_err_release(&err);
     return ret;
 }
 
@@ -1166,7 +1203,7 @@ solve_cost(const struct map_ctx *ctx, struct map_result *heur, struct map_result
         return 0;
     }
     struct map_result *res = NULL;
-    if (glpk_solve(ctx, &objectives[0], heur, bound, &res, err) < 0)
+    if (glpk_solve(ctx, &objectives[0], heur, bound, INFINITY, &res, err) < 0)
         return -1;
     *ret_res = res;
     return 0;
@@ -1216,7 +1253,7 @@ map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *e
         }
         goto done;
     }
-    ret = glpk_solve(ctx, obj, heur, 0, &res, err);
+    ret = glpk_solve(ctx, obj, heur, 0, INFINITY, &res, err);
     heur = NULL;
 done:
     if (ret == 0) {

@@ -16,6 +16,7 @@
  */
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -288,21 +289,40 @@ map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, doubl
     for (size_t v = 0; v < S.nv; v++)
         S.host[v] = MAP_NONE;
     double bound0 = ctx->node_cost_sum;
+    /* The fewest hops between any candidates of a link's two ends. */
+    size_t *src = xmalloc((ns + 1) * sizeof(size_t));
     for (size_t l = 0; l < nl; l++) {
+        const struct map_rlink *rl = &ctx->req->links[l];
+        size_t n = 0, m = SIZE_MAX;
+        for (size_t i = 0; i < ctx->ok_n[rl->a]; i++)
+            src[n++] = ctx->ok_list[rl->a * ns + i];
+        map_bfs(ctx, src, n, rl->bw, false, S.dist, S.queue);
+        for (size_t i = 0; i < ctx->ok_n[rl->b]; i++) {
+            size_t d = S.dist[ctx->ok_list[rl->b * ns + i]];
+            m = d < m ? d : m;
+        }
         S.minhop[l] = map_link_min_hops(ctx, l);
+        if (m == SIZE_MAX)
+            S.minhop[l] = INFINITY;
+        else if ((double)m > S.minhop[l])
+            S.minhop[l] = (double)m;
         bound0 += ctx->req->links[l].bw * S.minhop[l];
     }
+    free(src);
     S.best = *inout_best;
     S.ub = S.best ? map_eval_cost(ctx, S.best) : INFINITY;
     S.unresolved = INFINITY;
     S.node_limit = 2000000;
     S.deadline = deadline;
 
-    dfs(&S, 0, bound0);
+    if (isfinite(bound0))
+        dfs(&S, 0, bound0);
 
+    if (getenv("MAP_DEBUG")) fprintf(stderr, "search nodes=%lu aborted=%d ub=%g unresolved=%g bound0=%g cells=%zu\n", S.nodes, S.aborted, S.ub, S.unresolved, bound0, S.cells);
     *inout_best = S.best;
     *ret_proven = !S.aborted && S.unresolved >= S.ub - 1e-9;
-    *ret_bound = S.aborted ? map_cost_lower_bound(ctx) : fmin(S.ub, S.unresolved);
+    /* Infinite when no placement can be routed at all. */
+    *ret_bound = S.aborted ? fmin(bound0, S.ub) : fmin(S.ub, S.unresolved);
     for (size_t i = 0; i < S.nclass * ns; i++)
         free(S.rows[i]);
     free(S.rows);

@@ -1027,7 +1027,8 @@ read_elements(struct reader *r)
 
 /* ---- interfaces ---- */
 
-static void join_interface(struct reader *r, const struct pending_iface *f);
+static void join_interface(struct reader *r, const struct pending_iface *f, struct rdl_element *a,
+                           struct rdl_element *b);
 
 static int
 read_interface(struct reader *r)
@@ -1095,8 +1096,10 @@ read_interface(struct reader *r)
          * than hold them all. Once one has to wait, the rest wait too, so
          * that the graph keeps the document's order.
          */
-        if (r->n_ifaces == 0 && rdl_graph_element(r->g, f.a) && rdl_graph_element(r->g, f.b)) {
-            join_interface(r, &f);
+        struct rdl_element *a = r->n_ifaces ? NULL : rdl_graph_element(r->g, f.a);
+        struct rdl_element *b = a ? rdl_graph_element(r->g, f.b) : NULL;
+        if (a && b) {
+            join_interface(r, &f, a, b);
             free(ids[0]);
             free(ids[1]);
             return 0;
@@ -1156,13 +1159,12 @@ listed(const struct rdl_graph *g, const struct rdl_element *a, const struct rdl_
     return false;
 }
 
-/* Adds one interface, or reports why not. */
+/* Adds one interface between a and b (looked up from f, NULL if unknown), or reports why not. */
 static void
-join_interface(struct reader *r, const struct pending_iface *f)
+join_interface(struct reader *r, const struct pending_iface *f, struct rdl_element *a,
+               struct rdl_element *b)
 {
     struct rdl_graph *g = r->g;
-    struct rdl_element *a = rdl_graph_element(g, f->a);
-    struct rdl_element *b = rdl_graph_element(g, f->b);
     if (!a && !cn_strmap_get(&r->quiet, f->a))
         problem(r, f->pos_a, "interface names unknown element '%.64s'", f->a);
     if (!b && !cn_strmap_get(&r->quiet, f->b))
@@ -1192,8 +1194,10 @@ join_interface(struct reader *r, const struct pending_iface *f)
 static void
 resolve_interfaces(struct reader *r)
 {
-    for (size_t i = 0; i < r->n_ifaces && r->halt == RUNNING; i++)
-        join_interface(r, &r->ifaces[i]);
+    for (size_t i = 0; i < r->n_ifaces && r->halt == RUNNING; i++) {
+        const struct pending_iface *f = &r->ifaces[i];
+        join_interface(r, f, rdl_graph_element(r->g, f->a), rdl_graph_element(r->g, f->b));
+    }
 }
 
 /* ---- mapping documents ---- */

@@ -1,0 +1,353 @@
+/*
+ * Verbs that place overlays on underlays: map (solve and write the mapping
+ * document) and check (verify a mapping document against its overlay and
+ * underlay). Both work on files only; the daemons call the same library
+ * functions.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "mapping/mapping.h"
+#include "rdl/rdl.h"
+#include "util/log.h"
+
+/* As in rdl_cmds.c: getopt_long with its complaints turned into usage errors. */
+static int
+next_option(const struct cli_verb *verb, int argc, char **argv, const char *shortopts,
+            const struct option *longopts)
+{
+    opterr = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?') {
+        if (optopt)
+            cli_usage_error(verb, "unknown option '-%c'", optopt);
+        else
+            cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+    } else if (c == ':') {
+        cli_usage_error(verb, "option '%s' needs an argument", argv[optind - 1]);
+        c = '?';
+    }
+    return c;
+}
+
+/* Reads a document that must be of the given kind; NULL after saying why. */
+static struct rdl_graph *
+read_kind(const char *path, enum rdl_kind kind, const char *option)
+{
+    struct rdl_graph *g = cli_read_graph(path);
+    if (g && rdl_graph_kind(g) != kind) {
+        log_warn("%s: %s needs an %s document, this is an %s", path, option, rdl_kind_name(kind),
+                 rdl_kind_name(rdl_graph_kind(g)));
+        rdl_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+struct inputs {
+    struct rdl_graph *ul, *ol;
+    struct rdl_graph **existing;
+    size_t n_existing;
+};
+
+static void
+inputs_release(struct inputs *in)
+{
+    rdl_graph_free(in->ul);
+    rdl_graph_free(in->ol);
+    for (size_t i = 0; i < in->n_existing; i++)
+        rdl_graph_free(in->existing[i]);
+    free(in->existing);
+}
+
+/* Reads every input, reporting every invalid one; 0 or -1. */
+static int
+inputs_read(struct inputs *in, const char *ul, const char *ol, char **existing, size_t n)
+{
+    int ret = 0;
+    in->ul = read_kind(ul, RDL_UNDERLAY, "--underlay");
+    in->ol = read_kind(ol, RDL_OVERLAY, "--overlay");
+    if (!in->ul || !in->ol)
+        ret = -1;
+    in->existing = xcalloc(n + 1, sizeof(*in->existing));
+    for (size_t i = 0; i < n; i++) {
+        struct rdl_graph *g = read_kind(existing[i], RDL_MAPPING, "--existing");
+        if (!g)
+            ret = -1;
+        else
+            in->existing[in->n_existing++] = g;
+    }
+    return ret;
+}
+
+/* ---- map ---- */
+
+const char cli_map_help[] =
+    "Usage: cloudnet map --underlay UL --overlay OL [--existing ML]... [-o OUTPUT]\n"
+    "                    [--objective cost|load|energy] [--algorithm mip|heuristic|grc]\n"
+    "                    [--time-limit S] [--gap G]\n"
+    "\n"
+    "Places the overlay OL (a CloudNet request, vague or not) on the underlay UL\n"
+    "and writes the mapping document: where every node sits with its allocated\n"
+    "resources and final feature values, and the path of every link. Mappings\n"
+    "already on UL (--existing, repeatable) keep their resources.\n"
+    "\n"
+    "  - An overlay node may sit on an underlay node whose type its type fits,\n"
+    "    whose features match its features and whose free capacity covers it.\n"
+    "  - Vague resources take the least value allowed; vague features take a\n"
+    "    value the chosen host offers; features tied by same_as are decided by\n"
+    "    the solve (every combination of possible values, up to 64).\n"
+    "  - Several overlay nodes may share a host, except a node carrying\n"
+    "    'anti_affinity: true'. Paths do not pass through underlay nodes with\n"
+    "    'forwarding: false'. A link's 'latency: {max: N}' bounds its path.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --underlay UL      the substrate (an underlay document)\n"
+    "  -O, --overlay OL       the request (an overlay document)\n"
+    "  -e, --existing ML      a mapping already allocated on UL (repeatable)\n"
+    "  -o, --output OUTPUT    write the mapping to OUTPUT (atomically) instead of\n"
+    "                         standard output; nothing is written on failure\n"
+    "  -j, --objective NAME   cost (default: bandwidth x hops + cpu), load (the\n"
+    "                         largest fraction of any capacity in use) or energy\n"
+    "                         (underlay elements newly put in use)\n"
+    "  -a, --algorithm NAME   mip (default, exact), heuristic or grc\n"
+    "  -t, --time-limit S     give up after S seconds (default 10)\n"
+    "  -g, --gap G            stop the MIP at relative gap G (default 0: optimal)\n"
+    "  -h, --help             show this help and exit\n"
+    "\n"
+    "Exit status: 0 when the mapping was written; 1 when a document is invalid\n"
+    "(FILE:LINE:COLUMN: message), the request cannot be placed (the reason is on\n"
+    "standard error) or no mapping was found within the time limit; 2 on a\n"
+    "usage error.\n";
+
+int
+cli_map(const struct cli_verb *verb, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"underlay", required_argument, NULL, 'u'},
+        {"overlay", required_argument, NULL, 'O'},
+        {"existing", required_argument, NULL, 'e'},
+        {"output", required_argument, NULL, 'o'},
+        {"objective", required_argument, NULL, 'j'},
+        {"algorithm", required_argument, NULL, 'a'},
+        {"time-limit", required_argument, NULL, 't'},
+        {"gap", required_argument, NULL, 'g'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *ul_path = NULL, *ol_path = NULL, *output = NULL;
+    char **existing = xcalloc((size_t)argc + 1, sizeof(char *));
+    size_t n_existing = 0;
+    struct map_options opts;
+    map_options_init(&opts);
+    int status = CLI_USAGE;
+    int c;
+    while ((c = next_option(verb, argc, argv, ":u:O:e:o:j:a:t:g:h", longopts)) != -1) {
+        switch (c) {
+        case 'u':
+            ul_path = optarg;
+            break;
+        case 'O':
+            ol_path = optarg;
+            break;
+        case 'e':
+            existing[n_existing++] = optarg;
+            break;
+        case 'o':
+            output = optarg;
+            break;
+        case 'j':
+            if (!map_objective_known(optarg)) {
+                cli_usage_error(verb, "unknown objective '%s' (cost, load or energy)", optarg);
+                goto done;
+            }
+            opts.objective = optarg;
+            break;
+        case 'a':
+            if (map_algorithm_parse(optarg, &opts.algorithm) < 0) {
+                cli_usage_error(verb, "unknown algorithm '%s' (mip, heuristic or grc)", optarg);
+                goto done;
+            }
+            break;
+        case 't':
+            if (cn_parse_double(optarg, &opts.time_limit_s) < 0 || opts.time_limit_s <= 0) {
+                cli_usage_error(verb, "--time-limit needs a number of seconds > 0, not '%s'",
+                                optarg);
+                goto done;
+            }
+            break;
+        case 'g':
+            if (cn_parse_double(optarg, &opts.mip_gap) < 0 || opts.mip_gap < 0) {
+                cli_usage_error(verb, "--gap needs a number >= 0, not '%s'", optarg);
+                goto done;
+            }
+            break;
+        case 'h':
+            status = cli_help(verb);
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    if (optind < argc) {
+        cli_usage_error(verb, "unexpected argument '%s'", argv[optind]);
+        goto done;
+    }
+    if (!ul_path || !ol_path) {
+        cli_usage_error(verb, "--underlay and --overlay are required");
+        goto done;
+    }
+
+    status = CLI_FAILURE;
+    struct inputs in = {0};
+    struct rdl_graph *ml = NULL;
+    struct cn_buf out = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    cn_buf_init(&out);
+    cn_err_init(&err);
+    if (inputs_read(&in, ul_path, ol_path, existing, n_existing) < 0)
+        goto cleanup;
+    if (map_rdl_solve(in.ul, (const struct rdl_graph *const *)in.existing, in.n_existing, in.ol,
+                      &opts, &ml, &err) < 0) {
+        cli_print_err(&err);
+        goto cleanup;
+    }
+    if (output) {
+        if (rdl_write_file(ml, output, &err) < 0) {
+            cli_print_err(&err);
+            goto cleanup;
+        }
+        status = CLI_OK;
+    } else {
+        if (rdl_write(ml, &out, &err) < 0) {
+            cli_print_err(&err);
+            goto cleanup;
+        }
+        status = cli_write_stdout(&out);
+    }
+cleanup:
+    rdl_graph_free(ml);
+    inputs_release(&in);
+    cn_buf_release(&out);
+    cn_err_release(&err);
+done:
+    free(existing);
+    return status;
+}
+
+/* ---- check ---- */
+
+const char cli_check_help[] =
+    "Usage: cloudnet check --underlay UL --overlay OL [--existing ML]... MAPPING\n"
+    "\n"
+    "Checks that the mapping document MAPPING places the overlay OL correctly on\n"
+    "the underlay UL, given the mappings already there (--existing): every\n"
+    "element mapped; nodes on underlay nodes of a fitting type that offer their\n"
+    "features, with final values the request allows; same_as values equal;\n"
+    "anti_affinity respected; no capacity of a node or link exceeded; every\n"
+    "path alternating adjacent nodes and links from the host of the link's\n"
+    "first endpoint to that of its second, never through a 'forwarding: false'\n"
+    "node, within the link's latency bound; and the reported objective value\n"
+    "right. Each violation is printed on standard error, one per line.\n"
+    "\n"
+    "Options:\n"
+    "  -u, --underlay UL   the substrate (an underlay document)\n"
+    "  -O, --overlay OL    the request (an overlay document)\n"
+    "  -e, --existing ML   a mapping already allocated on UL (repeatable)\n"
+    "  -q, --quiet         print nothing when the mapping is valid\n"
+    "  -h, --help          show this help and exit\n"
+    "\n"
+    "Exit status: 0 when MAPPING is valid, 1 when it is not (or a document is\n"
+    "invalid), 2 on a usage error.\n";
+
+int
+cli_check(const struct cli_verb *verb, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"underlay", required_argument, NULL, 'u'},
+        {"overlay", required_argument, NULL, 'O'},
+        {"existing", required_argument, NULL, 'e'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *ul_path = NULL, *ol_path = NULL;
+    char **existing = xcalloc((size_t)argc + 1, sizeof(char *));
+    size_t n_existing = 0;
+    bool quiet = false;
+    int status = CLI_USAGE;
+    int c;
+    while ((c = next_option(verb, argc, argv, ":u:O:e:qh", longopts)) != -1) {
+        switch (c) {
+        case 'u':
+            ul_path = optarg;
+            break;
+        case 'O':
+            ol_path = optarg;
+            break;
+        case 'e':
+            existing[n_existing++] = optarg;
+            break;
+        case 'q':
+            quiet = true;
+            break;
+        case 'h':
+            status = cli_help(verb);
+            goto done;
+        default:
+            goto done;
+        }
+    }
+    if (!ul_path || !ol_path) {
+        cli_usage_error(verb, "--underlay and --overlay are required");
+        goto done;
+    }
+    if (optind >= argc) {
+        cli_usage_error(verb, "no MAPPING given");
+        goto done;
+    }
+    if (optind + 1 < argc) {
+        cli_usage_error(verb, "one MAPPING only, got '%s' too", argv[optind + 1]);
+        goto done;
+    }
+
+    status = CLI_FAILURE;
+    struct inputs in = {0};
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    int bad = inputs_read(&in, ul_path, ol_path, existing, n_existing);
+    ml = read_kind(argv[optind], RDL_MAPPING, "MAPPING");
+    if (bad < 0 || !ml)
+        goto cleanup;
+    if (map_rdl_check(in.ul, (const struct rdl_graph *const *)in.existing, in.n_existing, in.ol,
+                      ml, &err) < 0) {
+        /* One violation per line, each naming the mapping file like other diagnostics. */
+        const char *msg = cn_err_msg(&err);
+        while (*msg) {
+            size_t n = strcspn(msg, "\n");
+            fprintf(stderr, "%s: %.*s\n", argv[optind], (int)n, msg);
+            msg += n + (msg[n] == '\n');
+        }
+        goto cleanup;
+    }
+    if (!quiet)
+        printf("%s: ok: '%s' on '%s'\n", argv[optind], rdl_graph_name(in.ol),
+               rdl_graph_name(in.ul));
+    status = CLI_OK;
+    if (fflush(stdout) != 0) {
+        log_warn("cannot write to standard output: %s", strerror(errno));
+        status = CLI_FAILURE;
+    }
+cleanup:
+    rdl_graph_free(ml);
+    inputs_release(&in);
+    cn_err_release(&err);
+done:
+    free(existing);
+    return status;
+}
