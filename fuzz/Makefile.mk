@@ -7,7 +7,6 @@ fuzz: $(FUZZ_BUILD)/rdl_fuzz
 	@mkdir -p $(FUZZ_BUILD)/corpus
 	$(FUZZ_BUILD)/rdl_fuzz -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -max_len=65536 \
 		-print_final_stats=1 $(FUZZ_BUILD)/corpus examples tests/rdl-in tests/rdl-bad
-	@echo "1 passed, 0 failed"
 
 $(FUZZ_BUILD)/rdl_fuzz: fuzz/rdl_fuzz.c $(util_SRCS) $(rdl_SRCS) | $(DEPS_STAMP)
 	@mkdir -p $(@D)

@@ -1236,8 +1236,9 @@ solve_all(struct adapter *ad, struct rdl_graph **ret_mapping)
         if (gap < 1e-9)
             gap = 0;
     }
+    /* Microseconds are as precise as a wall-clock reading of one solve deserves. */
     struct rdl_graph *ml =
-        write_mapping(ad, best, value, bound, gap, (cn_now() - t0) * 1000.0, ad->err);
+        write_mapping(ad, best, value, bound, gap, round((cn_now() - t0) * 1e6) / 1e3, ad->err);
     if (!ml)
         goto cleanup;
     *ret_mapping = ml;

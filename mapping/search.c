@@ -27,6 +27,7 @@
 #define UNREACH UINT16_MAX
 /* Distance rows kept at most; beyond, the search gives up (large substrates). */
 #define MAX_ROWS_CELLS (24u << 20)
+#define PEND_MAX 4096
 
 struct search {
     const struct map_ctx *ctx;
@@ -49,7 +50,11 @@ struct search {
     double *load;
     double ub;
     struct map_result *best;
-    double unresolved; /* least distance cost of a placement that could not be routed at it */
+    double unresolved; /* least distance cost of a placement left unsettled */
+    /* Placements whose routing missed their distance cost, settled later. */
+    size_t *pend_host;
+    double *pend_est;
+    size_t npend, pend_cap;
     unsigned long nodes, node_limit;
     double deadline;
     bool aborted;
@@ -124,7 +129,55 @@ try_leaf(struct search *S, double est)
         }
     }
     map_result_free(res);
-    S->unresolved = fmin(S->unresolved, est);
+    if (S->npend < PEND_MAX) {
+        CN_GROW(S->pend_est, S->pend_cap, S->npend + 1);
+        S->pend_host = xrealloc(S->pend_host, S->pend_cap * S->nv * sizeof(size_t));
+        memcpy(S->pend_host + S->npend * S->nv, S->host, S->nv * sizeof(size_t));
+        S->pend_est[S->npend++] = est;
+    } else {
+        S->unresolved = fmin(S->unresolved, est);
+    }
+}
+
+/*
+ * Settles the pending placements, cheapest estimate first, by routing each
+ * exactly with GLPK; stops as soon as the estimates reach the incumbent.
+ */
+static void
+settle_pending(struct search *S)
+{
+    while (S->npend > 0) {
+        size_t k = 0;
+        for (size_t i = 1; i < S->npend; i++) {
+            if (S->pend_est[i] < S->pend_est[k])
+                k = i;
+        }
+        double est = S->pend_est[k];
+        if (est >= S->ub - 1e-9)
+            break;
+        if (cn_now() > S->deadline) {
+            S->unresolved = fmin(S->unresolved, est);
+            break;
+        }
+        struct map_result *res = NULL;
+        int rc = map_route_fixed(S->ctx, S->pend_host + k * S->nv, S->ub, &res);
+        if (rc == 1) {
+            double c = map_eval_cost(S->ctx, res);
+            if (c < S->ub - 1e-9) {
+                map_result_free(S->best);
+                S->best = res;
+                S->ub = c;
+                res = NULL;
+            }
+            map_result_free(res);
+        } else if (rc < 0) {
+            S->unresolved = fmin(S->unresolved, est);
+            break;
+        }
+        S->npend--;
+        S->pend_est[k] = S->pend_est[S->npend];
+        memcpy(S->pend_host + k * S->nv, S->pend_host + S->npend * S->nv, S->nv * sizeof(size_t));
+    }
 }
 
 static int
@@ -317,6 +370,8 @@ map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, doubl
 
     if (isfinite(bound0))
         dfs(&S, 0, bound0);
+    if (!S.aborted)
+        settle_pending(&S);
 
     if (getenv("MAP_DEBUG")) fprintf(stderr, "search nodes=%lu aborted=%d ub=%g unresolved=%g bound0=%g cells=%zu\n", S.nodes, S.aborted, S.ub, S.unresolved, bound0, S.cells);
     *inout_best = S.best;
@@ -341,5 +396,7 @@ map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, doubl
     free(S.load);
     free(S.inc);
     free(S.cands);
+    free(S.pend_host);
+    free(S.pend_est);
     return 0;
 }
