@@ -268,12 +268,9 @@ int
 cli_check(const struct cli_verb *verb, int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"underlay", required_argument, NULL, 'u'},
-        {"overlay", required_argument, NULL, 'O'},
-        {"existing", required_argument, NULL, 'e'},
-        {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"underlay", required_argument, NULL, 'u'}, {"overlay", required_argument, NULL, 'O'},
+        {"existing", required_argument, NULL, 'e'}, {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     const char *ul_path = NULL, *ol_path = NULL;
     char **existing = xcalloc((size_t)argc + 1, sizeof(char *));
@@ -324,8 +321,8 @@ cli_check(const struct cli_verb *verb, int argc, char **argv)
     ml = read_kind(argv[optind], RDL_MAPPING, "MAPPING");
     if (bad < 0 || !ml)
         goto cleanup;
-    if (map_rdl_check(in.ul, (const struct rdl_graph *const *)in.existing, in.n_existing, in.ol,
-                      ml, &err) < 0) {
+    if (map_rdl_check(in.ul, (const struct rdl_graph *const *)in.existing, in.n_existing, in.ol, ml,
+                      &err) < 0) {
         /* One violation per line, each naming the mapping file like other diagnostics. */
         const char *msg = cn_err_msg(&err);
         while (*msg) {

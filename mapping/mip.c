@@ -195,6 +195,27 @@ choose_variables(struct mip *m, double ub, bool energy)
 
     memcpy(m->xok, ctx->ok, ctx->nv * ns * sizeof(bool));
     m->aoff[0] = 0;
+    /*
+     * The fewest hops between candidates of each link's ends sharpen the
+     * lower bound behind the hop limits (a fixed placement makes them exact).
+     */
+    double *pairmin = xcalloc(ctx->nl + 1, sizeof(double));
+    if (isfinite(ub)) {
+        lb = ctx->node_cost_sum;
+        for (size_t l = 0; l < ctx->nl; l++) {
+            const struct map_rlink *rl = &req->links[l];
+            size_t n = 0, best = SIZE_MAX;
+            for (size_t i = 0; i < ctx->ok_n[rl->a]; i++)
+                src[n++] = ctx->ok_list[rl->a * ns + i];
+            map_bfs(ctx, src, n, rl->bw, false, dA, queue);
+            for (size_t i = 0; i < ctx->ok_n[rl->b]; i++)
+                best = dA[ctx->ok_list[rl->b * ns + i]] < best ? dA[ctx->ok_list[rl->b * ns + i]]
+                                                              : best;
+            pairmin[l] = fmax((double)map_link_min_hops(ctx, l),
+                              best == SIZE_MAX ? 0 : (double)best);
+            lb += rl->bw * pairmin[l];
+        }
+    }
     for (size_t l = 0; l < ctx->nl; l++) {
         const struct map_rlink *rl = &req->links[l];
         m->aoff[l + 1] = m->aoff[l];
@@ -206,8 +227,7 @@ choose_variables(struct mip *m, double ub, bool energy)
         /* Hop limit: from the cost bound, and from the option. */
         double hmax = INFINITY;
         if (isfinite(ub) && rl->bw > 0) {
-            double minhop = (double)map_link_min_hops(ctx, l);
-            hmax = floor((ub - lb) / rl->bw + minhop + 1e-7);
+            hmax = floor((ub - lb) / rl->bw + pairmin[l] + 1e-7);
             if (hmax < 1)
                 hmax = 1;
         }
@@ -262,6 +282,7 @@ choose_variables(struct mip *m, double ub, bool energy)
             }
         }
     }
+    free(pairmin);
     free(dA);
     free(dB);
     free(queue);

@@ -154,8 +154,7 @@ count_existing(struct checker *c, const struct rdl_graph *ml)
                     rdl_props_number(rdl_map_entry_resources(m), c->res[k], 0);
         } else if (rdl_map_entry_has_path(m)) {
             double bw = rdl_props_number(rdl_map_entry_resources(m), "bandwidth", 0);
-            walk(c, m, bw, c->link_old, c->node_touched_old, c->link_touched_old, NULL, NULL,
-                 NULL);
+            walk(c, m, bw, c->link_old, c->node_touched_old, c->link_touched_old, NULL, NULL, NULL);
         }
     }
 }
@@ -177,8 +176,8 @@ check_node(struct checker *c, const struct rdl_element *e, const struct rdl_map_
     }
     const struct rdl_element *h = c->nodes[s];
     if (!rdl_type_fits(rdl_element_type(e), rdl_element_type(h)))
-        violation(c, "node '%s' (type %s) does not fit on '%s' (type %s)", id,
-                  rdl_element_type(e), to, rdl_element_type(h));
+        violation(c, "node '%s' (type %s) does not fit on '%s' (type %s)", id, rdl_element_type(e),
+                  to, rdl_element_type(h));
 
     const struct rdl_props *want = rdl_element_features(e);
     const struct rdl_props *got = rdl_map_entry_features(m);
@@ -203,14 +202,16 @@ check_node(struct checker *c, const struct rdl_element *e, const struct rdl_map_
         const char *t = rdl_value_same_as(d);
         if (t) {
             const struct rdl_map_entry *tm = rdl_mapping_get(c->ml, t);
-            const struct rdl_value *tf = tm ? rdl_props_get(rdl_map_entry_features(tm), name) : NULL;
+            const struct rdl_value *tf =
+                tm ? rdl_props_get(rdl_map_entry_features(tm), name) : NULL;
             if (!tf || !rdl_value_equal(f, tf))
                 violation(c, "node '%s': %s differs from that of '%s' (same_as)", id, name, t);
             else if (strcmp(name, "image") != 0 && rdl_map_entry_to(tm) &&
                      node_index(c, rdl_map_entry_to(tm)) >= 0 &&
-                     !rdl_value_admits(tf, rdl_props_get(rdl_element_features(c->nodes[node_index(
-                                                             c, rdl_map_entry_to(tm))]),
-                                                         name)))
+                     !rdl_value_admits(
+                         tf, rdl_props_get(rdl_element_features(
+                                               c->nodes[node_index(c, rdl_map_entry_to(tm))]),
+                                           name)))
                 violation(c, "node '%s': the host of '%s' does not offer the shared %s", id, t,
                           name);
         }
@@ -233,7 +234,8 @@ check_node(struct checker *c, const struct rdl_element *e, const struct rdl_map_
         const char *t = rdl_value_same_as(d);
         if (t) {
             const struct rdl_map_entry *tm = rdl_mapping_get(c->ml, t);
-            const struct rdl_value *ta = tm ? rdl_props_get(rdl_map_entry_resources(tm), name) : NULL;
+            const struct rdl_value *ta =
+                tm ? rdl_props_get(rdl_map_entry_resources(tm), name) : NULL;
             if (!ta || !rdl_value_equal(a, ta))
                 violation(c, "node '%s': %s differs from that of '%s' (same_as)", id, name, t);
         }

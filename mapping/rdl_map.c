@@ -161,9 +161,9 @@ struct fgroup {
 
 struct onode {
     const struct rdl_element *e;
-    size_t elem;      /* index among the overlay's elements */
-    double *dem;      /* nres demands */
-    size_t *base;     /* hosts allowed before same_as and anti-affinity */
+    size_t elem;  /* index among the overlay's elements */
+    double *dem;  /* nres demands */
+    size_t *base; /* hosts allowed before same_as and anti-affinity */
     size_t nbase;
     bool anti;
 };
@@ -317,8 +317,9 @@ allocate_existing(struct adapter *ad, const struct rdl_graph *ml)
 {
     const char *file = rdl_graph_file(ml) ? rdl_graph_file(ml) : rdl_graph_name(ml);
     if (rdl_graph_kind(ml) != RDL_MAPPING)
-        return cn_err_set(ad->err, CN_E_INVALID, "%s: an existing mapping must be a mapping "
-                                                 "document, this is an %s",
+        return cn_err_set(ad->err, CN_E_INVALID,
+                          "%s: an existing mapping must be a mapping "
+                          "document, this is an %s",
                           file, rdl_kind_name(rdl_graph_kind(ml)));
     if (!cn_streq(rdl_mapping_underlay(ml), rdl_graph_name(ad->ul)))
         return cn_err_set(ad->err, CN_E_INVALID, "%s: mapping '%s' is on underlay '%s', not '%s'",
@@ -400,6 +401,35 @@ allocate_existing(struct adapter *ad, const struct rdl_graph *ml)
         off[++nlinks] = npath;
     }
 
+    /* Say in underlay terms what overflows; the engine only knows indices. */
+    for (size_t k = 0; k < ad->nres; k++) {
+        for (size_t s = 0; s < ad->ns; s++) {
+            double use = map_substrate_node_used(ad->sub, s, k);
+            for (size_t v = 0; v < map_request_num_nodes(req); v++)
+                if (hosts[v] == s)
+                    use += req->nodes[v].dem[k];
+            if (use > ad->sub->nodes[s].cap[k] + 1e-6) {
+                cn_err_set(ad->err, CN_E_INVALID,
+                           "%s: existing mappings use %s %g on '%s', more than its capacity %g",
+                           file, ad->res[k], use, rdl_element_id(ad->snode[s]),
+                           ad->sub->nodes[s].cap[k]);
+                goto cleanup;
+            }
+        }
+    }
+    for (size_t e = 0; e < ad->ne; e++) {
+        double use = map_substrate_link_used(ad->sub, e);
+        for (size_t l = 0; l < nlinks; l++)
+            for (size_t i = off[l]; i < off[l + 1]; i++)
+                if (path[i] == e)
+                    use += req->links[l].bw;
+        if (use > ad->sub->links[e].bw + 1e-6) {
+            cn_err_set(ad->err, CN_E_INVALID,
+                       "%s: existing mappings use bandwidth %g on '%s', more than its capacity %g",
+                       file, use, rdl_element_id(ad->slink[e]), ad->sub->links[e].bw);
+            goto cleanup;
+        }
+    }
     res = map_result_new(nhosts, nlinks);
     memcpy(res->host, hosts, nhosts * sizeof(size_t));
     map_result_set_paths(res, off, path ? path : off);
@@ -500,8 +530,8 @@ decide_resource(struct adapter *ad, size_t ri)
                 for (size_t j = root; j < n && all; j++) {
                     if (!in[j] || uf_find(parent, j) != root)
                         continue;
-                    const struct rdl_value *c = rdl_props_get(
-                        rdl_element_resources(rdl_graph_element_at(ad->ol, j)), name);
+                    const struct rdl_value *c =
+                        rdl_props_get(rdl_element_resources(rdl_graph_element_at(ad->ol, j)), name);
                     all = !c || meets(xv, c);
                 }
                 rdl_value_free(xv);
@@ -517,7 +547,13 @@ decide_resource(struct adapter *ad, size_t ri)
                 continue;
             const struct rdl_value *v =
                 rdl_props_get(rdl_element_resources(rdl_graph_element_at(ad->ol, i)), name);
-            if (v && rdl_value_kind(v) != RDL_VALUE_SAME_AS)
+            bool has_min = false, has_max = false;
+            double min, max;
+            if (v && rdl_value_kind(v) == RDL_VALUE_RANGE)
+                rdl_value_range(v, &has_min, &min, &has_max, &max);
+            /* A range open at both ends constrains nothing. */
+            if (v && rdl_value_kind(v) != RDL_VALUE_SAME_AS &&
+                (rdl_value_kind(v) != RDL_VALUE_RANGE || has_min || has_max))
                 constrained = true;
         }
         if (!found && constrained) {
@@ -585,10 +621,10 @@ build_overlay(struct adapter *ad)
         if (!rdl_element_is_link(e))
             continue;
         struct rdl_element *a, *b;
-        if (rdl_link_endpoints(e, &a, &b) < 0 || !rdl_element_is_node(a) ||
-            !rdl_element_is_node(b))
-            return cn_err_set(ad->err, CN_E_INVALID, "overlay '%s': link '%s' does not join two "
-                                                     "nodes",
+        if (rdl_link_endpoints(e, &a, &b) < 0 || !rdl_element_is_node(a) || !rdl_element_is_node(b))
+            return cn_err_set(ad->err, CN_E_INVALID,
+                              "overlay '%s': link '%s' does not join two "
+                              "nodes",
                               rdl_graph_name(ol), rdl_element_id(e));
         struct olink *l = &ad->links[ad->nl++];
         l->e = e;
@@ -687,8 +723,8 @@ explain_no_host(const struct adapter *ad, const struct onode *o, const struct rd
             if (type_and_features_fit(ad, o->e, s, want) && ad->freecap[s * ad->nres + k] > most)
                 most = ad->freecap[s * ad->nres + k];
         if (most + MAP_EPS < o->dem[k]) {
-            cn_buf_printf(&b, "needs %s %g, the largest free capacity is %g", ad->res[k],
-                          o->dem[k], most);
+            cn_buf_printf(&b, "needs %s %g, the largest free capacity is %g", ad->res[k], o->dem[k],
+                          most);
             goto done;
         }
     }
@@ -745,7 +781,8 @@ value_candidates_add(struct rdl_value ***vals, size_t *n, size_t *cap, const str
     (*vals)[(*n)++] = rdl_value_copy(v);
 }
 
-/* Whether x is a possible value of group g: every member admits it and could sit on a host offering it. */
+/* Whether x is a possible value of group g: every member admits it and could sit on a host offering
+ * it. */
 static bool
 group_value_possible(const struct adapter *ad, const struct fgroup *g, const struct rdl_value *x)
 {
@@ -812,8 +849,8 @@ build_groups(struct adapter *ad)
             struct rdl_value **cand = NULL;
             size_t nc = 0, ccap = 0;
             for (size_t i = 0; i < g->nmembers; i++) {
-                const struct rdl_element *c = rdl_graph_element(
-                    ad->completed, rdl_element_id(ad->nodes[g->members[i]].e));
+                const struct rdl_element *c =
+                    rdl_graph_element(ad->completed, rdl_element_id(ad->nodes[g->members[i]].e));
                 value_candidates_add(&cand, &nc, &ccap,
                                      c ? rdl_props_get(rdl_element_features(c), name) : NULL);
             }
@@ -997,7 +1034,8 @@ better(const struct map_result *a, const struct map_result *b)
     double tol = 1e-9 * fmax(1, fabs(vb));
     if (va < vb - tol)
         return true;
-    return va <= vb + tol && map_result_cost(a) < map_result_cost(b) - 1e-9 * fmax(1, map_result_cost(b));
+    return va <= vb + tol &&
+           map_result_cost(a) < map_result_cost(b) - 1e-9 * fmax(1, map_result_cost(b));
 }
 
 /* ---- the mapping document ---- */
@@ -1054,8 +1092,7 @@ group_of(const struct adapter *ad, size_t v, const char *name)
 
 /* Sets the final value of one feature of node v on host s. */
 static void
-final_feature(const struct adapter *ad, size_t v, size_t s, const char *name,
-              struct rdl_props *out)
+final_feature(const struct adapter *ad, size_t v, size_t s, const char *name, struct rdl_props *out)
 {
     const struct onode *o = &ad->nodes[v];
     const struct rdl_value *want = rdl_props_get(rdl_element_features(o->e), name);
@@ -1283,7 +1320,8 @@ map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *e
     ad.opts = opts;
     ad.err = err;
 
-    /* Constraints that contradict each other whatever the underlay fail here, with their position. */
+    /* Constraints that contradict each other whatever the underlay fail here, with their position.
+     */
     ad.completed = rdl_complete(overlay, err);
     if (!ad.completed) {
         err->code = CN_E_INFEASIBLE;

@@ -16,7 +16,6 @@
  */
 #include <math.h>
 #include <stdint.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -373,7 +372,6 @@ map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, doubl
     if (!S.aborted)
         settle_pending(&S);
 
-    if (getenv("MAP_DEBUG")) fprintf(stderr, "search nodes=%lu aborted=%d ub=%g unresolved=%g bound0=%g cells=%zu\n", S.nodes, S.aborted, S.ub, S.unresolved, bound0, S.cells);
     *inout_best = S.best;
     *ret_proven = !S.aborted && S.unresolved >= S.ub - 1e-9;
     /* Infinite when no placement can be routed at all. */

@@ -26,3 +26,22 @@ INSTALL_SBIN += pipctl
 TEST_PROGRAMS += tests/pip_store_test
 tests/pip_store_test_SRCS := tests/pip_store_test.c
 tests/pip_store_test_LIBS := pip rdl util
+
+# The daemon: configuration, the negotiation core, the XML-RPC server
+# (pip/rpc.c is the only file that includes xmlrpc-c; its cflags are only
+# -I/usr/include, so none are added).
+PROGRAMS += pipd
+pipd_SRCS := pip/main.c pip/core.c pip/config.c pip/rpc.c
+pipd_LIBS := pip maprdl map emb clip rdl util
+pipd_LDLIBS = $(shell xmlrpc-c-config abyss-server --libs)
+INSTALL_SBIN += pipd
+
+# pipd over the wire: a private MariaDB, the real daemon on a free loopback
+# port, a substrate served by the libvirt test driver, an xmlrpc-c client.
+TEST_PROGRAMS += tests/pipd_test
+tests/pipd_test_SRCS := tests/pipd_test.c
+tests/pipd_test_LIBS := pip rdl util
+# libxmlrpc_client.so pulls in libcurl itself; the -lcurl it names needs the
+# curl development package, which is not needed to link.
+tests/pipd_test_LDLIBS = $(filter-out -lcurl,$(shell xmlrpc-c-config client --libs))
+$(BUILD)/tests/pipd_test: $(BUILD)/bin/pipd

@@ -21,6 +21,12 @@ struct pipd_core;
 
 #define PIPD_VERSION "0.1"
 
+/*
+ * An error code beyond util.h's categories: the embedding of a mapped
+ * CloudNet failed (a missing image, a plugin error).
+ */
+#define PIPD_E_EMBEDDING 64
+
 /* ---- configuration ---- */
 
 struct pipd_peer {
@@ -38,8 +44,8 @@ struct pipd_config {
     struct pipd_peer *peers;
     size_t npeers;
     char *libvirt_uri, *image_dir, *template_dir, *clipd_socket, *dataplane_file;
-    size_t max_request;   /* bytes of graph_yaml accepted */
-    long max_lease_s;     /* cap on leases */
+    size_t max_request; /* bytes of graph_yaml accepted */
+    long max_lease_s;   /* cap on leases */
     double map_time_limit_s;
     unsigned reap_interval_s; /* how often the reaper looks for expired leases */
 };

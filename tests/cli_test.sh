@@ -287,5 +287,141 @@ else
     echo "skip dot --svg: graphviz is not installed"
 fi
 
+# ---- map and check ----
+
+for verb in map check; do
+    run "$CLOUDNET" "$verb" --help
+    expect "$verb --help" 0
+    expect_has "$verb --help" out "Usage: cloudnet $verb"
+    expect_has "$verb --help" out "Exit status"
+    run "$CLOUDNET" "$verb" --no-such-option
+    expect "$verb unknown option" 2
+    expect_file "$verb unknown option" err \
+        "cloudnet: $verb: unknown option '--no-such-option'; see 'cloudnet $verb --help'"
+    run "$CLOUDNET" "$verb"
+    expect "$verb without arguments" 2
+done
+run "$CLOUDNET" --help
+expect_has "--help lists map" out "  map "
+expect_has "--help lists check" out "  check "
+
+run "$CLOUDNET" map --underlay "$EXAMPLES/pip-berlin.yaml" --overlay "$EXAMPLES/webshop.yaml" \
+    -o webshop-map.yaml
+expect "map webshop" 0
+expect_empty "map webshop" out
+run "$CLOUDNET" validate webshop-map.yaml
+expect "the mapping is a valid document" 0
+expect_has "the mapping is a valid document" out "mapping 'webshop', 8 entries"
+run "$CLOUDNET" check --underlay "$EXAMPLES/pip-berlin.yaml" --overlay "$EXAMPLES/webshop.yaml" \
+    webshop-map.yaml
+expect "check the mapping" 0
+expect_has "check the mapping" out "webshop-map.yaml: ok"
+if grep -q "objective: {name: cost, value: 9, bound: 9, gap: 0," "$TMP/webshop-map.yaml"; then
+    pass "map webshop (optimal cost 9)"
+else
+    fail "map webshop (optimal cost 9)" "$(cat "$TMP/webshop-map.yaml")"
+fi
+
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/vague.yaml" --objective load \
+    --algorithm heuristic --time-limit 5 --gap 0.1
+expect "map vague to stdout" 0
+expect_has "map vague to stdout" out "kind: mapping"
+expect_has "map vague to stdout" out "objective: {name: load,"
+cp "$TMP/out" "$TMP/vague-map.yaml"
+run "$CLOUDNET" check -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/vague.yaml" -q vague-map.yaml
+expect "check vague mapping" 0
+expect_empty "check vague mapping" out
+
+# A second webshop next to the first, checked against it.
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" \
+    --existing webshop-map.yaml -o second.yaml
+expect "map next to an existing mapping" 0
+run "$CLOUDNET" check -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" \
+    -e webshop-map.yaml second.yaml
+expect "check next to an existing mapping" 0
+
+printf '%s\n' 'rdl: 1' 'kind: overlay' 'name: big' 'elements:' \
+    '  a: {type: /node/host/generic, resources: {cpu: 12}}' \
+    '  b: {type: /node/host/generic, resources: {cpu: 12}}' >"$TMP/big.yaml"
+# Two servers per request: the six x86_64 servers hold three, not four.
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O big.yaml -o big1.yaml
+expect "map big once" 0
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O big.yaml -e big1.yaml -o big2.yaml
+expect "map big twice" 0
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O big.yaml -e big1.yaml -e big2.yaml \
+    -o big3.yaml
+expect "map big three times" 0
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O big.yaml -e big1.yaml -e big2.yaml \
+    -e big3.yaml -o never-map.yaml
+expect "map into a full underlay" 1
+expect_file "map into a full underlay" err \
+    "no underlay node can host 'a': needs cpu 12, the largest free capacity is 8"
+if [ -e "$TMP/never-map.yaml" ]; then
+    fail "map into a full underlay (no output file)"
+else
+    pass "map into a full underlay (no output file)"
+fi
+
+printf '%s\n' 'rdl: 1' 'kind: overlay' 'name: arm' 'elements:' \
+    '  a: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}' \
+    '  b: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}' \
+    '  c: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}' >"$TMP/arm.yaml"
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O arm.yaml -o never-map.yaml
+expect "map an infeasible request" 1
+expect_file "map an infeasible request" err \
+    "infeasible: no mapping of 'arm' onto 'pip-berlin' meets every capacity, latency and placement constraint"
+if [ -e "$TMP/never-map.yaml" ]; then
+    fail "map an infeasible request (no output file)"
+else
+    pass "map an infeasible request (no output file)"
+fi
+
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O big.yaml -e big1.yaml -e big1.yaml \
+    -o never-map.yaml
+expect "map next to overfull existing mappings" 1
+expect_file "map next to overfull existing mappings" err \
+    "big1.yaml: existing mappings use cpu 24 on 'h1', more than its capacity 16"
+
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/spanning.yaml" -o never-map.yaml
+expect "map spanning on one PIP" 1
+expect_file "map spanning on one PIP" err \
+    "no underlay node can host 'front-fr': none offers location FR"
+if [ -e "$TMP/never-map.yaml" ]; then
+    fail "map spanning on one PIP (no output file)"
+else
+    pass "map spanning on one PIP (no output file)"
+fi
+
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O bad.yaml -o never-map.yaml
+expect "map an invalid overlay" 1
+expect_has "map an invalid overlay" err "bad.yaml:7:22: resource 'cpu' must not be negative"
+if [ -e "$TMP/never-map.yaml" ]; then
+    fail "map an invalid overlay (no output file)"
+else
+    pass "map an invalid overlay (no output file)"
+fi
+
+run "$CLOUDNET" map -u bad.yaml -O "$EXAMPLES/webshop.yaml"
+expect "map on an invalid underlay" 1
+expect_has "map on an invalid underlay" err "bad.yaml:7:22: "
+
+run "$CLOUDNET" map -u "$EXAMPLES/webshop.yaml" -O "$EXAMPLES/webshop.yaml"
+expect "map on an overlay" 1
+expect_has "map on an overlay" err "--underlay needs an underlay document"
+
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" --objective fast
+expect "map with an unknown objective" 2
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" --time-limit -1
+expect "map with a negative time limit" 2
+run "$CLOUDNET" map -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" \
+    -o no/such/dir/map.yaml
+expect "map into a missing directory" 1
+
+sed 's/lb: {to: h1,/lb: {to: h7,/' "$TMP/webshop-map.yaml" >"$TMP/wrong-map.yaml"
+run "$CLOUDNET" check -u "$EXAMPLES/pip-berlin.yaml" -O "$EXAMPLES/webshop.yaml" wrong-map.yaml
+expect "check a wrong mapping" 1
+expect_has "check a wrong mapping" err \
+    "wrong-map.yaml: node 'lb': host 'h7' does not offer its final arch"
+
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,1308 @@
+/*
+ * Tests of map_rdl_solve() and map_rdl_check(): the examples under every
+ * objective and algorithm, the reasons given when a request does not fit,
+ * same_as values decided by the solve, existing mappings taking capacity,
+ * latency bounds and non-forwarding nodes shaping paths, anti-affinity, and
+ * random tiny instances compared with a brute force that enumerates every
+ * placement and every set of simple paths. Every mapping any case produces
+ * goes through the independent checker.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mapping/mapping.h"
+#include "rdl/rdl.h"
+#include "tests/testlib.h"
+#include "util/util.h"
+
+/* ---- helpers ---- */
+
+static struct rdl_graph *
+read_example(const char *name)
+{
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    char *path = xasprintf("%s/../examples/%s", test_srcdir(), name);
+    struct rdl_graph *g = rdl_read_file(path, &err);
+    if (!g)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    free(path);
+    cn_err_release(&err);
+    return g;
+}
+
+static struct rdl_graph *
+parse(const char *text)
+{
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    struct rdl_graph *g = rdl_read_string("test", text, strlen(text), &err);
+    if (!g)
+        fprintf(stderr, "  %s\n%s\n", cn_err_msg(&err), text);
+    cn_err_release(&err);
+    return g;
+}
+
+static void
+show(const struct rdl_graph *g)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    cn_buf_init(&b);
+    cn_err_init(&err);
+    if (rdl_write(g, &b, &err) == 0)
+        fprintf(stderr, "%s", b.s);
+    cn_buf_release(&b);
+    cn_err_release(&err);
+}
+
+/*
+ * Solves and, on success, runs the checker on the result and on its YAML
+ * round trip. Returns the solve's status; *ret_ml gets the mapping (or NULL)
+ * and err the reason of a failure. A mapping the checker rejects fails the
+ * case through *ret_bad.
+ */
+static int
+solve_checked(const struct rdl_graph *ul, const struct rdl_graph *const *existing, size_t nex,
+              const struct rdl_graph *ol, const struct map_options *opts, struct rdl_graph **ret_ml,
+              struct cn_err *err, bool *ret_bad)
+{
+    struct rdl_graph *ml = NULL;
+    *ret_bad = false;
+    *ret_ml = NULL;
+    if (map_rdl_solve(ul, existing, nex, ol, opts, &ml, err) < 0)
+        return -1;
+    struct cn_err cerr = CN_ERR_INIT;
+    struct cn_buf b = CN_BUF_INIT;
+    cn_err_init(&cerr);
+    cn_buf_init(&b);
+    if (map_rdl_check(ul, existing, nex, ol, ml, &cerr) < 0) {
+        fprintf(stderr, "  checker: %s\n", cn_err_msg(&cerr));
+        show(ml);
+        *ret_bad = true;
+    }
+    /* The written form must be a valid document that checks the same way. */
+    struct rdl_graph *back = NULL;
+    if (rdl_write(ml, &b, &cerr) < 0 || !(back = rdl_read_string("written", b.s, b.len, &cerr)) ||
+        map_rdl_check(ul, existing, nex, ol, back, &cerr) < 0) {
+        fprintf(stderr, "  written mapping: %s\n%s", cn_err_msg(&cerr), b.s);
+        *ret_bad = true;
+    }
+    rdl_graph_free(back);
+    cn_buf_release(&b);
+    cn_err_release(&cerr);
+    *ret_ml = ml;
+    return 0;
+}
+
+static const char *
+host_of(const struct rdl_graph *ml, const char *id)
+{
+    const struct rdl_map_entry *m = rdl_mapping_get(ml, id);
+    return m ? rdl_map_entry_to(m) : NULL;
+}
+
+static const char *
+feature_of(const struct rdl_graph *ml, const char *id, const char *name)
+{
+    const struct rdl_map_entry *m = rdl_mapping_get(ml, id);
+    return m ? rdl_props_string(rdl_map_entry_features(m), name) : NULL;
+}
+
+static double
+objective_of(const struct rdl_graph *ml)
+{
+    struct rdl_objective o;
+    rdl_mapping_objective(ml, &o);
+    return o.value;
+}
+
+/* The path of a link entry as "a b c" for comparisons. */
+static char *
+path_of(const struct rdl_graph *ml, const char *id)
+{
+    const struct rdl_map_entry *m = rdl_mapping_get(ml, id);
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    for (size_t i = 0; m && i < rdl_map_entry_path_len(m); i++)
+        cn_buf_printf(&b, "%s%s", i ? " " : "", rdl_map_entry_path_at(m, i));
+    return cn_buf_detach(&b);
+}
+
+/* ---- examples ---- */
+
+static int
+test_webshop_all(const void *data)
+{
+    (void)data;
+    static const char *const objectives[] = {"cost", "load", "energy"};
+    static const char *const algorithms[] = {"mip", "heuristic", "grc"};
+    int ret = -1;
+    struct rdl_graph *ul = read_example("pip-berlin.yaml");
+    struct rdl_graph *ol = read_example("webshop.yaml");
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!ul || !ol)
+        goto cleanup;
+    for (size_t i = 0; i < CN_ARRAY_SIZE(objectives); i++) {
+        for (size_t j = 0; j < CN_ARRAY_SIZE(algorithms); j++) {
+            struct map_options o;
+            map_options_init(&o);
+            o.objective = objectives[i];
+            if (map_algorithm_parse(algorithms[j], &o.algorithm) < 0)
+                goto cleanup;
+            bool bad;
+            cn_err_clear(&err);
+            double t0 = cn_now();
+            if (solve_checked(ul, NULL, 0, ol, &o, &ml, &err, &bad) < 0) {
+                fprintf(stderr, "  %s/%s: %s\n", objectives[i], algorithms[j], cn_err_msg(&err));
+                goto cleanup;
+            }
+            printf("     webshop on pip-berlin, %s/%s: value %g in %.1f ms\n", objectives[i],
+                   algorithms[j], objective_of(ml), (cn_now() - t0) * 1000);
+            if (bad)
+                goto cleanup;
+            struct rdl_objective obj;
+            rdl_mapping_objective(ml, &obj);
+            if (strcmp(obj.name, objectives[i]) != 0)
+                goto cleanup;
+            /* Everything fits on one server: 9 cores and no link leaves it. */
+            if (j == 0 && i == 0 && (obj.value != 9 || obj.gap != 0))
+                goto cleanup;
+            if (j == 0 && i == 2 && obj.value != 1)
+                goto cleanup;
+            CHECK_STR(rdl_mapping_underlay(ml), "pip-berlin");
+            CHECK_STR(rdl_mapping_overlay(ml), "webshop");
+            CHECK(rdl_mapping_count(ml) == 8);
+            rdl_graph_free(ml);
+            ml = NULL;
+        }
+    }
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_vague(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = read_example("pip-berlin.yaml");
+    struct rdl_graph *ol = read_example("vague.yaml");
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    double t0 = cn_now();
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    printf("     vague on pip-berlin: cost %g in %.1f ms\n", objective_of(ml),
+           (cn_now() - t0) * 1000);
+    /* db must be x86_64 and share arch with app and web; Berlin is in DE only. */
+    CHECK_STR(feature_of(ml, "web", "arch"), "x86_64");
+    CHECK_STR(feature_of(ml, "app", "arch"), "x86_64");
+    CHECK_STR(feature_of(ml, "web", "location"), "DE");
+    CHECK_STR(feature_of(ml, "db", "location"), "DE");
+    CHECK_STR(feature_of(ml, "app", "image"), "debian-12");
+    const struct rdl_props *r = rdl_map_entry_resources(rdl_mapping_get(ml, "web"));
+    CHECK(rdl_props_number(r, "cpu", -1) == 2);
+    CHECK(rdl_props_number(r, "memory", -1) == 2048);
+    r = rdl_map_entry_resources(rdl_mapping_get(ml, "app-cache"));
+    /* same_as web-app ({min: 100}) and {min: 50, max: 200}: the least both allow. */
+    CHECK(rdl_props_number(r, "bandwidth", -1) == 100);
+    CHECK(objective_of(ml) == 9);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_spanning_vnp(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = read_example("vnp-substrate.yaml");
+    struct rdl_graph *ol = read_example("spanning.yaml");
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK_STR(host_of(ml, "front-fr"), "paris");
+    CHECK_STR(host_of(ml, "reports"), "london");
+    CHECK_STR(host_of(ml, "db"), "berlin");
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- requests that do not fit ---- */
+
+struct misfit {
+    const char *overlay; /* YAML, on pip-berlin */
+    int code;
+    const char *message;
+};
+
+static int
+test_misfit(const void *data)
+{
+    const struct misfit *c = data;
+    int ret = -1;
+    struct rdl_graph *ul = read_example("pip-berlin.yaml");
+    struct rdl_graph *ol = parse(c->overlay);
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!ul || !ol)
+        goto cleanup;
+    if (map_rdl_solve(ul, NULL, 0, ol, NULL, &ml, &err) == 0) {
+        fprintf(stderr, "  mapped although it should not:\n");
+        show(ml);
+        goto cleanup;
+    }
+    CHECK(ml == NULL);
+    CHECK(err.code == c->code);
+    CHECK_STR(cn_err_msg(&err), c->message);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+static const struct misfit misfit_location = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, resources: {cpu: 1}, features: {location: FR}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': none offers location FR",
+};
+static const struct misfit misfit_location_list = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, features: {location: [FR, GB]}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': none offers location FR or GB",
+};
+static const struct misfit misfit_type = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/x, resources: {cpu: 1}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': type /node/host/x fits no underlay node",
+};
+static const struct misfit misfit_cpu = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, resources: {cpu: 64, memory: 1024}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': needs cpu 64, the largest free capacity is 16",
+};
+static const struct misfit misfit_cpu_arm = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, resources: {cpu: 12}, features: {arch: aarch64}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': needs cpu 12, the largest free capacity is 8",
+};
+static const struct misfit misfit_together = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, features: {arch: aarch64, hypervisor: kvm}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': none of the nodes of a fitting type offers all of its "
+    "features at once",
+};
+static const struct misfit misfit_overall = {
+    /* Each node fits alone; together they exceed every host and the links. */
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  a: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}\n"
+    "  b: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}\n"
+    "  c: {type: /node/host/generic, resources: {cpu: 8}, features: {arch: aarch64}}\n",
+    CN_E_INFEASIBLE,
+    "infeasible: no mapping of 'r' onto 'pip-berlin' meets every capacity, latency and "
+    "placement constraint",
+};
+static const struct misfit misfit_latency = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  a: {type: /node/host/generic, resources: {cpu: 16}}\n"
+    "  b: {type: /node/host/generic, resources: {cpu: 16}}\n"
+    "  l: {type: /link/generic, resources: {bandwidth: 10}, features: {latency: {max: 0.1}}}\n"
+    "interfaces:\n  - {between: [a, l]}\n  - {between: [l, b]}\n",
+    CN_E_INFEASIBLE,
+    "infeasible: no mapping of 'r' onto 'pip-berlin' meets every capacity, latency and "
+    "placement constraint",
+};
+static const struct misfit misfit_same_as = {
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  a: {type: /node/host/generic, resources: {cpu: 10}, features: {arch: [aarch64, x86_64]}}\n"
+    "  b: {type: /node/host/generic, features: {arch: {same_as: a}, hypervisor: netns}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'a': feature 'arch' must be the same on 'a', 'b' (same_as), and "
+    "no value is both allowed and offered by a host each of them fits on",
+};
+
+/* ---- same_as decided by the solve ---- */
+
+static const char same_as_ul[] =
+    "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+    "  x1: {type: /node/host/server, resources: {cpu: 2}, features: {arch: x86_64}}\n"
+    "  x2: {type: /node/host/server, resources: {cpu: 2}, features: {arch: x86_64}}\n"
+    "  a1: {type: /node/host/server, resources: {cpu: 8}, features: {arch: aarch64}}\n"
+    "  sw: {type: /node/switch}\n"
+    "  x1-sw: {type: /link/eth, resources: {bandwidth: 1000}}\n"
+    "  x2-sw: {type: /link/eth, resources: {bandwidth: 1000}}\n"
+    "  a1-sw: {type: /link/eth, resources: {bandwidth: 1000}}\n"
+    "interfaces:\n"
+    "  - {between: [x1, x1-sw]}\n  - {between: [x1-sw, sw]}\n"
+    "  - {between: [x2, x2-sw]}\n  - {between: [x2-sw, sw]}\n"
+    "  - {between: [a1, a1-sw]}\n  - {between: [a1-sw, sw]}\n";
+
+static int
+same_as_case(const char *overlay, double want_cost)
+{
+    int ret = -1;
+    struct rdl_graph *ul = parse(same_as_ul);
+    struct rdl_graph *ol = parse(overlay);
+    struct rdl_graph *ml = NULL, *completed = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    /* Completion alone would pick x86_64, the first listed value. */
+    completed = rdl_complete(ol, &err);
+    CHECK(completed);
+    CHECK_STR(rdl_props_string(rdl_element_features(rdl_graph_element(completed, "web")), "arch"),
+              "x86_64");
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK_STR(feature_of(ml, "web", "arch"), "aarch64");
+    CHECK_STR(feature_of(ml, "app", "arch"), "aarch64");
+    CHECK_STR(host_of(ml, "web"), "a1");
+    CHECK(objective_of(ml) == want_cost);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    rdl_graph_free(completed);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_same_as_infeasible_first(const void *data)
+{
+    (void)data;
+    /* The x86_64 hosts have 4 cores together; web, app and db need 5 and share arch. */
+    return same_as_case("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                        "  web: {type: /node/host/generic, resources: {cpu: 2}, features: {arch: "
+                        "[x86_64, aarch64]}}\n"
+                        "  app: {type: /node/host/generic, resources: {cpu: 1}, features: {arch: "
+                        "{same_as: web}}}\n"
+                        "  db: {type: /node/host/generic, resources: {cpu: 2}, features: {arch: "
+                        "{same_as: app}}}\n",
+                        5);
+}
+
+static int
+test_same_as_worse_first(const void *data)
+{
+    (void)data;
+    /* x86_64 works (web on x1, app on x2, 2 hops of 100) but costs 203; aarch64 costs 3. */
+    return same_as_case("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                        "  web: {type: /node/host/generic, resources: {cpu: 2}, features: {arch: "
+                        "[x86_64, aarch64]}}\n"
+                        "  app: {type: /node/host/generic, resources: {cpu: 1}, features: {arch: "
+                        "{same_as: web}}}\n"
+                        "  l: {type: /link/generic, resources: {bandwidth: 100}}\n"
+                        "interfaces:\n  - {between: [web, l]}\n  - {between: [l, app]}\n",
+                        3);
+}
+
+/* Beyond the combination budget the solve still finds a correct mapping. */
+static int
+test_same_as_many_groups(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct cn_buf ol_text = CN_BUF_INIT, ul_text = CN_BUF_INIT;
+    cn_buf_init(&ol_text);
+    cn_buf_init(&ul_text);
+    cn_buf_puts(&ul_text, "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+                          "  h: {type: /node/host/server, resources: {cpu: 100}, features: {");
+    cn_buf_puts(&ol_text, "rdl: 1\nkind: overlay\nname: r\nelements:\n");
+    for (int k = 0; k < 8; k++) {
+        cn_buf_printf(&ul_text, "%sf%d: [p, q]", k ? ", " : "", k);
+        cn_buf_printf(&ol_text,
+                      "  a%d: {type: /node/host/generic, resources: {cpu: 1}, features: {f%d: [q, "
+                      "p]}}\n"
+                      "  b%d: {type: /node/host/generic, resources: {cpu: 1}, features: {f%d: "
+                      "{same_as: a%d}}}\n",
+                      k, k, k, k, k);
+    }
+    cn_buf_puts(&ul_text, "}}\n");
+    struct rdl_graph *ul = parse(ul_text.s);
+    struct rdl_graph *ol = parse(ol_text.s);
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    /* 256 combinations: completion's choice (the first listed) is taken. */
+    CHECK_STR(feature_of(ml, "b7", "f7"), "q");
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_buf_release(&ol_text);
+    cn_buf_release(&ul_text);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- existing mappings ---- */
+
+static const char two_hosts_ul[] =
+    "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+    "  h1: {type: /node/host/server, resources: {cpu: 4, memory: 4096}}\n"
+    "  h2: {type: /node/host/server, resources: {cpu: 4, memory: 4096}}\n"
+    "  h1-h2: {type: /link/eth, resources: {bandwidth: 100}, features: {latency: 1}}\n"
+    "interfaces:\n  - {between: [h1, h1-h2]}\n  - {between: [h1-h2, h2]}\n";
+
+static int
+test_existing_until_full(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(two_hosts_ul);
+    struct rdl_graph *ol = parse("rdl: 1\nkind: overlay\nname: vm\nelements:\n"
+                                 "  v: {type: /node/host/generic, resources: {cpu: 3, memory: "
+                                 "1024}}\n");
+    struct rdl_graph *ml[3] = {NULL, NULL, NULL};
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    for (size_t i = 0; i < 2; i++) {
+        if (solve_checked(ul, (const struct rdl_graph *const *)ml, i, ol, NULL, &ml[i], &err,
+                          &bad) < 0 ||
+            bad) {
+            fprintf(stderr, "  round %zu: %s\n", i, cn_err_msg(&err));
+            goto cleanup;
+        }
+    }
+    CHECK(!cn_streq(host_of(ml[0], "v"), host_of(ml[1], "v")));
+    /* The mapping that fits alone does not fit next to both others. */
+    struct cn_err cerr = CN_ERR_INIT;
+    cn_err_init(&cerr);
+    int checked = map_rdl_check(ul, (const struct rdl_graph *const *)ml, 2, ol, ml[0], &cerr);
+    bool says = strstr(cn_err_msg(&cerr), "exceeds the capacity") != NULL;
+    cn_err_release(&cerr);
+    CHECK(checked < 0 && says);
+    CHECK(map_rdl_solve(ul, (const struct rdl_graph *const *)ml, 2, ol, NULL, &ml[2], &err) < 0);
+    CHECK(ml[2] == NULL);
+    CHECK_STR(cn_err_msg(&err),
+              "no underlay node can host 'v': needs cpu 3, the largest free capacity is 1");
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    for (size_t i = 0; i < 3; i++)
+        rdl_graph_free(ml[i]);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* Existing bandwidth counts on the links of their paths; anti_affinity keeps the ends apart. */
+static int
+test_existing_bandwidth(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(two_hosts_ul);
+    struct rdl_graph *ol =
+        parse("rdl: 1\nkind: overlay\nname: pair\nelements:\n"
+              "  a: {type: /node/host/generic, resources: {cpu: 1}, features: {anti_affinity: "
+              "true}}\n"
+              "  b: {type: /node/host/generic, resources: {cpu: 1}}\n"
+              "  l: {type: /link/generic, resources: {bandwidth: 60}}\n"
+              "interfaces:\n  - {between: [a, l]}\n  - {between: [l, b]}\n");
+    struct rdl_graph *ml[2] = {NULL, NULL};
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml[0], &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK(!cn_streq(host_of(ml[0], "a"), host_of(ml[0], "b")));
+    CHECK(objective_of(ml[0]) == 62);
+    CHECK(map_rdl_solve(ul, (const struct rdl_graph *const *)ml, 1, ol, NULL, &ml[1], &err) < 0);
+    CHECK(err.code == CN_E_INFEASIBLE);
+    CHECK(strstr(cn_err_msg(&err), "infeasible") != NULL);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml[0]);
+    rdl_graph_free(ml[1]);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- paths ---- */
+
+/*
+ * a and b can each sit on one host only. The direct link is slow; the way
+ * through the switch is fast; the way through m would be short but m does
+ * not forward.
+ */
+static const char paths_ul[] =
+    "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+    "  ha: {type: /node/host/server, resources: {cpu: 4}, features: {location: A}}\n"
+    "  hb: {type: /node/host/server, resources: {cpu: 4}, features: {location: B}}\n"
+    "  m: {type: /node/host/server, resources: {cpu: 4}, features: {location: M, forwarding: "
+    "false}}\n"
+    "  s1: {type: /node/switch}\n"
+    "  s2: {type: /node/switch}\n"
+    "  ha-hb: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 10}}\n"
+    "  ha-s1: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 1}}\n"
+    "  s1-s2: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 1}}\n"
+    "  s2-hb: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 1}}\n"
+    "  ha-m: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 0}}\n"
+    "  m-hb: {type: /link/eth, resources: {bandwidth: 1000}, features: {latency: 0}}\n"
+    "interfaces:\n"
+    "  - {between: [ha, ha-hb]}\n  - {between: [ha-hb, hb]}\n"
+    "  - {between: [ha, ha-s1]}\n  - {between: [ha-s1, s1]}\n"
+    "  - {between: [s1, s1-s2]}\n  - {between: [s1-s2, s2]}\n"
+    "  - {between: [s2, s2-hb]}\n  - {between: [s2-hb, hb]}\n"
+    "  - {between: [ha, ha-m]}\n  - {between: [ha-m, m]}\n"
+    "  - {between: [m, m-hb]}\n  - {between: [m-hb, hb]}\n";
+
+static int
+path_case(const char *latency, const char *want_path, double want_cost)
+{
+    int ret = -1;
+    char *text = xasprintf("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                           "  a: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                           "{location: A}}\n"
+                           "  b: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                           "{location: B}}\n"
+                           "  l: {type: /link/generic, resources: {bandwidth: 10}%s}\n"
+                           "interfaces:\n  - {between: [b, l]}\n  - {between: [l, a]}\n",
+                           latency);
+    struct rdl_graph *ul = parse(paths_ul);
+    struct rdl_graph *ol = parse(text);
+    struct rdl_graph *ml = NULL;
+    char *path = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    path = path_of(ml, "l");
+    CHECK_STR(path, want_path);
+    CHECK(objective_of(ml) == want_cost);
+    ret = 0;
+cleanup:
+    free(text);
+    free(path);
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_path_direct(const void *data)
+{
+    (void)data;
+    /* The link's first endpoint is b, so the path runs from hb to ha. */
+    return path_case("", "hb ha-hb ha", 12);
+}
+
+static int
+test_path_latency(const void *data)
+{
+    (void)data;
+    return path_case(", features: {latency: {max: 5}}", "hb s2-hb s2 s1-s2 s1 ha-s1 ha", 32);
+}
+
+/* A node that does not forward still hosts, and ends paths. */
+static int
+test_non_forwarding_hosts(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(paths_ul);
+    struct rdl_graph *ol = parse("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                                 "  a: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                                 "{location: A}}\n"
+                                 "  z: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                                 "{location: M}}\n"
+                                 "  l: {type: /link/generic, resources: {bandwidth: 10}}\n"
+                                 "interfaces:\n  - {between: [a, l]}\n  - {between: [l, z]}\n");
+    struct rdl_graph *ml = NULL;
+    char *path = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    path = path_of(ml, "l");
+    CHECK_STR(path, "ha ha-m m");
+    ret = 0;
+cleanup:
+    free(path);
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* The checker catches what a wrong mapping gets wrong. */
+static int
+test_checker_rejects(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(paths_ul);
+    struct rdl_graph *ol = parse("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                                 "  a: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                                 "{location: A}}\n"
+                                 "  b: {type: /node/host/generic, resources: {cpu: 1}, features: "
+                                 "{location: B}}\n"
+                                 "  l: {type: /link/generic, resources: {bandwidth: 10}, "
+                                 "features: {latency: {max: 5}}}\n"
+                                 "interfaces:\n  - {between: [a, l]}\n  - {between: [l, b]}\n");
+    struct rdl_graph *ml =
+        parse("rdl: 1\nkind: mapping\nname: r\noverlay: r\nunderlay: u\n"
+              "objective: {name: cost, value: 7, bound: 7, gap: 0, solve_ms: 1}\n"
+              "map:\n"
+              "  a: {to: ha, resources: {cpu: 1}, features: {location: A}}\n"
+              "  b: {to: ha, resources: {cpu: 1}, features: {location: B}}\n"
+              "  l: {path: [ha, ha-m, m, m-hb, hb, ha-hb, hb], resources: {bandwidth: 10}}\n");
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!ul || !ol || !ml)
+        goto cleanup;
+    CHECK(map_rdl_check(ul, NULL, 0, ol, ml, &err) < 0);
+    const char *msg = cn_err_msg(&err);
+    CHECK(strstr(msg, "host 'ha' does not offer its final location"));
+    CHECK(strstr(msg, "path ends at 'hb', not at 'ha'"));
+    CHECK(strstr(msg, "does not alternate adjacent"));
+    cn_err_clear(&err);
+    rdl_graph_free(ml);
+    ml = parse("rdl: 1\nkind: mapping\nname: r\noverlay: r\nunderlay: u\n"
+               "objective: {name: cost, value: 7, bound: 7, gap: 0, solve_ms: 1}\n"
+               "map:\n"
+               "  a: {to: ha, resources: {cpu: 1}, features: {location: A}}\n"
+               "  b: {to: hb, resources: {cpu: 1}, features: {location: B}}\n"
+               "  l: {path: [ha, ha-m, m, m-hb, hb], resources: {bandwidth: 10}}\n");
+    CHECK(ml);
+    CHECK(map_rdl_check(ul, NULL, 0, ol, ml, &err) < 0);
+    msg = cn_err_msg(&err);
+    CHECK(strstr(msg, "passes through 'm', which does not forward"));
+    CHECK(strstr(msg, "objective cost is reported as 7 but the mapping gives 22"));
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- brute force on random tiny instances ---- */
+
+#define TS 6 /* underlay nodes at most */
+#define TE 8 /* underlay links at most */
+#define TV 4 /* overlay nodes at most */
+#define TL 3 /* overlay links at most */
+
+enum { ARCH_X, ARCH_A, ARCH_BOTH };
+
+struct tiny {
+    int ns, ne, nv, nl;
+    bool host[TS]; /* false: a switch, no overlay node fits on it */
+    double cap[TS];
+    int arch[TS];
+    bool fwd[TS];
+    int eu[TE], ev[TE];
+    double ebw[TE], elat[TE];
+    double cpu[TV];
+    /* -1 don't care, ARCH_X, ARCH_A, ARCH_BOTH (a list), 10 + k: same_as node k */
+    int want[TV];
+    bool anti[TV];
+    int la[TL], lb[TL];
+    double lbw[TL], llat[TL]; /* llat 0: unbounded */
+};
+
+static unsigned long long rng_state;
+
+static unsigned
+rnd(unsigned n)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (unsigned)(rng_state % n);
+}
+
+static void
+tiny_random(struct tiny *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->ns = 2 + (int)rnd(TS - 1);
+    for (int s = 0; s < t->ns; s++) {
+        t->host[s] = rnd(5) != 0;
+        t->cap[s] = t->host[s] ? 1 + rnd(6) : 0;
+        t->arch[s] = (int)rnd(3);
+        t->fwd[s] = rnd(5) != 0;
+    }
+    /* A random spanning tree keeps most instances connected; extra links add choice. */
+    for (int s = 1; s < t->ns && t->ne < TE; s++) {
+        t->eu[t->ne] = (int)rnd((unsigned)s);
+        t->ev[t->ne++] = s;
+    }
+    int extra = (int)rnd(3);
+    for (int k = 0; k < extra && t->ne < TE; k++) {
+        int u = (int)rnd((unsigned)t->ns), v = (int)rnd((unsigned)t->ns);
+        if (u == v)
+            continue;
+        bool dup = false;
+        for (int e = 0; e < t->ne; e++)
+            dup |= (t->eu[e] == u && t->ev[e] == v) || (t->eu[e] == v && t->ev[e] == u);
+        if (dup)
+            continue;
+        t->eu[t->ne] = u;
+        t->ev[t->ne++] = v;
+    }
+    for (int e = 0; e < t->ne; e++) {
+        t->ebw[e] = 5 + 5 * rnd(4);
+        t->elat[e] = 1 + rnd(3);
+    }
+    t->nv = 1 + (int)rnd(TV);
+    for (int v = 0; v < t->nv; v++) {
+        t->cpu[v] = rnd(4);
+        int w = (int)rnd(6);
+        t->want[v] = w == 0 ? ARCH_X : w == 1 ? ARCH_A : w == 2 ? ARCH_BOTH : -1;
+        if (v > 0 && rnd(3) == 0) {
+            /* same_as must name an element that has the feature. */
+            int k = (int)rnd((unsigned)v);
+            if (t->want[k] < 0)
+                t->want[k] = ARCH_BOTH;
+            t->want[v] = 10 + k;
+        }
+        t->anti[v] = rnd(6) == 0;
+    }
+    /*
+     * One node with anti_affinity at most, so that its hosts times the
+     * same_as values stay within the combination budget and the solve is
+     * exact.
+     */
+    for (int v = 1; v < t->nv; v++)
+        if (t->anti[v] && t->anti[0])
+            t->anti[v] = false;
+    for (int v = 1; v < t->nv; v++)
+        for (int w = 0; w < v; w++)
+            if (t->anti[v] && t->anti[w])
+                t->anti[v] = false;
+    for (int k = 0; k < TL && t->nv > 1; k++) {
+        if (rnd(4) == 0)
+            continue;
+        int a = (int)rnd((unsigned)t->nv), b = (int)rnd((unsigned)t->nv);
+        if (a == b)
+            continue;
+        t->la[t->nl] = a;
+        t->lb[t->nl] = b;
+        t->lbw[t->nl] = 1 + rnd(10);
+        t->llat[t->nl] = rnd(3) == 0 ? 1 + rnd(4) : 0;
+        t->nl++;
+    }
+}
+
+static const char *const arch_name[] = {"x86_64", "aarch64", "[x86_64, aarch64]"};
+
+static void
+tiny_yaml(const struct tiny *t, struct cn_buf *ul, struct cn_buf *ol)
+{
+    cn_buf_puts(ul, "rdl: 1\nkind: underlay\nname: tu\nelements:\n");
+    for (int s = 0; s < t->ns; s++)
+        cn_buf_printf(ul, "  n%d: {type: %s, resources: {cpu: %g}, features: {arch: %s%s}}\n", s,
+                      t->host[s] ? "/node/host/server" : "/node/switch", t->cap[s],
+                      arch_name[t->arch[s]], t->fwd[s] ? "" : ", forwarding: false");
+    for (int e = 0; e < t->ne; e++)
+        cn_buf_printf(ul,
+                      "  e%d: {type: /link/eth, resources: {bandwidth: %g}, features: "
+                      "{latency: %g}}\n",
+                      e, t->ebw[e], t->elat[e]);
+    cn_buf_puts(ul, "interfaces:\n");
+    for (int e = 0; e < t->ne; e++)
+        cn_buf_printf(ul, "  - {between: [n%d, e%d]}\n  - {between: [e%d, n%d]}\n", t->eu[e], e, e,
+                      t->ev[e]);
+
+    cn_buf_puts(ol, "rdl: 1\nkind: overlay\nname: to\nelements:\n");
+    for (int v = 0; v < t->nv; v++) {
+        cn_buf_printf(ol, "  v%d: {type: /node/host/generic, resources: {cpu: %g}, features: {", v,
+                      t->cpu[v]);
+        const char *sep = "";
+        if (t->want[v] >= 10) {
+            cn_buf_printf(ol, "arch: {same_as: v%d}", t->want[v] - 10);
+            sep = ", ";
+        } else if (t->want[v] >= 0) {
+            cn_buf_printf(ol, "arch: %s", arch_name[t->want[v]]);
+            sep = ", ";
+        }
+        if (t->anti[v])
+            cn_buf_printf(ol, "%santi_affinity: true", sep);
+        cn_buf_puts(ol, "}}\n");
+    }
+    for (int l = 0; l < t->nl; l++) {
+        cn_buf_printf(ol, "  l%d: {type: /link/generic, resources: {bandwidth: %g}", l, t->lbw[l]);
+        if (t->llat[l] > 0)
+            cn_buf_printf(ol, ", features: {latency: {max: %g}}", t->llat[l]);
+        cn_buf_puts(ol, "}\n");
+    }
+    if (t->nl) {
+        cn_buf_puts(ol, "interfaces:\n");
+        for (int l = 0; l < t->nl; l++)
+            cn_buf_printf(ol, "  - {between: [v%d, l%d]}\n  - {between: [l%d, v%d]}\n", t->la[l], l,
+                          l, t->lb[l]);
+    }
+}
+
+/* The brute force: every placement, then every choice of simple paths. */
+struct brute {
+    const struct tiny *t;
+    int objective; /* 0 cost, 1 load, 2 energy */
+    int host[TV];
+    double used[TS];
+    double lused[TE];
+    int hops[TL];
+    bool ntouch[TS], etouch[TE];
+    double best;
+    bool found;
+};
+
+/* Whether some arch value is offered by every host in the same_as group of v and allowed. */
+static bool
+offers_arch(int offer, int x)
+{
+    return offer == ARCH_BOTH || offer == x;
+}
+
+static bool
+arch_ok(const struct tiny *t, const int *host)
+{
+    /* Group roots: follow same_as to a node that names a value or none. */
+    int root[TV];
+    for (int v = 0; v < t->nv; v++) {
+        int r = v;
+        while (t->want[r] >= 10)
+            r = t->want[r] - 10;
+        root[v] = r;
+    }
+    for (int r = 0; r < t->nv; r++) {
+        bool any_member = false, grouped = false;
+        for (int v = 0; v < t->nv; v++) {
+            if (root[v] == r) {
+                any_member = true;
+                grouped |= v != r;
+            }
+        }
+        if (!any_member)
+            continue;
+        bool some = false;
+        for (int x = ARCH_X; x <= ARCH_A && !some; x++) {
+            bool all = true;
+            if (t->want[r] == ARCH_X || t->want[r] == ARCH_A)
+                all = t->want[r] == x;
+            for (int v = 0; v < t->nv && all; v++) {
+                if (root[v] != r)
+                    continue;
+                /* A member constrains its host when it names the feature or is in a group. */
+                if (t->want[v] >= 0 || grouped)
+                    all = offers_arch(t->arch[host[v]], x);
+            }
+            some = all;
+        }
+        if (!some)
+            return false;
+    }
+    return true;
+}
+
+static double
+brute_value(const struct brute *b)
+{
+    const struct tiny *t = b->t;
+    if (b->objective == 0) {
+        double c = 0;
+        for (int v = 0; v < t->nv; v++)
+            c += t->cpu[v];
+        for (int l = 0; l < t->nl; l++)
+            c += t->lbw[l] * b->hops[l];
+        return c;
+    }
+    if (b->objective == 1) {
+        double worst = 0;
+        for (int s = 0; s < t->ns; s++)
+            if (t->cap[s] > 0)
+                worst = fmax(worst, b->used[s] / t->cap[s]);
+        for (int e = 0; e < t->ne; e++)
+            worst = fmax(worst, b->lused[e] / t->ebw[e]);
+        return worst;
+    }
+    double n = 0;
+    bool nt[TS];
+    memcpy(nt, b->ntouch, sizeof(nt));
+    for (int v = 0; v < t->nv; v++)
+        nt[b->host[v]] = true;
+    for (int s = 0; s < t->ns; s++)
+        n += nt[s];
+    for (int e = 0; e < t->ne; e++)
+        n += b->etouch[e];
+    return n;
+}
+
+static void brute_links(struct brute *b, int l);
+
+/* Extends the path of link l from node at, latency so far lat, length hops. */
+static void
+brute_path(struct brute *b, int l, int at, bool *on, double lat, int hops)
+{
+    const struct tiny *t = b->t;
+    int goal = b->host[t->lb[l]];
+    if (at == goal) {
+        b->hops[l] = hops;
+        brute_links(b, l + 1);
+        return;
+    }
+    if (hops > 0 && !t->fwd[at])
+        return;
+    for (int e = 0; e < t->ne; e++) {
+        int next = t->eu[e] == at ? t->ev[e] : t->ev[e] == at ? t->eu[e] : -1;
+        if (next < 0 || on[next] || b->lused[e] + t->lbw[l] > t->ebw[e] + 1e-9)
+            continue;
+        if (t->llat[l] > 0 && lat + t->elat[e] > t->llat[l] + 1e-9)
+            continue;
+        bool saved_n = b->ntouch[next], saved_a = b->ntouch[at], saved_e = b->etouch[e];
+        on[next] = true;
+        b->lused[e] += t->lbw[l];
+        b->ntouch[next] = b->ntouch[at] = b->etouch[e] = true;
+        brute_path(b, l, next, on, lat + t->elat[e], hops + 1);
+        b->ntouch[next] = saved_n;
+        b->ntouch[at] = saved_a;
+        b->etouch[e] = saved_e;
+        b->lused[e] -= t->lbw[l];
+        on[next] = false;
+    }
+}
+
+static void
+brute_links(struct brute *b, int l)
+{
+    const struct tiny *t = b->t;
+    if (l == t->nl) {
+        double v = brute_value(b);
+        if (!b->found || v < b->best)
+            b->best = v;
+        b->found = true;
+        return;
+    }
+    bool on[TS] = {false};
+    on[b->host[t->la[l]]] = true;
+    brute_path(b, l, b->host[t->la[l]], on, 0, 0);
+}
+
+static void
+brute_nodes(struct brute *b, int v)
+{
+    const struct tiny *t = b->t;
+    if (v == t->nv) {
+        if (arch_ok(t, b->host))
+            brute_links(b, 0);
+        return;
+    }
+    for (int s = 0; s < t->ns; s++) {
+        if (!t->host[s] || b->used[s] + t->cpu[v] > t->cap[s] + 1e-9)
+            continue;
+        if (t->want[v] == ARCH_X || t->want[v] == ARCH_A) {
+            if (!offers_arch(t->arch[s], t->want[v]))
+                continue;
+        }
+        bool clash = false;
+        for (int w = 0; w < v; w++)
+            clash |= b->host[w] == s && (t->anti[v] || t->anti[w]);
+        if (clash)
+            continue;
+        b->host[v] = s;
+        b->used[s] += t->cpu[v];
+        brute_nodes(b, v + 1);
+        b->used[s] -= t->cpu[v];
+    }
+}
+
+static bool
+brute_force(const struct tiny *t, int objective, double *ret_best)
+{
+    struct brute b;
+    memset(&b, 0, sizeof(b));
+    b.t = t;
+    b.objective = objective;
+    brute_nodes(&b, 0);
+    *ret_best = b.best;
+    return b.found;
+}
+
+/* Takes what mapping ml of instance t uses out of t's capacities. */
+static void
+tiny_reduce(struct tiny *t, const struct rdl_graph *ml)
+{
+    for (int v = 0; v < t->nv; v++) {
+        char id[16];
+        snprintf(id, sizeof(id), "v%d", v);
+        int s = atoi(host_of(ml, id) + 1);
+        t->cap[s] -= t->cpu[v];
+    }
+    for (int l = 0; l < t->nl; l++) {
+        char id[16];
+        snprintf(id, sizeof(id), "l%d", l);
+        const struct rdl_map_entry *m = rdl_mapping_get(ml, id);
+        for (size_t k = 1; k < rdl_map_entry_path_len(m); k += 2)
+            t->ebw[atoi(rdl_map_entry_path_at(m, k) + 1)] -= t->lbw[l];
+    }
+}
+
+/* Maps t's request a second time with ml as existing; the brute force on what is left must agree.
+ */
+static int
+again(const struct tiny *t, const struct rdl_graph *ul, const struct rdl_graph *ol,
+      const struct rdl_graph *ml)
+{
+    struct tiny rest = *t;
+    tiny_reduce(&rest, ml);
+    double best = 0;
+    bool exists = brute_force(&rest, 0, &best);
+    const struct rdl_graph *ex[] = {ml};
+    struct rdl_graph *ml2 = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    bool bad;
+    int rc = solve_checked(ul, ex, 1, ol, NULL, &ml2, &err, &bad);
+    int ret = 0;
+    if (bad || (rc == 0) != exists || (rc < 0 && err.code != CN_E_INFEASIBLE) ||
+        (rc == 0 && fabs(objective_of(ml2) - best) > 1e-6 * fmax(1, best))) {
+        fprintf(stderr, "  second: %s, value %g; brute force %s %g\n", rc ? cn_err_msg(&err) : "ok",
+                ml2 ? objective_of(ml2) : -1, exists ? "found" : "found nothing", best);
+        ret = -1;
+    }
+    rdl_graph_free(ml2);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_brute_force(const void *data)
+{
+    (void)data;
+    static const char *const objectives[] = {"cost", "load", "energy"};
+    static const char *const algorithms[] = {"heuristic", "grc"};
+    int ret = -1;
+    unsigned feasible = 0, infeasible = 0;
+    rng_state = 0x9e3779b97f4a7c15ULL;
+    for (int round = 0; round < 300; round++) {
+        struct tiny t;
+        tiny_random(&t);
+        struct cn_buf ub = CN_BUF_INIT, ob = CN_BUF_INIT;
+        cn_buf_init(&ub);
+        cn_buf_init(&ob);
+        tiny_yaml(&t, &ub, &ob);
+        struct rdl_graph *ul = parse(ub.s);
+        struct rdl_graph *ol = parse(ob.s);
+        int fails = 0;
+        if (!ul || !ol)
+            fails++;
+        for (int o = 0; o < 3 && !fails; o++) {
+            double best = 0;
+            bool exists = brute_force(&t, o, &best);
+            struct map_options opts;
+            map_options_init(&opts);
+            opts.objective = objectives[o];
+            struct rdl_graph *ml = NULL;
+            struct cn_err err = CN_ERR_INIT;
+            cn_err_init(&err);
+            bool bad = false;
+            int rc = solve_checked(ul, NULL, 0, ol, &opts, &ml, &err, &bad);
+            if (bad)
+                fails++;
+            if (rc == 0 && !exists) {
+                fprintf(stderr, "  round %d %s: mapped, the brute force found nothing\n", round,
+                        objectives[o]);
+                fails++;
+            } else if (rc < 0 && exists) {
+                fprintf(stderr, "  round %d %s: %s; the brute force found %g\n", round,
+                        objectives[o], cn_err_msg(&err), best);
+                fails++;
+            } else if (rc < 0 && err.code != CN_E_INFEASIBLE) {
+                fprintf(stderr, "  round %d %s: %s\n", round, objectives[o], cn_err_msg(&err));
+                fails++;
+            } else if (rc == 0 && fabs(objective_of(ml) - best) > 1e-6 * fmax(1, best)) {
+                fprintf(stderr, "  round %d %s: value %g, brute force optimum %g\n", round,
+                        objectives[o], objective_of(ml), best);
+                fails++;
+            }
+            if (o == 0)
+                exists ? feasible++ : infeasible++;
+            /* The same request once more next to the first: capacities shrink by its use. */
+            if (o == 0 && rc == 0 && !fails && again(&t, ul, ol, ml) < 0) {
+                fprintf(stderr, "  round %d: the second request is wrong\n", round);
+                fails++;
+            }
+            rdl_graph_free(ml);
+            ml = NULL;
+            /* The heuristics need not be optimal, but what they return must be correct. */
+            for (size_t a = 0; o == 0 && a < CN_ARRAY_SIZE(algorithms); a++) {
+                map_algorithm_parse(algorithms[a], &opts.algorithm);
+                cn_err_clear(&err);
+                rc = solve_checked(ul, NULL, 0, ol, &opts, &ml, &err, &bad);
+                if (bad || (rc == 0 && !exists) ||
+                    (rc == 0 && objective_of(ml) < best - 1e-6 * fmax(1, best))) {
+                    fprintf(stderr, "  round %d %s: wrong mapping\n", round, algorithms[a]);
+                    fails++;
+                }
+                rdl_graph_free(ml);
+                ml = NULL;
+            }
+            cn_err_release(&err);
+        }
+        if (fails)
+            fprintf(stderr, "  underlay:\n%s  overlay:\n%s", ub.s, ob.s);
+        rdl_graph_free(ul);
+        rdl_graph_free(ol);
+        cn_buf_release(&ub);
+        cn_buf_release(&ob);
+        if (fails)
+            goto cleanup;
+    }
+    printf("     brute force: %u feasible and %u infeasible instances agree\n", feasible,
+           infeasible);
+    CHECK(feasible > 50 && infeasible > 10);
+    ret = 0;
+cleanup:
+    return ret;
+}
+
+/* ---- argument errors ---- */
+
+static int
+test_wrong_kinds(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = read_example("pip-berlin.yaml");
+    struct rdl_graph *ol = read_example("webshop.yaml");
+    struct rdl_graph *ex = read_example("webshop-on-berlin.yaml");
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!ul || !ol || !ex)
+        goto cleanup;
+    CHECK(map_rdl_solve(ol, NULL, 0, ol, NULL, &ml, &err) < 0 && err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    CHECK(map_rdl_solve(ul, NULL, 0, ul, NULL, &ml, &err) < 0 && err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    /* The example mapping is on pip-berlin: it is an acceptable existing mapping. */
+    const struct rdl_graph *exs[] = {ex};
+    bool bad;
+    CHECK(solve_checked(ul, exs, 1, ol, NULL, &ml, &err, &bad) == 0 && !bad);
+    CHECK(map_rdl_check(ul, NULL, 0, ol, ex, &err) == 0);
+    rdl_graph_free(ml);
+    ml = NULL;
+    const struct rdl_graph *wrong[] = {ol};
+    CHECK(map_rdl_solve(ul, wrong, 1, ol, NULL, &ml, &err) < 0 && err.code == CN_E_INVALID);
+    CHECK(ml == NULL);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ex);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+int
+main(void)
+{
+    TEST_RUN("webshop on pip-berlin, every objective and algorithm", test_webshop_all, NULL);
+    TEST_RUN("vague request on pip-berlin", test_vague, NULL);
+    TEST_RUN("spanning request on the VNP substrate", test_spanning_vnp, NULL);
+    TEST_RUN("misfit: location", test_misfit, &misfit_location);
+    TEST_RUN("misfit: location list", test_misfit, &misfit_location_list);
+    TEST_RUN("misfit: type", test_misfit, &misfit_type);
+    TEST_RUN("misfit: cpu", test_misfit, &misfit_cpu);
+    TEST_RUN("misfit: cpu on the fitting arch", test_misfit, &misfit_cpu_arm);
+    TEST_RUN("misfit: features only apart", test_misfit, &misfit_together);
+    TEST_RUN("misfit: capacity overall", test_misfit, &misfit_overall);
+    TEST_RUN("misfit: latency", test_misfit, &misfit_latency);
+    TEST_RUN("misfit: same_as group", test_misfit, &misfit_same_as);
+    TEST_RUN("same_as: completion's value is infeasible", test_same_as_infeasible_first, NULL);
+    TEST_RUN("same_as: completion's value is worse", test_same_as_worse_first, NULL);
+    TEST_RUN("same_as: beyond the combination budget", test_same_as_many_groups, NULL);
+    TEST_RUN("existing mappings: map until full", test_existing_until_full, NULL);
+    TEST_RUN("existing mappings: link bandwidth", test_existing_bandwidth, NULL);
+    TEST_RUN("path: shortest", test_path_direct, NULL);
+    TEST_RUN("path: latency bound forces a detour", test_path_latency, NULL);
+    TEST_RUN("path: forwarding false hosts and ends paths", test_non_forwarding_hosts, NULL);
+    TEST_RUN("checker rejects wrong mappings", test_checker_rejects, NULL);
+    TEST_RUN("brute force on random tiny instances", test_brute_force, NULL);
+    TEST_RUN("documents of the wrong kind", test_wrong_kinds, NULL);
+    return test_summary();
+}

@@ -1,0 +1,712 @@
+/*
+ * Black-box test of pipd: starts a private MariaDB and the real pipd binary
+ * on a free loopback port, with a substrate of two KVM hosts served by the
+ * libvirt test driver (test:///default, so no root is needed), and drives
+ * it over XML-RPC with a tiny xmlrpc-c client: describe, negotiate, confirm,
+ * status, start/stop, console, release, idempotent repeats, faults that
+ * change nothing in the database, lease expiry, and recovery after kill -9.
+ *
+ * The test driver keeps its domains inside the pipd process, so what the
+ * embedding holds is observed through status() (emb_status) and what the
+ * store holds through pip_store_dump_tables.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/client.h>
+
+#include "pip/store.h"
+#include "rdl/rdl.h"
+#include "tests/db-helper.h"
+#include "tests/testlib.h"
+#include "util/util.h"
+
+#define SECRET "s3cret-peer-one"
+#define SECRET2 "s3cret-peer-two"
+
+static struct test_db db;
+static char scratch[256];
+static char pipd_path[1024];
+static char conf_path[512];
+static char url[128];
+static pid_t pipd_pid = -1;
+static xmlrpc_client *client;
+static struct pip_store *store;
+
+static const char substrate_yaml[] = "rdl: 1\n"
+                                     "kind: underlay\n"
+                                     "name: pip-test\n"
+                                     "vlan_range: [100, 199]\n"
+                                     "elements:\n"
+                                     "  h1:\n"
+                                     "    type: /node/host/server/kvm\n"
+                                     "    resources: {cpu: 8, memory: 16384}\n"
+                                     "    features: {arch: x86_64, location: DE}\n"
+                                     "  h2:\n"
+                                     "    type: /node/host/server/kvm\n"
+                                     "    resources: {cpu: 8, memory: 16384}\n"
+                                     "    features: {arch: x86_64, location: FR}\n"
+                                     "  h1-h2:\n"
+                                     "    type: /link/ethernet/vlan\n"
+                                     "    resources: {bandwidth: 1000}\n"
+                                     "    features: {latency: 1}\n"
+                                     "interfaces:\n"
+                                     "  - {between: [h1, h1-h2]}\n"
+                                     "  - {between: [h1-h2, h2]}\n";
+
+/* Both VNodes fit one host, so the cost objective keeps the VLink inside it. */
+static const char overlay_yaml[] = "rdl: 1\n"
+                                   "kind: overlay\n"
+                                   "name: shop\n"
+                                   "elements:\n"
+                                   "  web:\n"
+                                   "    type: /node/host/generic\n"
+                                   "    resources: {cpu: 2, memory: 2048}\n"
+                                   "    features: {image: debian-12}\n"
+                                   "  db:\n"
+                                   "    type: /node/host/generic\n"
+                                   "    resources: {cpu: 2, memory: 4096}\n"
+                                   "    features: {image: debian-12}\n"
+                                   "  web-db:\n"
+                                   "    type: /link/generic\n"
+                                   "    resources: {bandwidth: 100}\n"
+                                   "interfaces:\n"
+                                   "  - {between: [web, web-db]}\n"
+                                   "  - {between: [web-db, db]}\n";
+
+static const char small_yaml[] = "rdl: 1\n"
+                                 "kind: overlay\n"
+                                 "name: small\n"
+                                 "elements:\n"
+                                 "  vm:\n"
+                                 "    type: /node/host/generic\n"
+                                 "    resources: {cpu: 1, memory: 512}\n"
+                                 "    features: {image: debian-12}\n";
+
+static const char huge_yaml[] = "rdl: 1\n"
+                                "kind: overlay\n"
+                                "name: huge\n"
+                                "elements:\n"
+                                "  vm:\n"
+                                "    type: /node/host/generic\n"
+                                "    resources: {cpu: 100, memory: 512}\n"
+                                "    features: {image: debian-12}\n";
+
+static const char bad_yaml[] = "rdl: 1\n"
+                               "kind: overlay\n"
+                               "name: bad\n"
+                               "elements:\n"
+                               "  vm:\n"
+                               "    type: /nodes/???\n"
+                               "    resources: {cpu: [oops\n";
+
+/* ---- plumbing ---- */
+
+static int
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static unsigned
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+port_open(unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static unsigned port;
+
+static int
+pipd_start(void)
+{
+    fflush(NULL);
+    pipd_pid = fork();
+    if (pipd_pid < 0)
+        return -1;
+    if (pipd_pid == 0) {
+        char d[] = "-d", f[] = "-f";
+        char *argv[] = {pipd_path, d, f, conf_path, NULL};
+        execv(pipd_path, argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        int status;
+        if (port_open(port))
+            return 0;
+        if (waitpid(pipd_pid, &status, WNOHANG) == pipd_pid) {
+            pipd_pid = -1;
+            fprintf(stderr, "  pipd exited during start\n");
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+/* Stops pipd with sig; 0 when it exited with status 0 (or was killed by sig on purpose). */
+static int
+pipd_stop(int sig)
+{
+    int status = 0;
+    if (pipd_pid < 0)
+        return 0;
+    kill(pipd_pid, sig);
+    while (waitpid(pipd_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pipd_pid = -1;
+    if (sig == SIGKILL)
+        return 0;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/*
+ * Calls a method; returns the result (caller DECREFs) or NULL with the fault
+ * code in *ret_fault and its message in ret_msg (when not NULL).
+ */
+static xmlrpc_value *
+call(const char *method, int *ret_fault, struct cn_buf *ret_msg, const char *fmt, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *result = NULL;
+    va_list ap;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, fmt);
+    xmlrpc_client_call2f_va(&env, client, url, method, fmt, &result, ap);
+    va_end(ap);
+    if (env.fault_occurred) {
+        *ret_fault = env.fault_code;
+        if (ret_msg) {
+            cn_buf_reset(ret_msg);
+            cn_buf_puts(ret_msg, env.fault_string);
+        }
+        result = NULL;
+    } else {
+        *ret_fault = 0;
+    }
+    xmlrpc_env_clean(&env);
+    return result;
+}
+
+/* A string member of a struct, copied into buf (empty when missing). */
+static const char *
+member(xmlrpc_value *st, const char *key, char *buf, size_t size)
+{
+    xmlrpc_env env;
+    xmlrpc_value *v = NULL;
+    const char *s = NULL;
+    buf[0] = '\0';
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, st, key, &v);
+    if (!env.fault_occurred && v) {
+        xmlrpc_read_string(&env, v, &s);
+        if (!env.fault_occurred) {
+            snprintf(buf, size, "%s", s);
+            free((void *)(uintptr_t)s);
+        }
+        xmlrpc_DECREF(v);
+    }
+    xmlrpc_env_clean(&env);
+    return buf;
+}
+
+static const char *
+state_of(const char *id, char *buf, size_t size)
+{
+    int fault;
+    xmlrpc_value *r = call("status", &fault, NULL, "(ss)", SECRET, id);
+    if (!r) {
+        snprintf(buf, size, "fault %d", fault);
+        return buf;
+    }
+    member(r, "state", buf, size);
+    xmlrpc_DECREF(r);
+    return buf;
+}
+
+/* The operational state of one element from status(). */
+static const char *
+element_state(const char *id, const char *element, char *buf, size_t size)
+{
+    int fault;
+    xmlrpc_env env;
+    xmlrpc_value *els = NULL;
+    xmlrpc_value *r = call("status", &fault, NULL, "(ss)", SECRET, id);
+    buf[0] = '\0';
+    if (!r)
+        return buf;
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, r, "elements", &els);
+    if (els) {
+        member(els, element, buf, size);
+        xmlrpc_DECREF(els);
+    }
+    xmlrpc_env_clean(&env);
+    xmlrpc_DECREF(r);
+    return buf;
+}
+
+static char *
+dump(void)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    if (pip_store_dump_tables(store, &b, &err) < 0) {
+        fprintf(stderr, "  dump: %s\n", cn_err_msg(&err));
+        cn_buf_puts(&b, "dump failed");
+    }
+    cn_err_release(&err);
+    return cn_buf_detach(&b);
+}
+
+/* ---- cases ---- */
+
+static int
+test_describe(const void *data)
+{
+    int fault;
+    xmlrpc_env env;
+    xmlrpc_value *r, *res = NULL, *cpu = NULL;
+    double free_cpu = 0;
+    char buf[128];
+    (void)data;
+
+    r = call("describe", &fault, NULL, "(s)", SECRET);
+    CHECK(r);
+    CHECK_STR(member(r, "name", buf, sizeof(buf)), "pip-test-daemon");
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, r, "resources", &res);
+    CHECK(res);
+    xmlrpc_struct_find_value(&env, res, "cpu", &cpu);
+    CHECK(cpu);
+    xmlrpc_read_double(&env, cpu, &free_cpu);
+    CHECK(!env.fault_occurred);
+    CHECK(free_cpu == 16);
+    xmlrpc_DECREF(cpu);
+    xmlrpc_DECREF(res);
+    xmlrpc_DECREF(r);
+    xmlrpc_env_clean(&env);
+
+    CHECK(call("describe", &fault, NULL, "(s)", "wrong-secret") == NULL);
+    CHECK(fault == 2);
+    return 0;
+}
+
+static int
+test_negotiate(const void *data)
+{
+    int fault;
+    char buf[64], again[64];
+    struct cn_buf manifest = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    (void)data;
+
+    xmlrpc_value *r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "shop1", overlay_yaml, 60);
+    CHECK(r);
+    CHECK_STR(member(r, "state", buf, sizeof(buf)), "allocated");
+    char *ml = xmalloc(65536);
+    member(r, "manifest_yaml", ml, 65536);
+    xmlrpc_DECREF(r);
+    struct rdl_graph *g = rdl_read_string("manifest", ml, strlen(ml), &err);
+    if (!g)
+        fprintf(stderr, "  manifest: %s\n%s\n", cn_err_msg(&err), ml);
+    CHECK(g);
+    CHECK(rdl_graph_kind(g) == RDL_MAPPING);
+    CHECK(rdl_mapping_count(g) == 3);
+    CHECK(rdl_map_entry_vlan(rdl_mapping_get(g, "web-db")) >= 100);
+    CHECK(rdl_map_entry_vlan(rdl_mapping_get(g, "web-db")) <= 199);
+    rdl_graph_free(g);
+
+    /* A repeat gives the same manifest and state. */
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "shop1", overlay_yaml, 60);
+    CHECK(r);
+    CHECK_STR(member(r, "state", again, sizeof(again)), "allocated");
+    member(r, "manifest_yaml", buf, sizeof(buf));
+    cn_buf_puts(&manifest, ml);
+    char *ml2 = xmalloc(65536);
+    member(r, "manifest_yaml", ml2, 65536);
+    xmlrpc_DECREF(r);
+    CHECK_STR(ml2, ml);
+    free(ml);
+    free(ml2);
+    cn_buf_release(&manifest);
+    cn_err_release(&err);
+
+    CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "defined");
+    /* Another peer may not look at it. */
+    CHECK(call("status", &fault, NULL, "(ss)", SECRET2, "shop1") == NULL);
+    CHECK(fault == 2);
+    return 0;
+}
+
+static int
+test_confirm_and_power(const void *data)
+{
+    int fault;
+    char buf[128];
+    xmlrpc_value *r;
+    (void)data;
+
+    r = call("confirm", &fault, NULL, "(ss)", SECRET, "shop1");
+    CHECK(r);
+    CHECK_STR(member(r, "state", buf, sizeof(buf)), "provisioned");
+    xmlrpc_DECREF(r);
+    r = call("confirm", &fault, NULL, "(ss)", SECRET, "shop1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(state_of("shop1", buf, sizeof(buf)), "provisioned");
+
+    r = call("start", &fault, NULL, "(ss)", SECRET, "shop1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "running");
+    CHECK_STR(element_state("shop1", "db", buf, sizeof(buf)), "running");
+    r = call("stop", &fault, NULL, "(ss(s))", SECRET, "shop1", "db");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "running");
+    CHECK_STR(element_state("shop1", "db", buf, sizeof(buf)), "defined");
+    r = call("powercycle", &fault, NULL, "(ss(s))", SECRET, "shop1", "db");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(element_state("shop1", "db", buf, sizeof(buf)), "running");
+    CHECK(call("start", &fault, NULL, "(ss(s))", SECRET, "shop1", "nosuch") == NULL);
+    CHECK(fault == 3);
+
+    r = call("console", &fault, NULL, "(sss)", SECRET, "shop1", "web");
+    CHECK(r);
+    const char *s = NULL;
+    xmlrpc_env env;
+    xmlrpc_env_init(&env);
+    xmlrpc_read_string(&env, r, &s);
+    CHECK(s);
+    CHECK_STR(s, "test:///default#cn-shop1-web");
+    free((void *)(uintptr_t)s);
+    xmlrpc_DECREF(r);
+    xmlrpc_env_clean(&env);
+    return 0;
+}
+
+static int
+test_faults_change_nothing(const void *data)
+{
+    int fault;
+    struct cn_buf msg = CN_BUF_INIT;
+    char *before = dump(), *after;
+    (void)data;
+
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", "wrong", "x1", small_yaml, 60) == NULL);
+    CHECK(fault == 2);
+    CHECK(call("release", &fault, &msg, "(ss)", SECRET2, "shop1") == NULL);
+    CHECK(fault == 2);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "bad1", bad_yaml, 60) == NULL);
+    CHECK(fault == 1);
+    /* FILE:LINE:COLUMN, the request's id standing for the file. */
+    /* The client library puts "RPC failed at server." before the fault string. */
+    const char *where = strstr(msg.s, "bad1:");
+    int line = 0, col = 0;
+    CHECK(where);
+    CHECK(sscanf(where, "bad1:%d:%d:", &line, &col) == 2 && line > 0 && col > 0);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "huge", huge_yaml, 60) == NULL);
+    CHECK(fault == 6 || fault == 8);
+    CHECK(call("confirm", &fault, &msg, "(ss)", SECRET, "nosuch") == NULL);
+    CHECK(fault == 3);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "-bad id", small_yaml, 60) == NULL);
+    CHECK(fault == 1);
+    CHECK(call("negotiate", &fault, &msg, "(sss)", SECRET, "x2", small_yaml) == NULL);
+    CHECK(fault == 1);
+    /* The same id with another request. */
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "shop1", small_yaml, 60) == NULL);
+    CHECK(fault == 1);
+    CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "shop1", small_yaml) == NULL);
+    /* Above max-request (65536 bytes): refused before parsing. */
+    struct cn_buf big = CN_BUF_INIT;
+    cn_buf_puts(&big, small_yaml);
+    while (big.len <= 65536)
+        cn_buf_puts(&big, "# padding padding padding padding padding padding padding\n");
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "big", big.s, 60) == NULL);
+    cn_buf_release(&big);
+    CHECK(fault == 10);
+    after = dump();
+    if (strcmp(before, after) != 0)
+        fprintf(stderr, "  before:\n%s\n  after:\n%s\n", before, after);
+    CHECK(strcmp(before, after) == 0);
+    free(before);
+    free(after);
+    cn_buf_release(&msg);
+    return 0;
+}
+
+static int
+test_release(const void *data)
+{
+    int fault;
+    char buf[64];
+    xmlrpc_value *r;
+    (void)data;
+
+    r = call("release", &fault, NULL, "(ss)", SECRET, "shop1");
+    CHECK(r);
+    CHECK_STR(member(r, "state", buf, sizeof(buf)), "released");
+    xmlrpc_DECREF(r);
+    r = call("release", &fault, NULL, "(ss)", SECRET, "shop1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "absent");
+    char *d = dump();
+    /* No allocation or VLAN row of shop1 is left. */
+    for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n"))
+        CHECK(!(strstr(line, "shop1") &&
+                (cn_startswith(line, "allocation") || cn_startswith(line, "vlan"))));
+    free(d);
+    struct pip_usage *u = NULL;
+    size_t n = 0;
+    struct cn_err err = CN_ERR_INIT;
+    CHECK(pip_store_usage(store, &u, &n, &err) == 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(u[i].used == 0);
+    pip_usage_free(u, n);
+    return 0;
+}
+
+static int
+test_lease_expiry(const void *data)
+{
+    int fault;
+    char buf[64];
+    xmlrpc_value *r;
+    (void)data;
+
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "short", small_yaml, 1);
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    for (int i = 0; i < 50 && !cn_streq(state_of("short", buf, sizeof(buf)), "released"); i++)
+        usleep(200 * 1000);
+    CHECK_STR(state_of("short", buf, sizeof(buf)), "released");
+    CHECK(call("confirm", &fault, NULL, "(ss)", SECRET, "short") == NULL);
+    CHECK(fault == 1 || fault == 5);
+    return 0;
+}
+
+static int
+test_crash_recovery(const void *data)
+{
+    int fault;
+    char buf[64];
+    struct cn_err err = CN_ERR_INIT;
+    xmlrpc_value *r;
+    (void)data;
+
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "crash", small_yaml, 2);
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "kept", small_yaml, 600);
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK(pipd_stop(SIGKILL) == 0);
+    sleep(3);
+    CHECK(pipd_start() == 0);
+    /* Recovery released the expired one before serving, and re-embedded the live one. */
+    struct pip_reservation *pr = pip_store_get(store, "crash", &err);
+    CHECK(pr);
+    CHECK(pr->state == PIP_RELEASED);
+    pip_reservation_free(pr);
+    CHECK_STR(state_of("kept", buf, sizeof(buf)), "allocated");
+    CHECK_STR(element_state("kept", "vm", buf, sizeof(buf)), "defined");
+    r = call("release", &fault, NULL, "(ss)", SECRET, "kept");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    cn_err_release(&err);
+    return 0;
+}
+
+/* Every problem of a configuration file as FILE:LINE: message, and no start. */
+static int
+test_bad_config(const void *data)
+{
+    char bad[600], cmd[2048], out[4096];
+    size_t n;
+    (void)data;
+
+    snprintf(bad, sizeof(bad), "%s/bad.conf", scratch);
+    CHECK(write_file(bad, "listen 127.0.0.1:notaport\n"
+                          "# a comment\n"
+                          "peer one short\n"
+                          "frobnicate yes\n") == 0);
+    snprintf(cmd, sizeof(cmd), "'%s' -d -f '%s' 2>&1", pipd_path, bad);
+    FILE *p = popen(cmd, "r");
+    CHECK(p);
+    n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    CHECK(pclose(p) != 0);
+    char want[700];
+    snprintf(want, sizeof(want), "%s:1: ", bad);
+    CHECK(strstr(out, want));
+    snprintf(want, sizeof(want), "%s:3: ", bad);
+    CHECK(strstr(out, want));
+    snprintf(want, sizeof(want), "%s:4: unknown directive 'frobnicate'", bad);
+    CHECK(strstr(out, want));
+    return 0;
+}
+
+static int
+test_sigterm(const void *data)
+{
+    (void)data;
+    CHECK(pipd_stop(SIGTERM) == 0);
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int
+setup(const char *argv0)
+{
+    char path[768], *dir, conf[2048];
+    struct cn_err err = CN_ERR_INIT;
+    xmlrpc_env env;
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(path, sizeof(path), "%s", argv0);
+    dir = dirname(path);
+    snprintf(pipd_path, sizeof(pipd_path), "%s/../bin/pipd", dir);
+    if (access(pipd_path, X_OK) < 0) {
+        fprintf(stderr, "%s: not built\n", pipd_path);
+        return -1;
+    }
+    snprintf(scratch, sizeof(scratch), "%s/pipd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(scratch))
+        return -1;
+    snprintf(path, sizeof(path), "%s/images", scratch);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates", scratch);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates/debian-12.img", scratch);
+    if (write_file(path, "not really a disk image\n") < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
+    if (write_file(path, substrate_yaml) < 0)
+        return -1;
+    port = free_port();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
+    snprintf(conf, sizeof(conf),
+             "# pipd_test\n"
+             "name pip-test-daemon\n"
+             "listen 127.0.0.1:%u\n"
+             "database socket=%s name=pipd_test user=root\n"
+             "substrate %s/substrate.yaml\n"
+             "peer one " SECRET "\n"
+             "peer two " SECRET2 "\n"
+             "libvirt test:///default\n"
+             "images %s/images\n"
+             "templates %s/templates\n"
+             "max-request 65536\n"
+             "max-lease 600\n"
+             "map-time-limit 5\n",
+             port, db.socket, scratch, scratch, scratch);
+    snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
+    if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
+        return -1;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_client_setup_global_const(&env);
+    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pipd_test", "1", NULL, 0, &client);
+    if (env.fault_occurred) {
+        fprintf(stderr, "client: %s\n", env.fault_string);
+        return -1;
+    }
+    xmlrpc_env_clean(&env);
+    if (pipd_start() < 0)
+        return -1;
+    struct pip_store_config sc = {.socket = db.socket, .user = "root", .database = "pipd_test"};
+    store = pip_store_open(&sc, &err);
+    if (!store) {
+        fprintf(stderr, "store: %s\n", cn_err_msg(&err));
+        return -1;
+    }
+    cn_err_release(&err);
+    return 0;
+}
+
+static int
+rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    (void)argc;
+    if (test_db_start(&db) < 0) {
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    if (setup(argv[0]) < 0) {
+        test_failed++;
+        printf("FAIL setup\n");
+    } else {
+        TEST_RUN("describe", test_describe, NULL);
+        TEST_RUN("negotiate and repeat", test_negotiate, NULL);
+        TEST_RUN("confirm, start, stop, powercycle, console", test_confirm_and_power, NULL);
+        TEST_RUN("faults change nothing", test_faults_change_nothing, NULL);
+        TEST_RUN("release", test_release, NULL);
+        TEST_RUN("lease expiry", test_lease_expiry, NULL);
+        TEST_RUN("kill -9 and recovery", test_crash_recovery, NULL);
+        TEST_RUN("SIGTERM exits cleanly", test_sigterm, NULL);
+        TEST_RUN("configuration errors", test_bad_config, NULL);
+    }
+    pipd_stop(SIGKILL);
+    pip_store_close(store);
+    if (client)
+        xmlrpc_client_destroy(client);
+    xmlrpc_client_teardown_global_const();
+    if (scratch[0])
+        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    test_db_stop(&db);
+    return test_summary();
+}
