@@ -36,6 +36,11 @@ void cli_print_err(const struct cn_err *err);
 struct rdl_graph *cli_read_graph(const char *path);
 /* Writes buf to standard output; CLI_OK, or CLI_FAILURE after saying why. */
 int cli_write_stdout(const struct cn_buf *buf);
+/*
+ * Writes g as YAML to output (atomically) or, when output is NULL, to
+ * standard output; CLI_OK, or CLI_FAILURE after saying why.
+ */
+int cli_emit_graph(const struct rdl_graph *g, const char *output);
 
 /* Verbs on RDL documents (cli/rdl_cmds.c). */
 int cli_validate(const struct cli_verb *verb, int argc, char **argv);

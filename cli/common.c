@@ -93,3 +93,28 @@ cli_write_stdout(const struct cn_buf *buf)
     }
     return CLI_OK;
 }
+
+int
+cli_emit_graph(const struct rdl_graph *g, const char *output)
+{
+    int status = CLI_FAILURE;
+    struct cn_buf out = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    cn_buf_init(&out);
+    cn_err_init(&err);
+    if (output) {
+        if (rdl_write_file(g, output, &err) < 0)
+            goto cleanup;
+        status = CLI_OK;
+    } else {
+        if (rdl_write(g, &out, &err) < 0)
+            goto cleanup;
+        status = cli_write_stdout(&out);
+    }
+cleanup:
+    if (cn_err_is_set(&err))
+        cli_print_err(&err);
+    cn_buf_release(&out);
+    cn_err_release(&err);
+    return status;
+}

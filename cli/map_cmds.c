@@ -205,9 +205,7 @@ cli_map(const struct cli_verb *verb, int argc, char **argv)
     status = CLI_FAILURE;
     struct inputs in = {0};
     struct rdl_graph *ml = NULL;
-    struct cn_buf out = CN_BUF_INIT;
     struct cn_err err = CN_ERR_INIT;
-    cn_buf_init(&out);
     cn_err_init(&err);
     if (inputs_read(&in, ul_path, ol_path, existing, n_existing) < 0)
         goto cleanup;
@@ -216,23 +214,10 @@ cli_map(const struct cli_verb *verb, int argc, char **argv)
         cli_print_err(&err);
         goto cleanup;
     }
-    if (output) {
-        if (rdl_write_file(ml, output, &err) < 0) {
-            cli_print_err(&err);
-            goto cleanup;
-        }
-        status = CLI_OK;
-    } else {
-        if (rdl_write(ml, &out, &err) < 0) {
-            cli_print_err(&err);
-            goto cleanup;
-        }
-        status = cli_write_stdout(&out);
-    }
+    status = cli_emit_graph(ml, output);
 cleanup:
     rdl_graph_free(ml);
     inputs_release(&in);
-    cn_buf_release(&out);
     cn_err_release(&err);
 done:
     free(existing);

@@ -155,9 +155,7 @@ cli_complete(const struct cli_verb *verb, int argc, char **argv)
 
     int status = CLI_FAILURE;
     struct rdl_graph *ol1 = NULL;
-    struct cn_buf out = CN_BUF_INIT;
     struct cn_err err = CN_ERR_INIT;
-    cn_buf_init(&out);
     cn_err_init(&err);
 
     struct rdl_graph *ol0 = cli_read_graph(argv[optind]);
@@ -168,24 +166,11 @@ cli_complete(const struct cli_verb *verb, int argc, char **argv)
         cli_print_err(&err);
         goto cleanup;
     }
-    if (output) {
-        if (rdl_write_file(ol1, output, &err) < 0) {
-            cli_print_err(&err);
-            goto cleanup;
-        }
-        status = CLI_OK;
-    } else {
-        if (rdl_write(ol1, &out, &err) < 0) {
-            cli_print_err(&err);
-            goto cleanup;
-        }
-        status = cli_write_stdout(&out);
-    }
+    status = cli_emit_graph(ol1, output);
 
 cleanup:
     rdl_graph_free(ol0);
     rdl_graph_free(ol1);
-    cn_buf_release(&out);
     cn_err_release(&err);
     return status;
 }

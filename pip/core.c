@@ -786,7 +786,18 @@ pipd_core_power(struct pipd_core *core, const char *peer, const char *id, enum p
 
     pthread_mutex_lock(&core->lock);
     r = get_owned(core, peer, id, err);
-    if (!r || check_usable(r, err) < 0 || load_graphs(core, r, &g, err) < 0)
+    if (!r || check_usable(r, err) < 0)
+        goto cleanup;
+    /*
+     * VNodes run only once confirmed (DESIGN section 5), which also lets
+     * recovery embed an allocated CloudNet afresh without stopping anything.
+     */
+    if (r->state != PIP_PROVISIONED) {
+        cn_err_set(err, CN_E_INVALID, "CloudNet '%s' is %s: confirm it first", id,
+                   pip_state_name(r->state));
+        goto cleanup;
+    }
+    if (load_graphs(core, r, &g, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < nelements; i++)
         if (check_vnode(g.ml, elements[i], err) < 0)

@@ -552,7 +552,11 @@ test_random_options(const void *data)
                     opts.hop_limit = hop ? 2 : 0;
                     opts.presolve = iter % 3 == 0;
                     opts.time_limit_s = 5;
+                    double t0 = cn_now();
                     int rc = map_solve(sub, req, &opts, &res, &err);
+                    if (cn_now() - t0 > 0.5)
+                        fprintf(stderr, "  slow: iter %d alg %zu %s hop %u: %.2fs rc=%d\n", iter,
+                                a, objective_names[o], hop, cn_now() - t0, rc);
                     if (rc == 0) {
                         CHECK(check_mapping(&I, res) == 0);
                         CHECK(map_result_gap(res) >= 0);
@@ -570,6 +574,9 @@ test_random_options(const void *data)
                             CHECK(fabs(map_substrate_link_used(sub, e) - I.bwused[e]) < 1e-9);
                         mapped++;
                     } else {
+                        if (err.code != CN_E_INFEASIBLE && err.code != CN_E_TIMEOUT)
+                            fprintf(stderr, "  iter %d alg %zu %s hop %u: %s\n", iter, a,
+                                    objective_names[o], hop, cn_err_msg(&err));
                         CHECK(err.code == CN_E_INFEASIBLE || err.code == CN_E_TIMEOUT);
                         /* An exact MIP's infeasibility must be real. */
                         if (algs[a] == MAP_ALG_MIP && !hop && err.code == CN_E_INFEASIBLE &&

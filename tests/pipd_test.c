@@ -373,6 +373,23 @@ test_negotiate(const void *data)
     cn_err_release(&err);
 
     CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "defined");
+    /* renew grants up to max-lease (600 s). */
+    r = call("renew", &fault, NULL, "(ssi)", SECRET, "shop1", 100000);
+    CHECK(r);
+    xmlrpc_env env;
+    xmlrpc_value *exp = NULL;
+    int expires = 0;
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, r, "expires", &exp);
+    CHECK(exp);
+    xmlrpc_read_int(&env, exp, &expires);
+    xmlrpc_DECREF(exp);
+    xmlrpc_DECREF(r);
+    xmlrpc_env_clean(&env);
+    long long now = (long long)time(NULL);
+    CHECK(expires >= now + 590 && expires <= now + 610);
+    CHECK(call("renew", &fault, NULL, "(ssi)", SECRET, "shop1", 0) == NULL);
+    CHECK(fault == 1);
     /* Another peer may not look at it. */
     CHECK(call("status", &fault, NULL, "(ss)", SECRET2, "shop1") == NULL);
     CHECK(fault == 2);
@@ -387,6 +404,8 @@ test_confirm_and_power(const void *data)
     xmlrpc_value *r;
     (void)data;
 
+    CHECK(call("start", &fault, NULL, "(ss)", SECRET, "shop1") == NULL);
+    CHECK(fault == 1);
     r = call("confirm", &fault, NULL, "(ss)", SECRET, "shop1");
     CHECK(r);
     CHECK_STR(member(r, "state", buf, sizeof(buf)), "provisioned");
@@ -506,6 +525,44 @@ test_release(const void *data)
     for (size_t i = 0; i < n; i++)
         CHECK(u[i].used == 0);
     pip_usage_free(u, n);
+    return 0;
+}
+
+/* A plugin failure frees what the reservation held, and a repeat says the same. */
+static int
+test_embedding_failure(const void *data)
+{
+    int fault;
+    struct cn_buf msg = CN_BUF_INIT, yaml = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    (void)data;
+
+    cn_buf_puts(&yaml, small_yaml);
+    char *img = strstr(yaml.s, "debian-12");
+    CHECK(img);
+    memcpy(img, "nosuch-12", 9);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "noimg", yaml.s, 60) == NULL);
+    CHECK(fault == 11);
+    CHECK(strstr(msg.s, "nosuch-12"));
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "noimg", yaml.s, 60) == NULL);
+    CHECK(fault == 11);
+    /* Another peer cannot even learn that much about it. */
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET2, "noimg", yaml.s, 60) == NULL);
+    CHECK(fault == 2);
+    struct pip_reservation *r = pip_store_get(store, "noimg", &err);
+    CHECK(r);
+    CHECK(r->state == PIP_FAILED);
+    CHECK(r->nvlans == 0);
+    pip_reservation_free(r);
+    struct pip_usage *u = NULL;
+    size_t n = 0;
+    CHECK(pip_store_usage(store, &u, &n, &err) == 0);
+    for (size_t i = 0; i < n; i++)
+        CHECK(u[i].used == 0);
+    pip_usage_free(u, n);
+    cn_buf_release(&msg);
+    cn_buf_release(&yaml);
+    cn_err_release(&err);
     return 0;
 }
 
@@ -695,6 +752,7 @@ main(int argc, char **argv)
         TEST_RUN("confirm, start, stop, powercycle, console", test_confirm_and_power, NULL);
         TEST_RUN("faults change nothing", test_faults_change_nothing, NULL);
         TEST_RUN("release", test_release, NULL);
+        TEST_RUN("embedding failure", test_embedding_failure, NULL);
         TEST_RUN("lease expiry", test_lease_expiry, NULL);
         TEST_RUN("kill -9 and recovery", test_crash_recovery, NULL);
         TEST_RUN("SIGTERM exits cleanly", test_sigterm, NULL);
