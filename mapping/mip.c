@@ -30,6 +30,7 @@
  * opts->hop_limit restricts paths further, giving up the proof.
  */
 #include <glpk.h>
+#include <stdio.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -741,8 +742,8 @@ extract(struct mip *m)
             if (j && glp_mip_col_val(m->P, j) > 0.5)
                 res->host[v] = s;
         }
-        if (res->host[v] == MAP_NONE)
-            goto fail;
+        if (res->host[v] == MAP_NONE) { fprintf(stderr, "DBG no host %zu\n", v);
+            goto fail; }
     }
     memcpy(bw_left, ctx->bw_resid, ctx->ne * sizeof(double));
     for (size_t l = 0; l < nl; l++) {
@@ -759,8 +760,8 @@ extract(struct mip *m)
                     if (used[k] && map_arc_tail(sub, m->arcs[k]) == at)
                         break;
                 }
-                if (k == m->aoff[l + 1] || n >= ns)
-                    goto fail;
+                if (k == m->aoff[l + 1] || n >= ns) { fprintf(stderr, "DBG walk l=%zu at=%zu t=%zu n=%zu free=%d\n", l, at, t, n, m->free_l[l]);
+                    goto fail; }
                 used[k] = false;
                 p[n++] = MAP_ARC_LINK(m->arcs[k]);
                 at = map_arc_head(sub, m->arcs[k]);
