@@ -742,7 +742,7 @@ extract(struct mip *m)
             if (j && glp_mip_col_val(m->P, j) > 0.5)
                 res->host[v] = s;
         }
-        if (res->host[v] == MAP_NONE) { fprintf(stderr, "DBG no host %zu\n", v);
+        if (res->host[v] == MAP_NONE) { fprintf(stderr, "DBG no host %zu status=%d:", v, glp_mip_status(m->P)); for (size_t s2 = 0; s2 < ns; s2++) if (m->xcol[v*ns+s2]) fprintf(stderr, " %zu:%g", s2, glp_mip_col_val(m->P, m->xcol[v*ns+s2])); fprintf(stderr, "\n");
             goto fail; }
     }
     memcpy(bw_left, ctx->bw_resid, ctx->ne * sizeof(double));
