@@ -26,18 +26,16 @@
 #include "mapping/map_priv.h"
 #include "util/util.h"
 
-static void __attribute__((noreturn))
-usage(int status)
+static void __attribute__((noreturn)) usage(int status)
 {
     FILE *f = status ? stderr : stdout;
-    fprintf(f,
-            "usage: vne gen [--seed N] [--eta R] [--nodes N] [--alpha A] [--beta B]\n"
-            "               [--requests N] [--size MIN:MAX] [--link-prob P]\n"
-            "               [--location D] -o WORKLOAD.json\n"
-            "       vne run -a heuristic|grc|mip-cost|mip-load|mip-energy\n"
-            "               [--time-limit S] [--gap G] [--hop-limit H] [--beam B]\n"
-            "               [--static] [--limit N] [--trace FILE] [--verbose] WORKLOAD.json\n"
-            "       vne plot -o OUT.svg [--title T] --series LABEL TRACE... [--series ...]\n");
+    fprintf(f, "usage: vne gen [--seed N] [--eta R] [--nodes N] [--alpha A] [--beta B]\n"
+               "               [--requests N] [--size MIN:MAX] [--link-prob P]\n"
+               "               [--location D] -o WORKLOAD.json\n"
+               "       vne run -a heuristic|grc|mip-cost|mip-load|mip-energy\n"
+               "               [--time-limit S] [--gap G] [--hop-limit H] [--beam B]\n"
+               "               [--static] [--limit N] [--trace FILE] [--verbose] WORKLOAD.json\n"
+               "       vne plot -o OUT.svg [--title T] --series LABEL TRACE... [--series ...]\n");
     exit(status);
 }
 
@@ -69,12 +67,12 @@ static int
 cmd_gen(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"seed", required_argument, NULL, 's'},      {"eta", required_argument, NULL, 'e'},
-        {"nodes", required_argument, NULL, 'n'},     {"alpha", required_argument, NULL, 'A'},
-        {"beta", required_argument, NULL, 'B'},      {"requests", required_argument, NULL, 'r'},
-        {"size", required_argument, NULL, 'z'},      {"link-prob", required_argument, NULL, 'p'},
-        {"location", required_argument, NULL, 'L'},  {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
+        {"seed", required_argument, NULL, 's'},     {"eta", required_argument, NULL, 'e'},
+        {"nodes", required_argument, NULL, 'n'},    {"alpha", required_argument, NULL, 'A'},
+        {"beta", required_argument, NULL, 'B'},     {"requests", required_argument, NULL, 'r'},
+        {"size", required_argument, NULL, 'z'},     {"link-prob", required_argument, NULL, 'p'},
+        {"location", required_argument, NULL, 'L'}, {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},           {NULL, 0, NULL, 0},
     };
     struct vne_gen_params p;
     const char *out = NULL;
@@ -135,8 +133,8 @@ cmd_gen(int argc, char **argv)
     if (ret < 0)
         fprintf(stderr, "vne: %s\n", cn_err_msg(&err));
     else
-        fprintf(stderr, "vne: %s: %zu substrate nodes, %zu links, %zu requests\n", out,
-                w->nsnodes, w->nslinks, w->nreqs);
+        fprintf(stderr, "vne: %s: %zu substrate nodes, %zu links, %zu requests\n", out, w->nsnodes,
+                w->nslinks, w->nreqs);
     vne_workload_free(w);
     cn_err_release(&err);
     return ret < 0 ? 1 : 0;
@@ -181,8 +179,7 @@ build_request(const struct vne_workload *w, const struct vne_request *q, struct 
                 goto fail;
             }
             for (size_t s = 0; s < w->nsnodes; s++) {
-                if (hypot(w->snodes[s].x - q->lx[v], w->snodes[s].y - q->ly[v]) <=
-                    q->max_distance)
+                if (hypot(w->snodes[s].x - q->lx[v], w->snodes[s].y - q->ly[v]) <= q->max_distance)
                     cand[n++] = s;
             }
             if (map_request_set_candidates(req, v, cand, n, err) < 0)
@@ -190,8 +187,8 @@ build_request(const struct vne_workload *w, const struct vne_request *q, struct 
         }
     }
     for (size_t k = 0; k < q->nlinks; k++) {
-        if (map_request_add_link(req, NULL, q->links[k].u, q->links[k].v, q->links[k].bw, 0,
-                                 err) < 0)
+        if (map_request_add_link(req, NULL, q->links[k].u, q->links[k].v, q->links[k].bw, 0, err) <
+            0)
             goto fail;
     }
     free(cand);
@@ -223,12 +220,18 @@ static int
 cmd_run(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"algorithm", required_argument, NULL, 'a'}, {"time-limit", required_argument, NULL, 't'},
-        {"gap", required_argument, NULL, 'g'},       {"hop-limit", required_argument, NULL, 'H'},
-        {"beam", required_argument, NULL, 'b'},      {"static", no_argument, NULL, 'S'},
-        {"limit", required_argument, NULL, 'l'},     {"trace", required_argument, NULL, 'T'},
-        {"verbose", no_argument, NULL, 'v'},         {"presolve", no_argument, NULL, 'P'},
-        {"no-warm-start", no_argument, NULL, 'W'},   {"solver-output", no_argument, NULL, 'O'},
+        {"algorithm", required_argument, NULL, 'a'},
+        {"time-limit", required_argument, NULL, 't'},
+        {"gap", required_argument, NULL, 'g'},
+        {"hop-limit", required_argument, NULL, 'H'},
+        {"beam", required_argument, NULL, 'b'},
+        {"static", no_argument, NULL, 'S'},
+        {"limit", required_argument, NULL, 'l'},
+        {"trace", required_argument, NULL, 'T'},
+        {"verbose", no_argument, NULL, 'v'},
+        {"presolve", no_argument, NULL, 'P'},
+        {"no-warm-start", no_argument, NULL, 'W'},
+        {"solver-output", no_argument, NULL, 'O'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -515,8 +518,8 @@ cmd_plot(int argc, char **argv)
                 for (size_t j = 0; j < ntr; j++)
                     y[k] += trace_at(&trs[j], t[k]) / (double)ntr;
             }
-            series[nseries++] = (struct vne_series){
-                .label = label, .n = ntr ? PLOT_POINTS : 0, .t = t, .y = y};
+            series[nseries++] =
+                (struct vne_series){.label = label, .n = ntr ? PLOT_POINTS : 0, .t = t, .y = y};
             for (size_t j = 0; j < ntr; j++) {
                 free(trs[j].t);
                 free(trs[j].y);

@@ -68,17 +68,17 @@ struct vne_workload {
 
 struct vne_gen_params {
     unsigned long seed;
-    double eta;                  /* arrival rate */
-    size_t substrate_nodes;      /* 100 */
-    double alpha, beta;          /* Waxman parameters */
-    double cap_min, cap_max;     /* node cpu and link bw capacity range */
-    size_t requests;             /* 1000 */
-    size_t req_min, req_max;     /* request size range */
-    double link_prob;            /* request link probability */
-    double cpu_min, cpu_max;     /* request cpu demand range */
-    double bw_min, bw_max;       /* request bw demand range */
-    double lifetime_mean;        /* exponential */
-    double location_distance;    /* > 0: location-constrained requests */
+    double eta;               /* arrival rate */
+    size_t substrate_nodes;   /* 100 */
+    double alpha, beta;       /* Waxman parameters */
+    double cap_min, cap_max;  /* node cpu and link bw capacity range */
+    size_t requests;          /* 1000 */
+    size_t req_min, req_max;  /* request size range */
+    double link_prob;         /* request link probability */
+    double cpu_min, cpu_max;  /* request cpu demand range */
+    double bw_min, bw_max;    /* request bw demand range */
+    double lifetime_mean;     /* exponential */
+    double location_distance; /* > 0: location-constrained requests */
 };
 
 void vne_gen_params_init(struct vne_gen_params *p);

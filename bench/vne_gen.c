@@ -262,10 +262,10 @@ vne_generate(const struct vne_gen_params *p)
     w->nevents = 2 * w->nreqs;
     w->events = xcalloc(w->nevents + 1, sizeof(*w->events));
     for (size_t i = 0; i < w->nreqs; i++) {
-        w->events[2 * i] = (struct vne_event){
-            .type = VNE_ARRIVE, .req = i, .time = w->reqs[i].arrival};
-        w->events[2 * i + 1] = (struct vne_event){
-            .type = VNE_LEAVE, .req = i, .time = w->reqs[i].departure};
+        w->events[2 * i] =
+            (struct vne_event){.type = VNE_ARRIVE, .req = i, .time = w->reqs[i].arrival};
+        w->events[2 * i + 1] =
+            (struct vne_event){.type = VNE_LEAVE, .req = i, .time = w->reqs[i].departure};
     }
     qsort(w->events, w->nevents, sizeof(*w->events), cmp_event);
     for (size_t i = 0; i < w->nevents; i++)

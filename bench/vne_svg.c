@@ -79,15 +79,17 @@ vne_svg_write(const char *path, const char *title, const char *ylabel,
     ymax = 1.0;
     double pw = W - ML - MR, ph = H - MT - MB;
 
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
-               "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
+    fprintf(f,
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%.0f\" height=\"%.0f\" "
+            "viewBox=\"0 0 %.0f %.0f\" font-family=\"sans-serif\" font-size=\"12\">\n",
             W, H, W, H);
     fprintf(f, "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n");
     fprintf(f, "<text x=\"%.1f\" y=\"24\" font-size=\"15\" text-anchor=\"middle\">", ML + pw / 2);
     xml_text(f, title);
     fprintf(f, "</text>\n");
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
-               "stroke=\"#333\"/>\n",
+    fprintf(f,
+            "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" "
+            "stroke=\"#333\"/>\n",
             ML, MT, pw, ph);
 
     double xs = tick_step(tmax, 8);
@@ -103,13 +105,14 @@ vne_svg_write(const char *path, const char *title, const char *ylabel,
         double py = MT + (ymax - y) / (ymax - ymin) * ph;
         fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", ML,
                 py, ML + pw, py);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", ML - 6,
-                py + 4, y);
+        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%.2f</text>\n", ML - 6, py + 4,
+                y);
     }
     fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">time</text>\n", ML + pw / 2,
             H - 12);
-    fprintf(f, "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" "
-               "transform=\"rotate(-90 16 %.1f)\">",
+    fprintf(f,
+            "<text x=\"16\" y=\"%.1f\" text-anchor=\"middle\" "
+            "transform=\"rotate(-90 16 %.1f)\">",
             MT + ph / 2, MT + ph / 2);
     xml_text(f, ylabel);
     fprintf(f, "</text>\n");
@@ -126,8 +129,9 @@ vne_svg_write(const char *path, const char *title, const char *ylabel,
         }
         fprintf(f, "\"/>\n");
         double ly = MT + 10 + 20.0 * (double)k;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
-                   "stroke-width=\"2\"%s/>\n",
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" "
+                "stroke-width=\"2\"%s/>\n",
                 ML + pw + 12, ly, ML + pw + 40, ly, c, dash);
         fprintf(f, "<text x=\"%.1f\" y=\"%.1f\">", ML + pw + 46, ly + 4);
         xml_text(f, series[k].label);

@@ -29,8 +29,8 @@
  * (eu, ev, ebw). Writes n ranks to r.
  */
 static void
-grc_rank(size_t n, const double *w, size_t m, const size_t *eu, const size_t *ev,
-         const double *ebw, double *r)
+grc_rank(size_t n, const double *w, size_t m, const size_t *eu, const size_t *ev, const double *ebw,
+         double *r)
 {
     double *c = xcalloc(n + 1, sizeof(double));
     double *adj = xcalloc(n + 1, sizeof(double));
@@ -75,8 +75,8 @@ sort_by_rank(size_t *idx, size_t n, const double *rank)
     /* qsort has no context argument; an insertion sort keeps this reentrant. */
     for (size_t i = 1; i < n; i++) {
         size_t x = idx[i], j = i;
-        while (j > 0 && (rank[idx[j - 1]] < rank[x] ||
-                         (rank[idx[j - 1]] == rank[x] && idx[j - 1] > x))) {
+        while (j > 0 &&
+               (rank[idx[j - 1]] < rank[x] || (rank[idx[j - 1]] == rank[x] && idx[j - 1] > x))) {
             idx[j] = idx[j - 1];
             j--;
         }

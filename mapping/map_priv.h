@@ -123,15 +123,14 @@ struct map_ctx {
     size_t *ok_n;
     double *node_cost; /* nv: cost weight of node v (its cpu) */
     double node_cost_sum;
-    long cpu;          /* substrate index of "cpu", or -1 */
+    long cpu; /* substrate index of "cpu", or -1 */
     /* request adjacency: links of v are radj[radj_off[v] .. radj_off[v+1]) */
     size_t *radj_off, *radj;
     double t0; /* cn_now() at the start of the solve */
 };
 
 int map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub,
-                 const struct map_request *req, const struct map_options *opts,
-                 struct cn_err *err);
+                 const struct map_request *req, const struct map_options *opts, struct cn_err *err);
 void map_ctx_release(struct map_ctx *ctx);
 
 /* Whether arc may carry request link l (bandwidth, not into a non-forwarding
@@ -165,8 +164,7 @@ void map_bfs(const struct map_ctx *ctx, const size_t *sources, size_t nsources, 
 
 /* Checks a full result against the residual capacities (used internally as a
  * safety net after every algorithm). */
-int map_result_verify(const struct map_ctx *ctx, const struct map_result *res,
-                      struct cn_err *err);
+int map_result_verify(const struct map_ctx *ctx, const struct map_result *res, struct cn_err *err);
 
 /* Classic cost of res, and the objective evaluators. */
 double map_eval_cost(const struct map_ctx *ctx, const struct map_result *res);

@@ -110,9 +110,9 @@ struct map_options {
      * (the reported bound is then the combinatorial one).
      */
     unsigned hop_limit;
-    bool warm_start;  /* give the MIP the heuristic's solution (default true) */
-    bool presolve;    /* GLPK MIP presolver instead of warm start injection */
-    unsigned beam;    /* heuristic beam width; 0: default */
+    bool warm_start;    /* give the MIP the heuristic's solution (default true) */
+    bool presolve;      /* GLPK MIP presolver instead of warm start injection */
+    unsigned beam;      /* heuristic beam width; 0: default */
     bool solver_output; /* let GLPK print to the terminal */
 };
 

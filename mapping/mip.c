@@ -30,7 +30,6 @@
  * opts->hop_limit restricts paths further, giving up the proof.
  */
 #include <glpk.h>
-#include <stdio.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
@@ -69,20 +68,20 @@ struct mip {
     const struct map_ctx *ctx;
     glp_prob *P;
     struct trip T;
-    bool *xok;     /* nv * ns: x[v][s] gets a variable */
-    int *xcol;     /* nv * ns: its column, or 0 */
-    bool *free_l;  /* nl: link without variables, routed afterwards */
-    size_t *aoff;  /* nl + 1 offsets into arcs */
-    size_t *arcs;  /* allowed arcs per link */
-    int *fcol;     /* column of each allowed arc */
-    double *hmax;  /* nl: most hops a path may take in a solution worth having */
+    bool *xok;    /* nv * ns: x[v][s] gets a variable */
+    int *xcol;    /* nv * ns: its column, or 0 */
+    bool *free_l; /* nl: link without variables, routed afterwards */
+    size_t *aoff; /* nl + 1 offsets into arcs */
+    size_t *arcs; /* allowed arcs per link */
+    int *fcol;    /* column of each allowed arc */
+    double *hmax; /* nl: most hops a path may take in a solution worth having */
     size_t narcs, arcs_cap;
     int lam;       /* load: the max utilisation */
     int *ynode;    /* energy: ns, column or 0 */
     int *ylink;    /* energy: ne, column or 0 */
     double *start; /* warm start, one value per column (1-based), or NULL */
     bool injected;
-    double bound;  /* best bound seen in the search */
+    double bound; /* best bound seen in the search */
     bool have_bound;
 };
 
@@ -211,9 +210,9 @@ choose_variables(struct mip *m, double ub, bool energy)
             map_bfs(ctx, src, n, rl->bw, false, dA, queue);
             for (size_t i = 0; i < ctx->ok_n[rl->b]; i++)
                 best = dA[ctx->ok_list[rl->b * ns + i]] < best ? dA[ctx->ok_list[rl->b * ns + i]]
-                                                              : best;
-            pairmin[l] = fmax((double)map_link_min_hops(ctx, l),
-                              best == SIZE_MAX ? 0 : (double)best);
+                                                               : best;
+            pairmin[l] =
+                fmax((double)map_link_min_hops(ctx, l), best == SIZE_MAX ? 0 : (double)best);
             lb += rl->bw * pairmin[l];
         }
     }
@@ -642,9 +641,15 @@ struct mip_objective {
 
 static const struct mip_objective objectives[] = {
     {.name = "cost", .build = build_cost, .eval = map_eval_cost, .tiebreak = false},
-    {.name = "load", .build = build_load, .eval = map_eval_load, .tiebreak = true,
+    {.name = "load",
+     .build = build_load,
+     .eval = map_eval_load,
+     .tiebreak = true,
      .tiebreak_slack = 1e-7},
-    {.name = "energy", .build = build_energy, .eval = map_eval_energy, .tiebreak = true,
+    {.name = "energy",
+     .build = build_energy,
+     .eval = map_eval_energy,
+     .tiebreak = true,
      .tiebreak_slack = 0.5},
 };
 
@@ -742,8 +747,8 @@ extract(struct mip *m)
             if (j && glp_mip_col_val(m->P, j) > 0.5)
                 res->host[v] = s;
         }
-        if (res->host[v] == MAP_NONE) { fprintf(stderr, "DBG no host %zu status=%d:", v, glp_mip_status(m->P)); for (size_t s2 = 0; s2 < ns; s2++) if (m->xcol[v*ns+s2]) fprintf(stderr, " %zu:%g", s2, glp_mip_col_val(m->P, m->xcol[v*ns+s2])); fprintf(stderr, "\n");
-            goto fail; }
+        if (res->host[v] == MAP_NONE)
+            goto fail;
     }
     memcpy(bw_left, ctx->bw_resid, ctx->ne * sizeof(double));
     for (size_t l = 0; l < nl; l++) {
@@ -760,8 +765,8 @@ extract(struct mip *m)
                     if (used[k] && map_arc_tail(sub, m->arcs[k]) == at)
                         break;
                 }
-                if (k == m->aoff[l + 1] || n >= ns) { fprintf(stderr, "DBG walk l=%zu at=%zu t=%zu n=%zu free=%d\n", l, at, t, n, m->free_l[l]);
-                    goto fail; }
+                if (k == m->aoff[l + 1] || n >= ns)
+                    goto fail;
                 used[k] = false;
                 p[n++] = MAP_ARC_LINK(m->arcs[k]);
                 at = map_arc_head(sub, m->arcs[k]);
@@ -793,8 +798,8 @@ extract(struct mip *m)
             continue;
         const struct map_rlink *rl = &ctx->req->links[l];
         size_t *tmp = xmalloc((ns + 1) * sizeof(size_t));
-        long n = map_shortest_path(ctx, bw_left, res->host[rl->a], res->host[rl->b], 0,
-                                   INFINITY, tmp);
+        long n =
+            map_shortest_path(ctx, bw_left, res->host[rl->a], res->host[rl->b], 0, INFINITY, tmp);
         if (n < 0) {
             free(tmp);
             goto fail;
@@ -946,8 +951,9 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
     size_t nz_estimate = 4 * m.narcs + 3 * ctx->nv * ctx->ns;
     if (nz_estimate > MIP_MAX_NONZEROS) {
         if (!heur) {
-            cn_err_set(err, CN_E_LIMIT, "model too large (%zu nonzeros) and no heuristic "
-                                        "solution",
+            cn_err_set(err, CN_E_LIMIT,
+                       "model too large (%zu nonzeros) and no heuristic "
+                       "solution",
                        nz_estimate);
             goto cleanup;
         }
@@ -1000,6 +1006,19 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
     } else {
         double value = glp_mip_obj_val(m.P);
         res = extract(&m);
+        if (!res && heur) {
+            /*
+             * GLPK reported a solution that does not place every node (seen
+             * with an incumbent it was given): keep the known mapping.
+             */
+            res = heur;
+            heur = NULL;
+            res->value = obj->eval(ctx, res);
+            res->bound = is_cost ? lb : 0;
+            res->gap = rel_gap(res->value, res->bound);
+            res->optimal = false;
+            goto done;
+        }
         if (!res) {
             cn_err_set(err, CN_E_INTERNAL, "could not read the MIP solution");
             goto cleanup;
@@ -1048,6 +1067,7 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
             res->optimal = popt && st2 == SOLVE_OPTIMAL;
         }
     }
+done:
     *ret_res = res;
     res = NULL;
     ret = 0;

@@ -91,8 +91,8 @@ map_substrate_add_link(struct map_substrate *sub, const char *name, size_t u, si
                        double bandwidth, double latency, struct cn_err *err)
 {
     if (u >= sub->nnodes || v >= sub->nnodes || u == v)
-        return cn_err_set(err, CN_E_INVALID, "link %s: bad end nodes %zu, %zu",
-                          name ? name : "?", u, v);
+        return cn_err_set(err, CN_E_INVALID, "link %s: bad end nodes %zu, %zu", name ? name : "?",
+                          u, v);
     if (!isfinite(bandwidth) || bandwidth < 0 || !isfinite(latency) || latency < 0)
         return cn_err_set(err, CN_E_INVALID,
                           "link %s: bandwidth and latency must be finite and >= 0",
@@ -220,8 +220,7 @@ apply(struct map_substrate *sub, const struct map_request *req, const struct map
             for (size_t r = 0; r < sub->nres; r++) {
                 const struct map_snode *n = &sub->nodes[s];
                 if (n->used[r] + node_add[s * sub->nres + r] > n->cap[r] + 1e-6) {
-                    cn_err_set(err, CN_E_INSUFFICIENT, "node %zu lacks %s", s,
-                               sub->res_names[r]);
+                    cn_err_set(err, CN_E_INSUFFICIENT, "node %zu lacks %s", s, sub->res_names[r]);
                     goto cleanup;
                 }
             }

@@ -57,8 +57,8 @@ struct search {
     unsigned long nodes, node_limit;
     double deadline;
     bool aborted;
-    double *inc;    /* scratch, nv * ns */
-    size_t *cands;  /* scratch, nv * ns */
+    double *inc;   /* scratch, nv * ns */
+    size_t *cands; /* scratch, nv * ns */
 };
 
 static const uint16_t *

@@ -69,8 +69,8 @@ map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub, const struct 
         const struct map_rnode *n = &req->nodes[v];
         for (size_t i = 0; n->cand && i < n->ncand; i++) {
             if (n->cand[i] >= ctx->ns)
-                return cn_err_set(err, CN_E_INVALID, "request node %zu: no substrate node %zu",
-                                  v, n->cand[i]);
+                return cn_err_set(err, CN_E_INVALID, "request node %zu: no substrate node %zu", v,
+                                  n->cand[i]);
         }
     }
 
@@ -562,8 +562,8 @@ map_cost_lower_bound(const struct map_ctx *ctx)
 bool
 map_objective_known(const char *name)
 {
-    return name && (strcmp(name, "cost") == 0 || strcmp(name, "load") == 0 ||
-                    strcmp(name, "energy") == 0);
+    return name &&
+           (strcmp(name, "cost") == 0 || strcmp(name, "load") == 0 || strcmp(name, "energy") == 0);
 }
 
 /* Value of the objective named by opts for res (the heuristics' view). */

@@ -487,8 +487,8 @@ test_brute_force(const void *data)
             int rc = map_solve(sub, req, &opts, &res, &err);
             if (!feasible) {
                 if (rc == 0)
-                    fprintf(stderr, "  iter %d %s: MIP found a mapping brute force did not\n",
-                            iter, objective_names[o]);
+                    fprintf(stderr, "  iter %d %s: MIP found a mapping brute force did not\n", iter,
+                            objective_names[o]);
                 CHECK(rc < 0);
                 CHECK(err.code == CN_E_INFEASIBLE);
                 infeasible++;
@@ -502,8 +502,7 @@ test_brute_force(const void *data)
                 double p = o == 0 ? ev.cost : o == 1 ? ev.load : ev.energy;
                 if (fabs(p - bp) > 1e-6 || fabs(ev.cost - bc) > 1e-6 || !map_result_optimal(res))
                     fprintf(stderr, "  iter %d %s: got (%g, %g) optimal=%d, brute force (%g, %g)\n",
-                            iter, objective_names[o], p, ev.cost, map_result_optimal(res), bp,
-                            bc);
+                            iter, objective_names[o], p, ev.cost, map_result_optimal(res), bp, bc);
                 CHECK(map_result_optimal(res));
                 CHECK(fabs(p - bp) <= 1e-6);
                 CHECK(fabs(ev.cost - bc) <= 1e-6);
@@ -528,10 +527,10 @@ test_random_options(const void *data)
     (void)data;
     static const enum map_algorithm algs[] = {MAP_ALG_HEURISTIC, MAP_ALG_GRC, MAP_ALG_MIP};
     int mapped = 0, failed = 0;
-    for (int iter = 0; iter < 120; iter++) {
+    for (int iter = 0; iter < 60; iter++) {
         struct inst I;
         bool unfwd = iter & 1, cand = iter & 2, lat = iter & 4;
-        random_instance(&I, rnd_int(4, 12), rnd_int(2, 16), rnd_int(1, 7), rnd_int(0, 10), unfwd,
+        random_instance(&I, rnd_int(4, 10), rnd_int(2, 12), rnd_int(1, 6), rnd_int(0, 8), unfwd,
                         cand, lat);
         struct map_substrate *sub = make_loaded_substrate(&I);
         sync_users(&I, sub);
@@ -551,12 +550,11 @@ test_random_options(const void *data)
                     opts.objective = objective_names[o];
                     opts.hop_limit = hop ? 2 : 0;
                     opts.presolve = iter % 3 == 0;
-                    opts.time_limit_s = 5;
+                    opts.time_limit_s = 0.3;
                     double t0 = cn_now();
                     int rc = map_solve(sub, req, &opts, &res, &err);
-                    if (cn_now() - t0 > 0.5)
-                        fprintf(stderr, "  slow: iter %d alg %zu %s hop %u: %.2fs rc=%d\n", iter,
-                                a, objective_names[o], hop, cn_now() - t0, rc);
+                    /* The limit is checked between solver phases. */
+                    CHECK(cn_now() - t0 < 5);
                     if (rc == 0) {
                         CHECK(check_mapping(&I, res) == 0);
                         CHECK(map_result_gap(res) >= 0);
