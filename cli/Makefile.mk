@@ -5,8 +5,7 @@ INSTALL_BIN += cloudnet
 
 TEST_SCRIPTS += tests/cli_test.sh
 
-# For now the demo checks, completes and draws the examples; the lead wires
-# the federation (daemons, database) into it later.
+# The demo validates, completes, maps and draws the examples (scripts/demo.sh).
 demo: all
 	@BUILD=$(BUILD) sh scripts/demo.sh
 
