@@ -41,6 +41,14 @@ int cli_write_stdout(const struct cn_buf *buf);
  * standard output; CLI_OK, or CLI_FAILURE after saying why.
  */
 int cli_emit_graph(const struct rdl_graph *g, const char *output);
+/*
+ * Runs getopt_long for a verb and turns its complaints into usage errors
+ * that name the verb. Returns the option, -1 at the end, or '?' after a
+ * usage error was printed.
+ */
+struct option;
+int cli_next_option(const struct cli_verb *verb, int argc, char **argv, const char *shortopts,
+                    const struct option *longopts);
 
 /* Verbs on RDL documents (cli/rdl_cmds.c). */
 int cli_validate(const struct cli_verb *verb, int argc, char **argv);

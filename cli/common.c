@@ -3,6 +3,7 @@
  * reading and writing documents.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -117,4 +118,27 @@ cleanup:
     cn_buf_release(&out);
     cn_err_release(&err);
     return status;
+}
+
+/*
+ * Runs getopt_long for a verb and turns its complaints into usage errors
+ * that name the verb. Returns the option, -1 at the end, or '?' after a
+ * usage error was printed.
+ */
+int
+cli_next_option(const struct cli_verb *verb, int argc, char **argv, const char *shortopts,
+                const struct option *longopts)
+{
+    opterr = 0;
+    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
+    if (c == '?') {
+        if (optopt)
+            cli_usage_error(verb, "unknown option '-%c'", optopt);
+        else
+            cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
+    } else if (c == ':') {
+        cli_usage_error(verb, "option '%s' needs an argument", argv[optind - 1]);
+        c = '?';
+    }
+    return c;
 }

@@ -15,25 +15,6 @@
 #include "rdl/rdl.h"
 #include "util/log.h"
 
-/* As in rdl_cmds.c: getopt_long with its complaints turned into usage errors. */
-static int
-next_option(const struct cli_verb *verb, int argc, char **argv, const char *shortopts,
-            const struct option *longopts)
-{
-    opterr = 0;
-    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
-    if (c == '?') {
-        if (optopt)
-            cli_usage_error(verb, "unknown option '-%c'", optopt);
-        else
-            cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
-    } else if (c == ':') {
-        cli_usage_error(verb, "option '%s' needs an argument", argv[optind - 1]);
-        c = '?';
-    }
-    return c;
-}
-
 /* Reads a document that must be of the given kind; NULL after saying why. */
 static struct rdl_graph *
 read_kind(const char *path, enum rdl_kind kind, const char *option)
@@ -146,7 +127,7 @@ cli_map(const struct cli_verb *verb, int argc, char **argv)
     map_options_init(&opts);
     int status = CLI_USAGE;
     int c;
-    while ((c = next_option(verb, argc, argv, ":u:O:e:o:j:a:t:g:h", longopts)) != -1) {
+    while ((c = cli_next_option(verb, argc, argv, ":u:O:e:o:j:a:t:g:h", longopts)) != -1) {
         switch (c) {
         case 'u':
             ul_path = optarg;
@@ -263,7 +244,7 @@ cli_check(const struct cli_verb *verb, int argc, char **argv)
     bool quiet = false;
     int status = CLI_USAGE;
     int c;
-    while ((c = next_option(verb, argc, argv, ":u:O:e:qh", longopts)) != -1) {
+    while ((c = cli_next_option(verb, argc, argv, ":u:O:e:qh", longopts)) != -1) {
         switch (c) {
         case 'u':
             ul_path = optarg;

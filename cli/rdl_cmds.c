@@ -14,29 +14,6 @@
 #include "rdl/rdl.h"
 #include "util/log.h"
 
-/*
- * Runs getopt_long for a verb and turns its complaints into usage errors
- * that name the verb. Returns the option, -1 at the end, or '?' after a
- * usage error was printed.
- */
-static int
-next_option(const struct cli_verb *verb, int argc, char **argv, const char *shortopts,
-            const struct option *longopts)
-{
-    opterr = 0;
-    int c = getopt_long(argc, argv, shortopts, longopts, NULL);
-    if (c == '?') {
-        if (optopt)
-            cli_usage_error(verb, "unknown option '-%c'", optopt);
-        else
-            cli_usage_error(verb, "unknown option '%s'", argv[optind - 1]);
-    } else if (c == ':') {
-        cli_usage_error(verb, "option '%s' needs an argument", argv[optind - 1]);
-        c = '?';
-    }
-    return c;
-}
-
 /* ---- validate ---- */
 
 const char cli_validate_help[] =
@@ -64,7 +41,7 @@ cli_validate(const struct cli_verb *verb, int argc, char **argv)
     };
     bool quiet = false;
     int c;
-    while ((c = next_option(verb, argc, argv, ":qh", longopts)) != -1) {
+    while ((c = cli_next_option(verb, argc, argv, ":qh", longopts)) != -1) {
         switch (c) {
         case 'q':
             quiet = true;
@@ -137,7 +114,7 @@ cli_complete(const struct cli_verb *verb, int argc, char **argv)
     };
     const char *output = NULL;
     int c;
-    while ((c = next_option(verb, argc, argv, ":o:h", longopts)) != -1) {
+    while ((c = cli_next_option(verb, argc, argv, ":o:h", longopts)) != -1) {
         switch (c) {
         case 'o':
             output = optarg;
@@ -300,7 +277,7 @@ cli_dot(const struct cli_verb *verb, int argc, char **argv)
     };
     const char *underlay_path = NULL, *svg = NULL;
     int c;
-    while ((c = next_option(verb, argc, argv, ":u:s:h", longopts)) != -1) {
+    while ((c = cli_next_option(verb, argc, argv, ":u:s:h", longopts)) != -1) {
         switch (c) {
         case 'u':
             underlay_path = optarg;
