@@ -465,7 +465,7 @@ static struct pipd_result *
 negotiate_again(const struct pip_reservation *r, struct cn_err *err)
 {
     if (r->state == PIP_FAILED) {
-        cn_err_set(err, PIPD_E_EMBEDDING, "%s", r->reason ? r->reason : "embedding failed");
+        cn_err_set(err, CN_E_EMBEDDING, "%s", r->reason ? r->reason : "embedding failed");
         return NULL;
     }
     return result_from(r, true);
@@ -572,7 +572,7 @@ negotiate_locked(struct pipd_core *core, const char *peer, const char *id, const
         if (pip_store_fail(core->store, id, cn_err_msg(err), &undo) < 0)
             cn_err_add(err, undo.code, "and the reservation could not be failed: %s",
                        cn_err_msg(&undo));
-        err->code = code == CN_E_BUSY ? CN_E_BUSY : PIPD_E_EMBEDDING;
+        err->code = code == CN_E_BUSY ? CN_E_BUSY : CN_E_EMBEDDING;
         goto cleanup;
     }
     res = result_from(r, true);

@@ -6,7 +6,7 @@
  *
  * The core knows nothing of XML-RPC: it takes C strings and fills result
  * structs, and fails with a struct cn_err whose code rpc.c turns into a
- * fault code (pipd_fault_code).
+ * fault code (cn_fault_code).
  */
 #ifndef CLOUDNET_PIPD_H
 #define CLOUDNET_PIPD_H
@@ -20,12 +20,6 @@ struct cn_err;
 struct pipd_core;
 
 #define PIPD_VERSION "0.1"
-
-/*
- * An error code beyond util.h's categories: the embedding of a mapped
- * CloudNet failed (a missing image, a plugin error).
- */
-#define PIPD_E_EMBEDDING 64
 
 /* ---- configuration ---- */
 
@@ -168,9 +162,6 @@ char *pipd_core_console(struct pipd_core *core, const char *peer, const char *id
                         const char *element, struct cn_err *err);
 
 /* ---- the XML-RPC server ---- */
-
-/* The fault code of an error category (documented in docs/pipd.md). */
-int pipd_fault_code(int cn_code);
 
 struct pipd_rpc;
 /* Binds the listening socket; serving starts with pipd_rpc_run. */

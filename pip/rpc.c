@@ -38,47 +38,17 @@ struct pipd_rpc {
     bool global_init; /* xmlrpc-c's Abyss globals are ours to tear down */
 };
 
-int
-pipd_fault_code(int cn_code)
-{
-    switch (cn_code) {
-    case CN_E_INVALID:
-        return 1;
-    case CN_E_FORBIDDEN:
-        return 2;
-    case CN_E_NOTFOUND:
-        return 3;
-    case CN_E_BUSY:
-        return 4;
-    case CN_E_EXPIRED:
-        return 5;
-    case CN_E_INSUFFICIENT:
-        return 6;
-    case CN_E_VLAN:
-        return 7;
-    case CN_E_INFEASIBLE:
-    case CN_E_TIMEOUT:
-        return 8;
-    case CN_E_LIMIT:
-        return 10;
-    case PIPD_E_EMBEDDING:
-        return 11;
-    default:
-        return 9;
-    }
-}
-
 static void
 set_fault(xmlrpc_env *env, const struct cn_err *err)
 {
     int code = err->count ? err->code : CN_E_INTERNAL;
-    xmlrpc_env_set_fault(env, pipd_fault_code(code), err->count ? cn_err_msg(err) : "failed");
+    xmlrpc_env_set_fault(env, cn_fault_code(code), err->count ? cn_err_msg(err) : "failed");
 }
 
 static void
 bad_args(xmlrpc_env *env, const char *what)
 {
-    xmlrpc_env_set_fault_formatted(env, pipd_fault_code(CN_E_INVALID), "bad arguments: %s", what);
+    xmlrpc_env_set_fault_formatted(env, cn_fault_code(CN_E_INVALID), "bad arguments: %s", what);
 }
 
 /* Parameter i as a string the caller frees, or NULL with a fault set. */
@@ -171,7 +141,7 @@ begin(xmlrpc_env *env, struct pipd_rpc *rpc, xmlrpc_value *params, int min, int 
     }
     if (n < min || n > max) {
         peer = NULL;
-        xmlrpc_env_set_fault_formatted(env, pipd_fault_code(CN_E_INVALID),
+        xmlrpc_env_set_fault_formatted(env, cn_fault_code(CN_E_INVALID),
                                        "bad arguments: %d to %d parameters expected, got %d", min,
                                        max, n);
     }
@@ -473,7 +443,7 @@ m_modify(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
     struct pipd_rpc *rpc = info;
     (void)call;
     if (begin(env, rpc, params, 3, 3))
-        xmlrpc_env_set_fault(env, pipd_fault_code(CN_E_INTERNAL),
+        xmlrpc_env_set_fault(env, cn_fault_code(CN_E_INTERNAL),
                              "modify is not supported by this pipd yet: release and negotiate "
                              "again under a new id");
     return NULL;

@@ -126,8 +126,35 @@ cn_errcode_name(int code)
         [CN_E_INTERNAL] = "internal error",
         [CN_E_DB] = "database error",
         [CN_E_LIMIT] = "limit exceeded",
+        [CN_E_EMBEDDING] = "embedding failed",
     };
     if (code < 0 || (size_t)code >= CN_ARRAY_SIZE(names) || !names[code])
         return "unknown";
     return names[code];
+}
+
+/* Fault code by category; anything not listed is "internal" (9). */
+static const int fault_of_code[] = {
+    [CN_E_INVALID] = 1,     [CN_E_FORBIDDEN] = 2, [CN_E_NOTFOUND] = 3,
+    [CN_E_BUSY] = 4,        [CN_E_EXPIRED] = 5,   [CN_E_INSUFFICIENT] = 6,
+    [CN_E_VLAN] = 7,        [CN_E_INFEASIBLE] = 8, [CN_E_TIMEOUT] = 8,
+    [CN_E_INTERNAL] = 9,    [CN_E_LIMIT] = 10,    [CN_E_EMBEDDING] = 11,
+};
+
+int
+cn_fault_code(int code)
+{
+    if (code < 0 || (size_t)code >= CN_ARRAY_SIZE(fault_of_code) || !fault_of_code[code])
+        return 9;
+    return fault_of_code[code];
+}
+
+int
+cn_code_of_fault(int fault)
+{
+    /* Fault 8 stands for infeasible and timeout alike; infeasible is the first. */
+    for (size_t c = 0; c < CN_ARRAY_SIZE(fault_of_code); c++)
+        if (fault_of_code[c] == fault)
+            return (int)c;
+    return CN_E_INTERNAL;
 }

@@ -37,6 +37,7 @@ enum cn_errcode {
     CN_E_INTERNAL = 11,    /* a bug or an unexpected library failure */
     CN_E_DB = 12,          /* database error */
     CN_E_LIMIT = 13,       /* input exceeds a configured limit */
+    CN_E_EMBEDDING = 14,   /* mapped and reserved, but a plugin could not realise it */
 };
 
 /* A growable NUL-terminated string (git's strbuf). */
@@ -94,6 +95,13 @@ cn_err_is_set(const struct cn_err *err)
 const char *cn_err_msg(const struct cn_err *err);
 /* The category's short name: "invalid", "not found", ... */
 const char *cn_errcode_name(int code);
+/*
+ * The XML-RPC fault code of a category and back (docs/pipd.md, "Fault
+ * codes"): pipd, vnpd and their clients share one table, so a broker can
+ * pass a provider's fault upstream unchanged.
+ */
+int cn_fault_code(int code);
+int cn_code_of_fault(int fault);
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t nmemb, size_t size);
