@@ -1,0 +1,97 @@
+/*
+ * vnpd's planner: the pure part of brokering, with no network and no
+ * database. From the providers' describe() answers it builds the VNP's
+ * underlay; from a request and the VNP-level mapping it cuts one partial
+ * graph per provider (docs/federation.md) and picks the VLAN tags of the
+ * links that cross transit links; from the providers' manifests it builds
+ * the manifest the VNP hands back. vnpd (vnp/broker.c) calls these between
+ * its RPCs.
+ *
+ * Private to vnp/ and its tests.
+ */
+#ifndef CLOUDNET_VNP_PLAN_H
+#define CLOUDNET_VNP_PLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cn_err;
+struct rdl_graph;
+struct vnp_description;
+
+/* A configured transit link between two PIPs (vnpd.conf `transit`). */
+struct vnp_transit_conf {
+    char *id;
+    char *pip[2];           /* the PIPs at its two ends, by name */
+    int first[2], last[2];  /* the tags each end may use (the VNP's configuration) */
+    double bandwidth;       /* Mbit/s */
+    double latency;         /* ms */
+};
+
+/* One brokered PIP as the last synchronisation saw it. */
+struct vnp_pip_view {
+    const char *name;                   /* the configured name */
+    const struct vnp_description *desc; /* NULL: did not answer, left out */
+};
+
+/*
+ * The VNP's underlay (docs/federation.md): one /node/host/pip node per PIP
+ * that answered, with its free resources and the union of its features (and
+ * `forwarding: false`), one /link/transit link per transit link whose two
+ * PIPs answered. New graph, the caller frees it.
+ */
+struct rdl_graph *vnp_plan_underlay(const char *name, const struct vnp_pip_view *pips,
+                                    size_t npips, const struct vnp_transit_conf *transits,
+                                    size_t ntransits, struct cn_err *err);
+
+/* The partial graph for one PIP. */
+struct vnp_partial {
+    char *pip;        /* the PIP's name */
+    char *yaml;       /* the overlay document sent to it */
+    char **elements;  /* ids of the request's elements it holds (links crossing to it included) */
+    size_t nelements;
+};
+void vnp_partials_free(struct vnp_partial *p, size_t n);
+
+/*
+ * Cuts request (the service provider's overlay, OL0 or OL1) along mapping
+ * (map_rdl_solve's answer on the underlay vnp_plan_underlay built) into one
+ * partial graph per PIP that received anything, in the order of pips.
+ * Chooses the tag of every crossing link from what both ends have free
+ * (vlan_ranges and transit ranges of the descriptions, the configured
+ * ranges), translating when no tag is free at both ends. Fails with
+ * CN_E_VLAN naming the transit link when one end has no tag at all.
+ */
+int vnp_plan_partition(const struct rdl_graph *request, const struct rdl_graph *mapping,
+                       const struct vnp_pip_view *pips, size_t npips,
+                       const struct vnp_transit_conf *transits, size_t ntransits,
+                       struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err);
+
+/* A PIP's answer to its partial graph. */
+struct vnp_pip_manifest {
+    const char *pip;
+    const char *manifest_yaml; /* the PIP's mapping document */
+};
+
+/*
+ * The VNP's manifest: the VNP-level mapping document (request onto the
+ * VNP's underlay) whose every entry also carries, in its features, `pip`
+ * (where it went), and for nodes `host` (the PIP's host) and, when known,
+ * `console`; links keep their path over PIPs and carry `vlan` of their first
+ * side (and `vlans: "PIP=TAG,..."` when the sides differ). New string, the
+ * caller frees it.
+ */
+char *vnp_plan_manifest(const struct rdl_graph *mapping, const struct vnp_pip_manifest *parts,
+                        size_t nparts, struct cn_err *err);
+
+/*
+ * The VNP's own describe() answer, for a VNP above it: resources and
+ * capacity summed over the PIPs that answered, largest_free the largest of
+ * theirs, features the union, no VLAN ranges and no transit links (a VNP
+ * sells no transit of its own). name and version are copied. New, the
+ * caller frees it with vnp_description_free().
+ */
+struct vnp_description *vnp_plan_describe(const char *name, const char *version,
+                                          const struct vnp_pip_view *pips, size_t npips);
+
+#endif /* CLOUDNET_VNP_PLAN_H */
