@@ -78,7 +78,9 @@ struct vnp_pip_manifest {
  * VNP's underlay) whose every entry also carries, in its features, `pip`
  * (where it went), and for nodes `host` (the PIP's host) and, when known,
  * `console`; links keep their path over PIPs and carry `vlan` of their first
- * side (and `vlans: "PIP=TAG,..."` when the sides differ). New string, the
+ * side (and `vlans: "PIP=TAG,..."` when the sides differ), their `pip` being
+ * the PIPs in path order, comma-separated. Fails with CN_E_INVALID when a
+ * PIP's manifest is missing, malformed or lacks an element. New string, the
  * caller frees it.
  */
 char *vnp_plan_manifest(const struct rdl_graph *mapping, const struct vnp_pip_manifest *parts,

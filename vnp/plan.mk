@@ -1,0 +1,9 @@
+# vnpd's planner: underlay, partial graphs and VLAN tags, manifest merge
+# (docs/federation.md). Pure functions, so its test needs no daemon.
+LIBRARIES += vnpplan
+vnpplan_SRCS := vnp/plan.c
+vnpplan_LDLIBS :=
+
+TEST_PROGRAMS += tests/vnp_plan_test
+tests/vnp_plan_test_SRCS := tests/vnp_plan_test.c
+tests/vnp_plan_test_LIBS := vnpplan maprdl map rdl util
