@@ -1,4 +1,4 @@
-# The embedding component: the plugin table (libvirt, netns, vlan, transit)
+# The embedding component: the plugin table (libvirt, netns, vlan, transit, border)
 # that realises mapped CloudNets. Only these files include libvirt and
 # libxml2; the clipd client library provides VNode disks.
 LIBRARIES += emb
@@ -23,3 +23,8 @@ $(EMB_DATAPLANE): $(BUILD)/tests/emb_dataplane.o $(BUILD)/libemb.a $(BUILD)/libc
 	$(CC) $(BASE_LDFLAGS) $(LDFLAGS) -o $@ $^ $(emb_LDLIBS) $(clip_LDLIBS) $(rdl_LDLIBS) -lm
 check: $(EMB_DATAPLANE)
 TEST_SCRIPTS += tests/vlan_netns_test.sh
+
+# Two PIPs of namespaces joined by a transit wire, each embedding its half
+# of CloudNets that cross it (same tag, isolation, a translated tag), through
+# the same helper.
+TEST_SCRIPTS += tests/transit_netns_test.sh

@@ -8,7 +8,7 @@
  * The text form, one directive per line, '#' starts a comment:
  *
  *   node NODE [netns NS|-] [bridge BR] [mode vlan|vxlan]
- *   port LINK NODE DEV [address A.B.C.D]
+ *   port LINK NODE DEV [address A.B.C.D] [remote A.B.C.D]
  *
  * docs/embedding.md describes it with an example.
  */
@@ -47,6 +47,7 @@ emb_dataplane_free(struct emb_dataplane *dp)
         free(dp->ports[i].node);
         free(dp->ports[i].dev);
         free(dp->ports[i].address);
+        free(dp->ports[i].remote);
     }
     free(dp->nodes);
     free(dp->ports);
@@ -167,6 +168,23 @@ emb_dataplane_set_port(struct emb_dataplane *dp, const char *link, const char *n
     return 0;
 }
 
+int
+emb_dataplane_set_port_remote(struct emb_dataplane *dp, const char *link, const char *node,
+                              const char *remote, struct cn_err *err)
+{
+    struct in_addr a;
+    struct emb_dp_port *p = find_port(dp, link ? link : "", node ? node : "");
+
+    if (!p)
+        return cn_err_set(err, CN_E_NOTFOUND, "no port of '%s' at '%s' to give a remote address",
+                          link ? link : "(null)", node ? node : "(null)");
+    if (remote && inet_pton(AF_INET, remote, &a) != 1)
+        return cn_err_set(err, CN_E_INVALID, "'%s' is not an IPv4 address", remote);
+    free(p->remote);
+    p->remote = remote ? xstrdup(remote) : NULL;
+    return 0;
+}
+
 static void CN_PRINTF(4, 5)
     bad(struct cn_err *err, const char *name, unsigned line, const char *fmt, ...)
 {
@@ -226,14 +244,22 @@ static void
 parse_port(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsigned line,
            struct cn_err *err)
 {
-    const char *address = NULL;
+    const char *address = NULL, *remote = NULL;
     struct cn_err e = CN_ERR_INIT;
 
-    if (n == 6 && cn_streq(w[4], "address")) {
-        address = w[5];
-    } else if (n != 4) {
-        bad(err, name, line, "usage: port LINK NODE DEV [address A.B.C.D]");
+    if (n < 4 || n % 2 != 0) {
+        bad(err, name, line, "usage: port LINK NODE DEV [address A.B.C.D] [remote A.B.C.D]");
         return;
+    }
+    for (size_t i = 4; i + 1 < n; i += 2) {
+        if (cn_streq(w[i], "address")) {
+            address = w[i + 1];
+        } else if (cn_streq(w[i], "remote")) {
+            remote = w[i + 1];
+        } else {
+            bad(err, name, line, "unknown port option '%s' (expected address or remote)", w[i]);
+            return;
+        }
     }
     if (emb_dp_port(dp, w[1], w[2])) {
         bad(err, name, line, "port of '%s' at '%s' given twice", w[1], w[2]);
@@ -246,7 +272,8 @@ parse_port(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsig
         bad(err, name, line, "link '%s' already has two ports", w[1]);
         return;
     }
-    if (emb_dataplane_set_port(dp, w[1], w[2], w[3], address, &e) < 0)
+    if (emb_dataplane_set_port(dp, w[1], w[2], w[3], address, &e) < 0 ||
+        emb_dataplane_set_port_remote(dp, w[1], w[2], remote, &e) < 0)
         bad(err, name, line, "%s", cn_err_msg(&e));
     cn_err_release(&e);
 }

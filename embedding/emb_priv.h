@@ -35,6 +35,7 @@ struct emb_dp_port {
     char *node;
     char *dev;
     char *address;    /* VXLAN mode: the device's IPv4 address, without prefix length */
+    char *remote;     /* transit links: the far border port's address when the wire is VXLAN */
     unsigned link_no; /* 1-based order of the link's first port; part of the VNI */
 };
 
@@ -133,6 +134,7 @@ extern const struct emb_plugin emb_libvirt_plugin;
 extern const struct emb_plugin emb_netns_plugin;
 extern const struct emb_plugin emb_vlan_plugin;
 extern const struct emb_plugin emb_transit_plugin;
+extern const struct emb_plugin emb_border_plugin;
 
 /* ---- the context, as plugins see it ---- */
 

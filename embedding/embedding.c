@@ -26,10 +26,8 @@
  * plugin state.
  */
 static const struct emb_plugin *const plugins[] = {
-    &emb_libvirt_plugin,
-    &emb_netns_plugin,
-    &emb_vlan_plugin,
-    &emb_transit_plugin,
+    &emb_libvirt_plugin, &emb_netns_plugin,  &emb_vlan_plugin,
+    &emb_transit_plugin, &emb_border_plugin,
 };
 
 /* Further prefixes served by the same plugins, as (prefix, plugin) pairs. */
@@ -219,6 +217,8 @@ emb_state_name(enum emb_state state)
         return "paused";
     case EMB_STATE_CRASHED:
         return "crashed";
+    case EMB_STATE_REMOTE:
+        return "remote";
     case EMB_STATE_OTHER:
         break;
     }
@@ -788,7 +788,8 @@ check_clean(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *u
         goto cleanup;
     for (size_t i = 0; i < lines.n; i++) {
         if (cn_startswith(lines.v[i], "domain ") || cn_startswith(lines.v[i], "netns ") ||
-            cn_startswith(lines.v[i], "veth ") || cn_startswith(lines.v[i], "vxlan ")) {
+            cn_startswith(lines.v[i], "veth ") || cn_startswith(lines.v[i], "vxlan ") ||
+            cn_startswith(lines.v[i], "transit ")) {
             cn_err_set(err, CN_E_INVALID,
                        "CloudNet %s is already (partly) embedded: %s exists; release it first",
                        cloudnet, lines.v[i]);

@@ -87,12 +87,20 @@ int emb_dataplane_set_node(struct emb_dataplane *dp, const char *node, const cha
  */
 int emb_dataplane_set_port(struct emb_dataplane *dp, const char *link, const char *node,
                            const char *dev, const char *address, struct cn_err *err);
+/*
+ * Transit links only, for kernels without 802.1Q: the wire to the far PIP
+ * carries VXLAN (VNI = the wire tag) to the far border port's IPv4 address
+ * `remote` instead of 802.1Q frames; NULL goes back to 802.1Q. The port
+ * must have been set first.
+ */
+int emb_dataplane_set_port_remote(struct emb_dataplane *dp, const char *link, const char *node,
+                                  const char *remote, struct cn_err *err);
 
 /* ---- plugins ---- */
 
 /*
  * The name of the plugin that serves underlay elements of this type
- * ("libvirt", "netns", "vlan", "transit"), or NULL when none does.
+ * ("libvirt", "netns", "vlan", "transit", "border"), or NULL when none does.
  */
 const char *emb_plugin_for_type(const char *type);
 
@@ -145,9 +153,10 @@ enum emb_state {
     EMB_STATE_RUNNING,
     EMB_STATE_PAUSED,
     EMB_STATE_CRASHED,
-    EMB_STATE_OTHER, /* shutting down, suspended, ... */
+    EMB_STATE_OTHER,  /* shutting down, suspended, ... */
+    EMB_STATE_REMOTE, /* realised by another provider: the far side of a transit link */
 };
-/* "absent", "defined", "running", ... */
+/* "absent", "defined", "running", ..., "remote" */
 const char *emb_state_name(enum emb_state state);
 
 int emb_status(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
@@ -172,11 +181,11 @@ void emb_ifname(const char *cloudnet, const char *node, const char *link, char *
 /*
  * What exists for a CloudNet, one line per thing:
  *   "domain NAME", "netns NAME", "veth NETNS/DEV",
- *   "vlan NETNS/DEV TAG", "vxlan NETNS/DEV"
- * (NETNS "-" is the initial namespace). Domains, namespaces and VNode
- * interfaces are found by their owner tags; VLAN memberships and tunnels
- * of underlay links need the mapping and underlay (pass NULL for both to
- * skip them). *ret_lines is a NULL-terminated array the caller frees with
+ *   "vlan NETNS/DEV TAG", "vxlan NETNS/DEV", "transit NETNS/DEV"
+ * (NETNS "-" is the initial namespace). Domains, namespaces, VNode
+ * interfaces and transit wire devices are found by their owner tags; VLAN
+ * memberships and tunnels of underlay links need the mapping and underlay
+ * (pass NULL for both to skip them). *ret_lines is a NULL-terminated array the caller frees with
  * emb_lines_free; *ret_count its length.
  */
 int emb_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,

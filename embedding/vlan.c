@@ -17,10 +17,15 @@
  * The tags themselves are chosen by pipd; these plugins configure what the
  * mapping says and refuse a path without a tag.
  *
- * A transit link leads to another PIP: only its local end is configured.
- * The tag on the wire is the VLink's; translating it to another tag at the
- * border is not something a Linux bridge can do, so a mapping that asks
- * for it (`transit_vlan` different from `vlan`) is refused.
+ * A transit link leads to another PIP (docs/federation.md): only its local
+ * end, the border port, is configured. The VLink's frames cross the wire
+ * with the wire tag agreed with the far PIP, which may differ from the tag
+ * the VLink has inside this PIP. A device of its own on the border port
+ * (802.1Q with the wire tag as id; or, where the dataplane map gives the
+ * far border port's address, VXLAN with the wire tag as VNI) is bridged
+ * with the local tag like any VNode port: in the tag's bridge (VXLAN mode)
+ * or as an access port with the local tag as PVID (VLAN mode). Frames thus
+ * change tag when they pass the border, in both directions.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,53 +40,24 @@
 
 static const char *const gone[] = {"Cannot find device", "No such file or directory", NULL};
 
-/* Whether end i of the hop is configured here: transit links have a far end that is not. */
-static bool
-end_is_ours(const struct emb_item *it, int i, bool transit)
-{
-    if (!transit)
-        return true;
-    return it->port[i] != NULL && it->end_dp[i] != NULL;
-}
-
 static int
-check_hop(const struct emb_item *it, bool transit, struct cn_err *err)
+check_hop(const struct emb_item *it, struct cn_err *err)
 {
     const char *ul = rdl_element_id(it->ul_link);
-    int ours = 0;
 
     if (it->vlan < 1 || it->vlan > 4094)
         return cn_err_set(err, CN_E_VLAN,
                           "virtual link '%s' crosses underlay link '%s' but has no VLAN tag",
                           it->element, ul);
     for (int i = 0; i < 2; i++) {
-        if (!end_is_ours(it, i, transit))
-            continue;
-        ours++;
         if (!it->end_dp[i] || !it->port[i])
             return cn_err_set(err, CN_E_NOTFOUND,
                               "the dataplane map has no port of underlay link '%s' at '%s'", ul,
                               rdl_element_id(it->end[i]));
     }
-    if (ours == 0)
-        return cn_err_set(err, CN_E_NOTFOUND,
-                          "the dataplane map has no port of transit link '%s' at either end", ul);
-    if (transit) {
-        int first, last;
-        double t = rdl_props_number(rdl_map_entry_features(it->entry), "transit_vlan", it->vlan);
-        if ((int)t != it->vlan)
-            return cn_err_set(err, CN_E_VLAN,
-                              "VLAN translation (%d inside, %d on '%s') is not supported by "
-                              "Linux bridges",
-                              it->vlan, (int)t, ul);
-        if (rdl_element_vlan_range(it->ul_link, &first, &last) == 0 &&
-            (it->vlan < first || it->vlan > last))
-            return cn_err_set(err, CN_E_VLAN, "tag %d is outside the range %d-%d of '%s'", it->vlan,
-                              first, last, ul);
-    } else if (it->end_dp[0]->mode != it->end_dp[1]->mode) {
+    if (it->end_dp[0]->mode != it->end_dp[1]->mode)
         return cn_err_set(err, CN_E_INVALID,
                           "the two ends of underlay link '%s' use different bridge modes", ul);
-    }
     return 0;
 }
 
@@ -132,25 +108,19 @@ cleanup:
 }
 
 static int
-hop_embed(const struct emb_item *it, bool transit, struct cn_err *err)
+hop_embed(const struct emb_item *it, struct cn_err *err)
 {
     char vid[16];
 
-    if (check_hop(it, transit, err) < 0)
+    if (check_hop(it, err) < 0)
         return -1;
     snprintf(vid, sizeof(vid), "%d", it->vlan);
     for (int i = 0; i < 2; i++) {
-        if (!end_is_ours(it, i, transit))
-            continue;
         const struct emb_dp_node *dp = it->end_dp[i];
         if (dp->netns && !emb_netns_exists(dp->netns))
             return cn_err_set(err, CN_E_NOTFOUND, "the network namespace %s of '%s' does not exist",
                               dp->netns, rdl_element_id(it->end[i]));
         if (dp->mode == EMB_MODE_VXLAN) {
-            if (transit)
-                return cn_err_set(err, CN_E_INVALID,
-                                  "transit link '%s' needs VLAN mode at its border port",
-                                  rdl_element_id(it->ul_link));
             if (vxlan_add(it, i, err) < 0)
                 return -1;
         } else if (emb_runv(err, "bridge", dp->netns, "vlan", "add", "dev", it->port[i]->dev, "vid",
@@ -211,11 +181,11 @@ has_vid(const char *out, const char *port, int vid)
 }
 
 static int
-hop_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct emb_item *it, bool transit,
+hop_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct emb_item *it,
               struct emb_lines *lines, struct cn_err *err)
 {
     if (!it)
-        return transit ? 0 : emb_scan_devices(ctx, cloudnet, "hop", "vxlan", lines, err);
+        return emb_scan_devices(ctx, cloudnet, "hop", "vxlan", lines, err);
     if (it->vlan < 1 || it->vlan > 4094)
         return 0;
     for (int i = 0; i < 2; i++) {
@@ -245,7 +215,7 @@ vlan_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct c
 {
     (void)ctx;
     (void)state;
-    return hop_embed(it, false, err);
+    return hop_embed(it, err);
 }
 
 static int
@@ -261,7 +231,215 @@ vlan_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const str
                struct emb_lines *lines, struct cn_err *err)
 {
     (void)state;
-    return hop_leftovers(ctx, cloudnet, it, false, lines, err);
+    return hop_leftovers(ctx, cloudnet, it, lines, err);
+}
+
+/* ---- transit links ---- */
+
+/* Whether end i of a transit link is configured here: the far end is another PIP's. */
+static bool
+end_is_ours(const struct emb_item *it, int i)
+{
+    return it->port[i] != NULL;
+}
+
+/*
+ * The tag on the wire: the map entry's `wire_vlan` (or the overlay link's),
+ * `transit_vlan` as an older name for it, and the VLink's own tag when
+ * neither is given (the two PIPs then use the same tag). A value that is
+ * not a number gives 0, which the caller refuses.
+ */
+static int
+wire_tag(const struct emb_item *it)
+{
+    static const char *const names[] = {"wire_vlan", "transit_vlan"};
+    const struct rdl_props *sets[] = {
+        rdl_map_entry_features(it->entry),
+        it->overlay ? rdl_element_features(it->overlay) : NULL,
+    };
+
+    for (size_t s = 0; s < CN_ARRAY_SIZE(sets); s++) {
+        for (size_t n = 0; sets[s] && n < CN_ARRAY_SIZE(names); n++) {
+            if (!rdl_props_get(sets[s], names[n]))
+                continue;
+            double w = rdl_props_number(sets[s], names[n], 0);
+            return w >= 1 && w <= 4094 && w == (int)w ? (int)w : 0;
+        }
+    }
+    return it->vlan;
+}
+
+static int
+check_transit(const struct emb_item *it, int *ret_wire, struct cn_err *err)
+{
+    const char *ul = rdl_element_id(it->ul_link);
+    int first, last, wire, ours = 0;
+
+    if (it->vlan < 1 || it->vlan > 4094)
+        return cn_err_set(err, CN_E_VLAN,
+                          "virtual link '%s' crosses transit link '%s' but has no VLAN tag",
+                          it->element, ul);
+    wire = wire_tag(it);
+    if (wire == 0)
+        return cn_err_set(err, CN_E_VLAN,
+                          "the wire tag (wire_vlan) of '%s' on transit link '%s' is not a VLAN "
+                          "tag (1-4094)",
+                          it->element, ul);
+    for (int i = 0; i < 2; i++) {
+        if (!end_is_ours(it, i))
+            continue;
+        ours++;
+        if (!it->end_dp[i])
+            return cn_err_set(err, CN_E_NOTFOUND,
+                              "the dataplane map has a port of transit link '%s' at '%s' but no "
+                              "node line for '%s'",
+                              ul, rdl_element_id(it->end[i]), rdl_element_id(it->end[i]));
+    }
+    if (ours == 0)
+        return cn_err_set(err, CN_E_NOTFOUND,
+                          "the dataplane map has no port of transit link '%s' at either end", ul);
+    /* The range is this PIP's: it bounds the local tag, the wire tag may be the far PIP's. */
+    if (rdl_element_vlan_range(it->ul_link, &first, &last) == 0 &&
+        (it->vlan < first || it->vlan > last))
+        return cn_err_set(err, CN_E_VLAN, "tag %d is outside the range %d-%d of '%s'", it->vlan,
+                          first, last, ul);
+    *ret_wire = wire;
+    return 0;
+}
+
+/* "cn" + 11 hex digits + "t": the wire device of end i, named like the VXLAN devices. */
+static void
+wire_name(const struct emb_item *it, int i, char *buf, size_t size)
+{
+    const char *parts[] = {it->cloudnet, it->element, rdl_element_id(it->ul_link),
+                           rdl_element_id(it->end[i]), "transit"};
+    snprintf(buf, size, "cn%011llxt", emb_hash(parts, 5) & 0xfffffffffffULL);
+}
+
+static char *
+wire_owner(const struct emb_item *it)
+{
+    return xasprintf("cloudnet=%s transit=%s ullink=%s", it->cloudnet, it->element,
+                     rdl_element_id(it->ul_link));
+}
+
+/*
+ * The wire device at end i: made on the border port, tagged with the wire
+ * tag, and bridged with the local tag. A failure leaves what was made for
+ * transit_release_end to remove.
+ */
+static int
+transit_add_end(const struct emb_item *it, int i, int wire, struct cn_err *err)
+{
+    const struct emb_dp_node *dp = it->end_dp[i];
+    const struct emb_dp_port *port = it->port[i];
+    const char *ns = dp->netns;
+    char dev[16], wid[16], vid[16], br[16];
+    char *alias = wire_owner(it);
+    int rc = -1;
+
+    if (ns && !emb_netns_exists(ns)) {
+        cn_err_set(err, CN_E_NOTFOUND, "the network namespace %s of '%s' does not exist", ns,
+                   rdl_element_id(it->end[i]));
+        goto cleanup;
+    }
+    wire_name(it, i, dev, sizeof(dev));
+    snprintf(wid, sizeof(wid), "%d", wire);
+    snprintf(vid, sizeof(vid), "%d", it->vlan);
+    if (port->remote) {
+        /* VXLAN on the wire: the VNI is the wire tag, which both PIPs know. */
+        int r = port->address ? emb_runv(err, "ip", ns, "link", "add", dev, "type", "vxlan", "id",
+                                         wid, "local", port->address, "remote", port->remote, "dev",
+                                         port->dev, "dstport", VXLAN_PORT, (char *)NULL)
+                              : emb_runv(err, "ip", ns, "link", "add", dev, "type", "vxlan", "id",
+                                         wid, "remote", port->remote, "dev", port->dev, "dstport",
+                                         VXLAN_PORT, (char *)NULL);
+        if (r < 0)
+            goto cleanup;
+    } else if (emb_runv(err, "ip", ns, "link", "add", "link", port->dev, "name", dev, "type",
+                        "vlan", "id", wid, (char *)NULL) < 0) {
+        goto cleanup;
+    }
+    if (emb_runv(err, "ip", ns, "link", "set", dev, "alias", alias, (char *)NULL) < 0)
+        goto cleanup;
+    if (dp->mode == EMB_MODE_VXLAN) {
+        emb_tag_bridge(it->vlan, br, sizeof(br));
+        if (emb_tag_bridge_get(ns, it->vlan, err) < 0 ||
+            emb_runv(err, "ip", ns, "link", "set", dev, "master", br, (char *)NULL) < 0)
+            goto cleanup;
+    } else {
+        /* An access port, as a VNode's: the local tag as PVID before VLAN 1 goes. */
+        if (emb_runv(err, "ip", ns, "link", "set", dev, "master", dp->bridge, (char *)NULL) < 0 ||
+            emb_runv(err, "bridge", ns, "vlan", "add", "dev", dev, "vid", vid, "pvid", "untagged",
+                     (char *)NULL) < 0)
+            goto cleanup;
+        if (it->vlan != 1) {
+            char **v = emb_argv("bridge", ns, "vlan", "del", "dev", dev, "vid", "1", (char *)NULL);
+            int r = emb_run_tolerant((const char *const *)v, gone, err);
+            emb_argv_free(v);
+            if (r < 0)
+                goto cleanup;
+        }
+    }
+    if (emb_runv(err, "ip", ns, "link", "set", dev, "up", (char *)NULL) < 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
+    free(alias);
+    return rc;
+}
+
+/*
+ * Removes the wire device of end i, after checking that a device by that
+ * name is ours: one with another owner's alias is never touched. One
+ * without an alias was left by an embedding interrupted between creating
+ * and labelling it (the name is a hash of our ids).
+ */
+static int
+transit_release_end(const struct emb_item *it, int i, struct cn_err *err)
+{
+    const struct emb_dp_node *dp = it->end_dp[i];
+    const char *ns = dp->netns;
+    struct emb_lines aliases = {0};
+    char dev[16];
+    char *want = wire_owner(it);
+    int rc = -1;
+
+    if (ns && !emb_netns_exists(ns)) {
+        rc = 0; /* the whole node is gone, and its ports with it */
+        goto cleanup;
+    }
+    wire_name(it, i, dev, sizeof(dev));
+    if (emb_dev_exists(ns, dev)) {
+        if (emb_list_aliases(ns, &aliases, err) < 0)
+            goto cleanup;
+        size_t n = strlen(dev);
+        for (size_t k = 0; k < aliases.n; k++) {
+            const char *l = aliases.v[k];
+            if (strncmp(l, dev, n) == 0 && l[n] == ' ' && !cn_streq(l + n + 1, want)) {
+                cn_err_set(err, CN_E_FORBIDDEN,
+                           "device %s in %s is not the wire device of '%s' on '%s' (its alias is "
+                           "'%s')",
+                           dev, ns ? ns : "the initial namespace", it->element,
+                           rdl_element_id(it->ul_link), l + n + 1);
+                goto cleanup;
+            }
+        }
+        char **v = emb_argv("ip", ns, "link", "del", dev, (char *)NULL);
+        int r = emb_run_tolerant((const char *const *)v, gone, err);
+        emb_argv_free(v);
+        if (r < 0)
+            goto cleanup;
+    }
+    if (dp->mode == EMB_MODE_VXLAN && emb_tag_bridge_put(ns, it->vlan, err) < 0)
+        goto cleanup;
+    rc = 0;
+
+cleanup:
+    emb_lines_free(aliases.v);
+    free(want);
+    return rc;
 }
 
 static int
@@ -269,7 +447,14 @@ transit_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struc
 {
     (void)ctx;
     (void)state;
-    return hop_embed(it, true, err);
+    int wire = 0;
+
+    if (check_transit(it, &wire, err) < 0)
+        return -1;
+    for (int i = 0; i < 2; i++)
+        if (end_is_ours(it, i) && transit_add_end(it, i, wire, err) < 0)
+            return -1;
+    return 0;
 }
 
 static int
@@ -277,15 +462,23 @@ transit_release(struct emb_ctx *ctx, void *state, const struct emb_item *it, str
 {
     (void)ctx;
     (void)state;
-    return hop_release(it, err);
+    if (it->vlan < 1 || it->vlan > 4094)
+        return 0; /* nothing can have been configured for it */
+    for (int i = 0; i < 2; i++)
+        if (end_is_ours(it, i) && it->end_dp[i] && transit_release_end(it, i, err) < 0)
+            return -1;
+    return 0;
 }
 
+/* Wire devices carry owner tags: the scan finds them, with or without the mapping. */
 static int
 transit_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const struct emb_item *it,
                   struct emb_lines *lines, struct cn_err *err)
 {
     (void)state;
-    return hop_leftovers(ctx, cloudnet, it, true, lines, err);
+    if (it)
+        return 0;
+    return emb_scan_devices(ctx, cloudnet, "transit", "transit", lines, err);
 }
 
 const struct emb_plugin emb_vlan_plugin = {

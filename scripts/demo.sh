@@ -52,6 +52,17 @@ bridge_mode() {
     ip netns del dm-probe
 }
 
+wire_mode() { # 802.1Q on the transit wires when the kernel has VLAN devices
+    ip netns add dm-probe
+    ip -n dm-probe link add d0 type dummy
+    if ip -n dm-probe link add link d0 name d0.5 type vlan id 5 2>/dev/null; then
+        echo vlan
+    else
+        echo vxlan
+    fi
+    ip netns del dm-probe
+}
+
 new_node() { # new_node NETNS MODE
     ip netns add "$1"
     ip -n "$1" link set lo up
@@ -98,17 +109,27 @@ build_pip() { # build_pip PIP INDEX MODE: namespaces and the dataplane map
 }
 
 build_wires() { # the transit links: one veth pair between two PIPs' switches
+    w=0
     for t in $TRANSITS; do
         id=${t%%:*}
         rest=${t#*:}
         a=${rest%%:*}
         rest=${rest#*:}
         b=${rest%%:*}
+        w=$((w + 1))
         ip -n "dm-$a-sw" link add "t-$b" type veth peer name "t-$a" netns "dm-$b-sw"
+        ip -n "dm-$a-sw" addr add "10.253.$w.1/30" dev "t-$b"
+        ip -n "dm-$b-sw" addr add "10.253.$w.2/30" dev "t-$a"
         ip -n "dm-$a-sw" link set "t-$b" up
         ip -n "dm-$b-sw" link set "t-$a" up
-        echo "port $id sw t-$b" >>"$DIR/$a-dataplane.conf"
-        echo "port $id sw t-$a" >>"$DIR/$b-dataplane.conf"
+        # Without 802.1Q devices in the kernel the wire carries VXLAN, VNI = wire tag.
+        if [ "$WIRE" = vxlan ]; then
+            echo "port $id sw t-$b address 10.253.$w.1 remote 10.253.$w.2" >>"$DIR/$a-dataplane.conf"
+            echo "port $id sw t-$a address 10.253.$w.2 remote 10.253.$w.1" >>"$DIR/$b-dataplane.conf"
+        else
+            echo "port $id sw t-$b" >>"$DIR/$a-dataplane.conf"
+            echo "port $id sw t-$a" >>"$DIR/$b-dataplane.conf"
+        fi
     done
 }
 
@@ -202,6 +223,7 @@ start() {
     "$BIN/cloudnet" validate examples/federation/*.yaml
 
     mode=$(bridge_mode)
+    WIRE=$(wire_mode)
     say "building three PIP substrates out of network namespaces (bridge mode $mode)"
     i=0
     for pip in $PIPS; do
@@ -210,7 +232,7 @@ start() {
         echo "$pip: switch dm-$pip-sw, hosts $(hosts_of "$pip" | sed "s/h/dm-$pip-h/g")"
     done
     build_wires
-    echo "transit links: berlin-paris, berlin-london, paris-london (veth pairs between the switches)"
+    echo "transit links: berlin-paris, berlin-london, paris-london (veth pairs between the switches, $WIRE on the wire)"
 
     say "starting a private MariaDB"
     sock=$(sh scripts/mariadb-scratch.sh start "$DIR/db")

@@ -6,7 +6,8 @@
  * directory and, in one case, taken from a real clipd started here.
  *
  * The data plane (netns VNodes, VLANs on bridge ports) is tested by
- * tests/vlan_netns_test.sh.
+ * tests/vlan_netns_test.sh, transit links between two PIPs by
+ * tests/transit_netns_test.sh.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -246,6 +247,7 @@ test_select_builtin(const void *data)
     CHECK_STR(emb_plugin_for_type("/link/ethernet/vlan/10g"), "vlan");
     CHECK_STR(emb_plugin_for_type("/link/ethernet"), "vlan");
     CHECK_STR(emb_plugin_for_type("/link/transit"), "transit");
+    CHECK_STR(emb_plugin_for_type("/node/host/pip"), "border");
     CHECK(emb_plugin_for_type("/node/switch") == NULL);
     CHECK(emb_plugin_for_type("/link/wifi") == NULL);
     return 0;
@@ -290,6 +292,7 @@ test_names(const void *data)
     CHECK_STR(n, "cn-shop-web");
     free(n);
     CHECK_STR(emb_state_name(EMB_STATE_RUNNING), "running");
+    CHECK_STR(emb_state_name(EMB_STATE_REMOTE), "remote");
     return 0;
 }
 
@@ -307,7 +310,8 @@ test_dataplane_parse(const void *data)
                        "\n"
                        "port h1-sw h1 p1 address 10.9.0.1\n"
                        "port h1-sw sw p2 address 10.9.0.2\n"
-                       "port sw-h2 sw p3\n";
+                       "port sw-h2 sw p3\n"
+                       "port t1 sw p4 remote 10.9.9.2 address 10.9.9.1\n";
     struct emb_dataplane *dp = emb_dataplane_parse("dp.conf", text, &err);
     CHECK(dp);
     const struct emb_dp_node *n = emb_dp_node(dp, "h1");
@@ -322,13 +326,23 @@ test_dataplane_parse(const void *data)
     CHECK(p->link_no == emb_dp_port(dp, "h1-sw", "h1")->link_no);
     CHECK(emb_dp_port(dp, "sw-h2", "sw")->link_no != p->link_no);
     CHECK(emb_dp_port(dp, "sw-h2", "h2") == NULL);
+    CHECK(emb_dp_port(dp, "sw-h2", "sw")->remote == NULL);
+    p = emb_dp_port(dp, "t1", "sw");
+    CHECK(p && cn_streq(p->address, "10.9.9.1") && cn_streq(p->remote, "10.9.9.2"));
+    CHECK(emb_dataplane_set_port_remote(dp, "t1", "sw", NULL, &err) == 0);
+    CHECK(p->remote == NULL);
+    CHECK(emb_dataplane_set_port_remote(dp, "t1", "h1", "10.1.1.1", &err) == -1);
+    CHECK(err.code == CN_E_NOTFOUND);
+    cn_err_clear(&err);
     emb_dataplane_free(dp);
 
     const char *bad = "node h1 netns a/b\n"
                       "node h2 mode tunnel\n"
                       "port l h1 averyveryverylongname\n"
                       "port l h1 p1 address 300.1.1.1\n"
-                      "bridge x\n";
+                      "bridge x\n"
+                      "port t1 h1 p1 remote 10.1.1\n"
+                      "port t2 h1 p1 colour red\n";
     CHECK(emb_dataplane_parse("bad.conf", bad, &err) == NULL);
     const char *msg = cn_err_msg(&err);
     CHECK(strstr(msg, "bad.conf:1: "));
@@ -336,6 +350,8 @@ test_dataplane_parse(const void *data)
     CHECK(strstr(msg, "bad.conf:3: "));
     CHECK(strstr(msg, "bad.conf:4: '300.1.1.1' is not an IPv4 address"));
     CHECK(strstr(msg, "bad.conf:5: unknown directive 'bridge'"));
+    CHECK(strstr(msg, "bad.conf:6: '10.1.1' is not an IPv4 address"));
+    CHECK(strstr(msg, "bad.conf:7: unknown port option 'colour'"));
     cn_err_release(&err);
     return 0;
 }
@@ -671,6 +687,155 @@ test_clipd_missing_image(const void *data)
     return 0;
 }
 
+/* ---- the far side of a transit link ---- */
+
+/*
+ * One PIP's half of a CloudNet that crosses transit link t1: web on the
+ * KVM host h1, whose port is the local end of t1, and the stub of the far
+ * side on the border node. VLAN and WIRE fill the link's tags ("-": none).
+ */
+static const char transit_ul[] = "rdl: 1\n"
+                                 "kind: underlay\n"
+                                 "name: pip-test\n"
+                                 "elements:\n"
+                                 "  h1: {type: /node/host/server/kvm}\n"
+                                 "  t1: {type: /link/transit, vlan_range: [3000, 3099]}\n"
+                                 "  far: {type: /node/host/pip, features: {transit: t1}}\n"
+                                 "interfaces:\n"
+                                 "  - {between: [h1, t1]}\n"
+                                 "  - {between: [t1, far]}\n";
+
+static const char transit_ol[] =
+    "rdl: 1\n"
+    "kind: overlay\n"
+    "name: shop\n"
+    "elements:\n"
+    "  web: {type: /node/host/generic}\n"
+    "  net: {type: /link/transit}\n"
+    "  \"transit:t1\": {type: /node/host/pip, features: {transit: t1}}\n"
+    "interfaces:\n"
+    "  - {between: [web, net]}\n"
+    "  - {between: [net, \"transit:t1\"]}\n";
+
+static struct rdl_graph *
+read_doc(const char *name, const char *text)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *g = rdl_read_string(name, text, strlen(text), &err);
+    if (!g) {
+        fprintf(stderr, "%s: %s\n", name, cn_err_msg(&err));
+        exit(1);
+    }
+    return g;
+}
+
+static struct rdl_graph *
+transit_mapping(const char *vlan, const char *wire)
+{
+    char *tag = vlan ? xasprintf(", vlan: %s", vlan) : xstrdup("");
+    char *features = wire ? xasprintf(", features: {wire_vlan: %s}", wire) : xstrdup("");
+    char *text = xasprintf("rdl: 1\n"
+                           "kind: mapping\n"
+                           "name: shop\n"
+                           "overlay: shop\n"
+                           "underlay: pip-test\n"
+                           "map:\n"
+                           "  web: {to: h1, features: {image: debian-12}}\n"
+                           "  \"transit:t1\": {to: far}\n"
+                           "  net: {path: [h1, t1, far]%s%s}\n",
+                           tag, features);
+    struct rdl_graph *g = read_doc("transit-map", text);
+    free(text);
+    free(features);
+    free(tag);
+    return g;
+}
+
+static int
+test_border(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct emb_ctx *ctx = make_ctx(NULL);
+    struct rdl_graph *ul = read_doc("transit-ul", transit_ul);
+    const char *stub_ol = "rdl: 1\nkind: overlay\nname: stub\nelements:\n"
+                          "  \"transit:t1\": {type: /node/host/pip, features: {transit: t1}}\n";
+    const char *stub_ml = "rdl: 1\nkind: mapping\nname: stub\noverlay: stub\n"
+                          "underlay: pip-test\nmap:\n  \"transit:t1\": {to: far}\n";
+    struct rdl_graph *ol = read_doc("stub-ol", stub_ol), *ml = read_doc("stub-ml", stub_ml);
+    char *uri = NULL;
+
+    /* The stub realises nothing, and every operation on it succeeds but the console. */
+    CHECK(emb_embed(ctx, "stub", ol, ml, ul, &err) == 0);
+    CHECK(state_of(ctx, "stub", ml, ul, "transit:t1") == EMB_STATE_REMOTE);
+    CHECK(emb_start(ctx, "stub", ml, ul, NULL, &err) == 0);
+    CHECK(emb_stop(ctx, "stub", ml, ul, "transit:t1", &err) == 0);
+    CHECK(emb_powercycle(ctx, "stub", ml, ul, "transit:t1", &err) == 0);
+    CHECK(!cn_err_is_set(&err));
+    CHECK(emb_console(ctx, "stub", ml, ul, "transit:t1", &uri, &err) == -1);
+    CHECK(uri == NULL);
+    CHECK(strstr(cn_err_msg(&err), "far side of a transit link ('far')"));
+    cn_err_clear(&err);
+    CHECK(count_leftovers(ctx, "stub", 0) == 0);
+    CHECK(emb_release(ctx, "stub", ol, ml, ul, &err) == 0);
+    CHECK(emb_release(ctx, "stub", NULL, ml, ul, &err) == 0);
+    CHECK(!cn_err_is_set(&err));
+    rdl_graph_free(ml);
+    rdl_graph_free(ol);
+    rdl_graph_free(ul);
+    emb_ctx_free(ctx);
+    cn_err_release(&err);
+    return 0;
+}
+
+/* Transit links refused before anything is made: no VNode domain, no device. */
+static int
+test_transit_refusals(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct emb_ctx *ctx = make_ctx(NULL);
+    struct rdl_graph *ul = read_doc("transit-ul", transit_ul);
+    struct rdl_graph *ol = read_doc("transit-ol", transit_ol);
+    static const struct {
+        const char *vlan, *wire;
+        int code;
+        const char *msg;
+    } cases[] = {
+        {"3001", "3001", CN_E_NOTFOUND, "no port of transit link 't1' at either end"},
+        {"3001", "3001", CN_E_NOTFOUND, "a port of transit link 't1' at 'h1' but no node line"},
+        {"3001", "5000", CN_E_VLAN, "wire tag (wire_vlan) of 'net' on transit link 't1'"},
+        {"3001", "abc", CN_E_VLAN, "wire tag (wire_vlan) of 'net' on transit link 't1'"},
+        {"3001", "30.5", CN_E_VLAN, "is not a VLAN tag"},
+        {"3300", NULL, CN_E_VLAN, "tag 3300 is outside the range 3000-3099 of 't1'"},
+        {NULL, "3001", CN_E_VLAN, "'net' has no VLAN tag"},
+    };
+
+    for (size_t i = 0; i < CN_ARRAY_SIZE(cases); i++) {
+        /* The first case runs before the map knows t1's port at h1, the second before h1. */
+        struct emb_dataplane *dp = emb_ctx_dataplane(ctx);
+        if (i == 1)
+            CHECK(emb_dataplane_set_port(dp, "t1", "h1", "cnt-none0", NULL, &err) == 0);
+        if (i == 2)
+            CHECK(emb_dataplane_set_node(dp, "h1", NULL, "br0", EMB_MODE_VXLAN, &err) == 0);
+        struct rdl_graph *ml = transit_mapping(cases[i].vlan, cases[i].wire);
+        CHECK(emb_embed(ctx, "shop", ol, ml, ul, &err) == -1);
+        CHECK(err.code == cases[i].code);
+        if (!strstr(cn_err_msg(&err), cases[i].msg)) {
+            fprintf(stderr, "  case %zu: %s\n", i, cn_err_msg(&err));
+            CHECK(false);
+        }
+        cn_err_clear(&err);
+        CHECK(count_leftovers(ctx, "shop", 0) == 0);
+        rdl_graph_free(ml);
+    }
+    rdl_graph_free(ol);
+    rdl_graph_free(ul);
+    emb_ctx_free(ctx);
+    cn_err_release(&err);
+    return 0;
+}
+
 int
 main(void)
 {
@@ -692,6 +857,8 @@ main(void)
     TEST_RUN("names", test_names, NULL);
     TEST_RUN("dataplane map", test_dataplane_parse, NULL);
     TEST_RUN("refusals before anything is done", test_refusals, NULL);
+    TEST_RUN("border: the far side of a transit link", test_border, NULL);
+    TEST_RUN("transit: refusals before anything is done", test_transit_refusals, NULL);
     TEST_RUN("libvirt: embed, life cycle, release (plain copy)", test_libvirt_embed, NULL);
     TEST_RUN("libvirt: failure halfway is undone", test_libvirt_undo, NULL);
     TEST_RUN("libvirt: images from clipd", test_clipd, NULL);
