@@ -7,8 +7,10 @@
  *
  * The text form, one directive per line, '#' starts a comment:
  *
- *   node NODE [netns NS|-] [bridge BR] [mode vlan|vxlan]
+ *   node NODE [netns NS|-] [bridge BR] [mode vlan|vxlan|trunk]
  *   port LINK NODE DEV [address A.B.C.D] [remote A.B.C.D]
+ *
+ * NODE "*" describes every node the map does not name.
  *
  * docs/embedding.md describes it with an example.
  */
@@ -75,7 +77,8 @@ find_port(const struct emb_dataplane *dp, const char *link, const char *node)
 const struct emb_dp_node *
 emb_dp_node(const struct emb_dataplane *dp, const char *node)
 {
-    return find_node(dp, node);
+    const struct emb_dp_node *n = find_node(dp, node);
+    return n ? n : find_node(dp, "*");
 }
 
 const struct emb_dp_port *
@@ -114,7 +117,7 @@ emb_dataplane_set_node(struct emb_dataplane *dp, const char *node, const char *n
         bridge = "br0";
     if (!ifname_ok(bridge))
         return cn_err_set(err, CN_E_INVALID, "'%s' is not an interface name", bridge);
-    if (mode != EMB_MODE_VLAN && mode != EMB_MODE_VXLAN)
+    if (mode != EMB_MODE_VLAN && mode != EMB_MODE_VXLAN && mode != EMB_MODE_TRUNK)
         return cn_err_set(err, CN_E_INVALID, "unknown bridge mode %d", (int)mode);
 
     struct emb_dp_node *n = find_node(dp, node);
@@ -209,7 +212,7 @@ parse_node(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsig
     struct cn_err e = CN_ERR_INIT;
 
     if (n < 2 || n % 2 != 0) {
-        bad(err, name, line, "usage: node NODE [netns NS] [bridge BR] [mode vlan|vxlan]");
+        bad(err, name, line, "usage: node NODE [netns NS] [bridge BR] [mode vlan|vxlan|trunk]");
         return;
     }
     for (size_t i = 2; i + 1 < n; i += 2) {
@@ -222,8 +225,10 @@ parse_node(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsig
                 mode = EMB_MODE_VLAN;
             } else if (cn_streq(w[i + 1], "vxlan")) {
                 mode = EMB_MODE_VXLAN;
+            } else if (cn_streq(w[i + 1], "trunk")) {
+                mode = EMB_MODE_TRUNK;
             } else {
-                bad(err, name, line, "mode must be vlan or vxlan, not '%s'", w[i + 1]);
+                bad(err, name, line, "mode must be vlan, vxlan or trunk, not '%s'", w[i + 1]);
                 return;
             }
         } else {
@@ -231,7 +236,7 @@ parse_node(struct emb_dataplane *dp, char **w, size_t n, const char *name, unsig
             return;
         }
     }
-    if (emb_dp_node(dp, w[1])) {
+    if (find_node(dp, w[1])) {
         bad(err, name, line, "node '%s' given twice", w[1]);
         return;
     }

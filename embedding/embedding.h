@@ -65,6 +65,12 @@ struct emb_dataplane *emb_ctx_dataplane(struct emb_ctx *ctx);
 enum emb_bridge_mode {
     EMB_MODE_VLAN,  /* one VLAN-filtering bridge; tags on its ports */
     EMB_MODE_VXLAN, /* one plain bridge per tag; underlay links carry VXLAN, VNI from the tag */
+    /*
+     * Ports are trunks that carry every tag already (a switch its operator
+     * configured, a host whose VNode interfaces tag their own frames):
+     * VLink hops through the node configure nothing on it.
+     */
+    EMB_MODE_TRUNK,
 };
 
 /*

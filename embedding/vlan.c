@@ -40,6 +40,12 @@
 
 static const char *const gone[] = {"Cannot find device", "No such file or directory", NULL};
 
+static bool
+is_trunk(const struct emb_item *it, int i)
+{
+    return it->end_dp[i] && it->end_dp[i]->mode == EMB_MODE_TRUNK;
+}
+
 static int
 check_hop(const struct emb_item *it, struct cn_err *err)
 {
@@ -50,12 +56,16 @@ check_hop(const struct emb_item *it, struct cn_err *err)
                           "virtual link '%s' crosses underlay link '%s' but has no VLAN tag",
                           it->element, ul);
     for (int i = 0; i < 2; i++) {
+        if (is_trunk(it, i))
+            continue;
         if (!it->end_dp[i] || !it->port[i])
             return cn_err_set(err, CN_E_NOTFOUND,
                               "the dataplane map has no port of underlay link '%s' at '%s'", ul,
                               rdl_element_id(it->end[i]));
     }
-    if (it->end_dp[0]->mode != it->end_dp[1]->mode)
+    /* A VXLAN segment needs both of its ends; an 802.1Q link meets a trunk fine. */
+    if (it->end_dp[0]->mode != it->end_dp[1]->mode &&
+        (it->end_dp[0]->mode == EMB_MODE_VXLAN || it->end_dp[1]->mode == EMB_MODE_VXLAN))
         return cn_err_set(err, CN_E_INVALID,
                           "the two ends of underlay link '%s' use different bridge modes", ul);
     return 0;
@@ -117,6 +127,8 @@ hop_embed(const struct emb_item *it, struct cn_err *err)
     snprintf(vid, sizeof(vid), "%d", it->vlan);
     for (int i = 0; i < 2; i++) {
         const struct emb_dp_node *dp = it->end_dp[i];
+        if (is_trunk(it, i))
+            continue;
         if (dp->netns && !emb_netns_exists(dp->netns))
             return cn_err_set(err, CN_E_NOTFOUND, "the network namespace %s of '%s' does not exist",
                               dp->netns, rdl_element_id(it->end[i]));
@@ -141,7 +153,7 @@ hop_release(const struct emb_item *it, struct cn_err *err)
     snprintf(vid, sizeof(vid), "%d", it->vlan);
     for (int i = 0; i < 2; i++) {
         /* An end the map does not describe cannot have been configured. */
-        if (!it->end_dp[i] || !it->port[i])
+        if (!it->end_dp[i] || !it->port[i] || is_trunk(it, i))
             continue;
         const struct emb_dp_node *dp = it->end_dp[i];
         if (dp->netns && !emb_netns_exists(dp->netns))
@@ -236,11 +248,16 @@ vlan_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const str
 
 /* ---- transit links ---- */
 
-/* Whether end i of a transit link is configured here: the far end is another PIP's. */
+/*
+ * Whether end i of a transit link is ours: the far end is another PIP's
+ * (its border node). A trunk end is ours but needs nothing configured.
+ */
 static bool
 end_is_ours(const struct emb_item *it, int i)
 {
-    return it->port[i] != NULL;
+    if (it->port[i])
+        return true;
+    return is_trunk(it, i) && !rdl_type_fits("/node/host/pip", rdl_element_type(it->end[i]));
 }
 
 /*
@@ -451,9 +468,20 @@ transit_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struc
 
     if (check_transit(it, &wire, err) < 0)
         return -1;
-    for (int i = 0; i < 2; i++)
-        if (end_is_ours(it, i) && transit_add_end(it, i, wire, err) < 0)
+    for (int i = 0; i < 2; i++) {
+        if (!end_is_ours(it, i))
+            continue;
+        if (is_trunk(it, i)) {
+            if (wire != it->vlan)
+                return cn_err_set(err, CN_E_VLAN,
+                                  "transit link '%s' ends on a trunk, which cannot translate tag "
+                                  "%d to wire tag %d",
+                                  rdl_element_id(it->ul_link), it->vlan, wire);
+            continue;
+        }
+        if (transit_add_end(it, i, wire, err) < 0)
             return -1;
+    }
     return 0;
 }
 
@@ -465,7 +493,8 @@ transit_release(struct emb_ctx *ctx, void *state, const struct emb_item *it, str
     if (it->vlan < 1 || it->vlan > 4094)
         return 0; /* nothing can have been configured for it */
     for (int i = 0; i < 2; i++)
-        if (end_is_ours(it, i) && it->end_dp[i] && transit_release_end(it, i, err) < 0)
+        if (end_is_ours(it, i) && it->end_dp[i] && !is_trunk(it, i) &&
+            transit_release_end(it, i, err) < 0)
             return -1;
     return 0;
 }

@@ -346,12 +346,73 @@ test_dataplane_parse(const void *data)
     CHECK(emb_dataplane_parse("bad.conf", bad, &err) == NULL);
     const char *msg = cn_err_msg(&err);
     CHECK(strstr(msg, "bad.conf:1: "));
-    CHECK(strstr(msg, "bad.conf:2: mode must be vlan or vxlan"));
+    CHECK(strstr(msg, "bad.conf:2: mode must be vlan, vxlan or trunk"));
     CHECK(strstr(msg, "bad.conf:3: "));
     CHECK(strstr(msg, "bad.conf:4: '300.1.1.1' is not an IPv4 address"));
     CHECK(strstr(msg, "bad.conf:5: unknown directive 'bridge'"));
     CHECK(strstr(msg, "bad.conf:6: '10.1.1' is not an IPv4 address"));
     CHECK(strstr(msg, "bad.conf:7: unknown port option 'colour'"));
+    cn_err_release(&err);
+    return 0;
+}
+
+/*
+ * Trunk nodes: the map's "*" line makes every node a trunk, so a VLink
+ * across two hosts and a switch embeds with no port configured at all;
+ * a node named on a line of its own keeps its own mode.
+ */
+static int
+test_trunk(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    const char *text = "node * mode trunk\n"
+                       "node h2 mode vxlan\n";
+    struct emb_dataplane *dp = emb_dataplane_parse("trunk.conf", text, &err);
+    CHECK(dp);
+    const struct emb_dp_node *n = emb_dp_node(dp, "sw");
+    CHECK(n && n->mode == EMB_MODE_TRUNK);
+    CHECK(emb_dp_node(dp, "h2")->mode == EMB_MODE_VXLAN);
+    emb_dataplane_free(dp);
+
+    char *file = xasprintf("%s/trunk.conf", image_dir);
+    FILE *f = fopen(file, "w");
+    CHECK(f && fputs("node * mode trunk\n", f) >= 0 && fclose(f) == 0);
+    struct emb_config cfg = {
+        .libvirt_uri = "test:///default",
+        .image_dir = image_dir,
+        .template_dir = template_dir,
+        .dataplane_file = file,
+    };
+    struct emb_ctx *ctx = emb_ctx_new(&cfg, &err);
+    CHECK(ctx);
+    struct rdl_graph *ul = make_underlay(), *ol = make_overlay();
+    struct rdl_graph *ml = rdl_graph_new(RDL_MAPPING, "shop");
+    rdl_mapping_set_graphs(ml, "shop", "pip-test");
+    struct rdl_map_entry *web = rdl_mapping_add(ml, "web", &err);
+    rdl_map_entry_set_to(web, "h1");
+    rdl_props_set_string(rdl_map_entry_features_mut(web), "image", "debian-12");
+    struct rdl_map_entry *db = rdl_mapping_add(ml, "db", &err);
+    rdl_map_entry_set_to(db, "h2");
+    rdl_props_set_string(rdl_map_entry_features_mut(db), "image", "debian-12");
+    struct rdl_map_entry *w = rdl_mapping_add(ml, "web-db", &err);
+    const char *path[] = {"h1", "h1-sw", "sw", "sw-h2", "h2"};
+    for (size_t i = 0; i < 5; i++)
+        rdl_map_entry_path_append(w, path[i]);
+    rdl_map_entry_set_vlan(w, 1042);
+    int rc = emb_embed(ctx, "trunked", ol, ml, ul, &err);
+    if (rc < 0)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    CHECK(rc == 0);
+    CHECK(state_of(ctx, "trunked", ml, ul, "web") == EMB_STATE_DEFINED);
+    CHECK(emb_release(ctx, "trunked", ol, ml, ul, &err) == 0);
+    CHECK(count_leftovers(ctx, "trunked", 0) == 0);
+    emb_ctx_free(ctx);
+    unlink(file);
+    free(file);
+    rdl_graph_free(ml);
+    rdl_graph_free(ol);
+    rdl_graph_free(ul);
     cn_err_release(&err);
     return 0;
 }
@@ -857,6 +918,7 @@ main(void)
     TEST_RUN("names", test_names, NULL);
     TEST_RUN("dataplane map", test_dataplane_parse, NULL);
     TEST_RUN("refusals before anything is done", test_refusals, NULL);
+    TEST_RUN("trunk nodes need no ports", test_trunk, NULL);
     TEST_RUN("border: the far side of a transit link", test_border, NULL);
     TEST_RUN("transit: refusals before anything is done", test_transit_refusals, NULL);
     TEST_RUN("libvirt: embed, life cycle, release (plain copy)", test_libvirt_embed, NULL);
