@@ -37,6 +37,33 @@ owner_tag(const struct emb_item *it)
 }
 
 /*
+ * Whether namespace name holds nothing but an untagged loopback: what a
+ * crash between `ip netns add` and tagging its loopback leaves behind. A
+ * namespace by our exact name in that state is ours to finish or remove;
+ * anything with more in it is not.
+ */
+static bool
+is_bare(const char *name)
+{
+    struct cn_buf out = CN_BUF_INIT;
+    struct cn_err e = CN_ERR_INIT;
+    bool bare = false;
+
+    cn_buf_init(&out);
+    char **v = emb_argv("ip", name, "-o", "link", "show", (char *)NULL);
+    if (emb_run((const char *const *)v, &out, &e) == 0) {
+        size_t lines = 0;
+        for (const char *p = out.s; *p; p++)
+            lines += *p == '\n';
+        bare = lines == 1 && strstr(out.s, ": lo:") && !strstr(out.s, "alias");
+    }
+    emb_argv_free(v);
+    cn_err_release(&e);
+    cn_buf_release(&out);
+    return bare;
+}
+
+/*
  * Whether the namespace exists (0, *ret_exists) and is ours; -1 when it
  * exists and belongs to someone else.
  */
@@ -60,6 +87,11 @@ check_owner(const char *name, const struct emb_item *it, bool *ret_exists, struc
             rc = 0;
             goto cleanup;
         }
+    }
+    if (l.n == 0 && is_bare(name)) {
+        *ret_exists = true;
+        rc = 0;
+        goto cleanup;
     }
     cn_err_set(err, CN_E_FORBIDDEN,
                "network namespace %s exists but does not belong to '%s' of CloudNet %s", name,

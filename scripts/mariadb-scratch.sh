@@ -50,7 +50,7 @@ start)
     server=$(find_bin mariadbd mysqld)
     installdb=$(find_bin mariadb-install-db mysql_install_db)
     if [ ! -d "$dir/data/mysql" ]; then
-        "$installdb" --no-defaults --datadir="$dir/data" --user="$(id -un)" \
+        "$installdb" --no-defaults --datadir="$dir/data" --tmpdir="$dir" --user="$(id -un)" \
             --auth-root-authentication-method=normal --skip-test-db \
             >"$dir/install.log" 2>&1 || {
             cat "$dir/install.log" >&2
@@ -58,7 +58,7 @@ start)
         }
     fi
     # Small buffers: tests start several servers on a 2-core machine.
-    "$server" --no-defaults --datadir="$dir/data" --socket="$sock" --pid-file="$pidfile" \
+    "$server" --no-defaults --datadir="$dir/data" --tmpdir="$dir" --socket="$sock" --pid-file="$pidfile" \
         --skip-networking --user="$(id -un)" --log-error="$dir/mariadb.err" \
         --innodb-buffer-pool-size=32M --innodb-log-file-size=16M \
         --skip-log-bin --max-connections=200 --character-set-server=utf8mb4 \

@@ -1,0 +1,629 @@
+/*
+ * pipd benchmark: how many CloudNets per second one pipd negotiates,
+ * confirms and releases, with one client and with several concurrent ones.
+ * Run it with
+ *
+ *     make BUILD=DIR bench-build && DIR/bench/pip_bench [-n COUNT] [-c CLIENTS,...] [-H HOSTS]
+ *
+ * It starts a private MariaDB (scripts/mariadb-scratch.sh, found through
+ * TEST_SRCDIR or ./tests, so run it from the source tree) and the pipd
+ * next to it (../bin/pipd) on a free loopback port, with a generated
+ * substrate of HOSTS (default 50) KVM hosts served by libvirt's test
+ * driver, spread over 5 switches joined in a ring. Each CloudNet has 4
+ * VNodes on a path of 3 links plus a link closing the ring (4 links);
+ * its VNodes fit one host, so the cost objective keeps every link inside
+ * a host (path [h]) and no dataplane map is needed: only domains with
+ * bridge interfaces are defined. Every client (a thread with its own
+ * xmlrpc-c client) does negotiate, confirm, release for COUNT CloudNets
+ * (default 40 per phase), one after the other. Printed per phase:
+ * CloudNets per second, and p50/p99/max latency of the whole
+ * negotiate+confirm+release and of each call, in milliseconds.
+ *
+ * The same overlay is then mapped COUNT times in this process
+ * (map_rdl_solve on the full substrate), so the share of mapping in a
+ * negotiate can be read off.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/client.h>
+
+#include "mapping/mapping.h"
+#include "rdl/rdl.h"
+#include "tests/db-helper.h"
+#include "util/util.h"
+
+#define SECRET "bench-secret-1234"
+#define SWITCHES 5
+
+static struct test_db db;
+static char scratch[256];
+static char pipd_path[1024];
+static char url[128];
+static pid_t pipd_pid = -1;
+
+static const char overlay_yaml[] = "rdl: 1\n"
+                                   "kind: overlay\n"
+                                   "name: bench\n"
+                                   "elements:\n"
+                                   "  a: {type: /node/host/generic, resources: {cpu: 1, memory: "
+                                   "512}, features: {image: bench}}\n"
+                                   "  b: {type: /node/host/generic, resources: {cpu: 1, memory: "
+                                   "512}, features: {image: bench}}\n"
+                                   "  c: {type: /node/host/generic, resources: {cpu: 1, memory: "
+                                   "512}, features: {image: bench}}\n"
+                                   "  d: {type: /node/host/generic, resources: {cpu: 1, memory: "
+                                   "512}, features: {image: bench}}\n"
+                                   "  ab: {type: /link/generic, resources: {bandwidth: 10}}\n"
+                                   "  bc: {type: /link/generic, resources: {bandwidth: 10}}\n"
+                                   "  cd: {type: /link/generic, resources: {bandwidth: 10}}\n"
+                                   "  da: {type: /link/generic, resources: {bandwidth: 10}}\n"
+                                   "interfaces:\n"
+                                   "  - {between: [a, ab]}\n"
+                                   "  - {between: [ab, b]}\n"
+                                   "  - {between: [b, bc]}\n"
+                                   "  - {between: [bc, c]}\n"
+                                   "  - {between: [c, cd]}\n"
+                                   "  - {between: [cd, d]}\n"
+                                   "  - {between: [d, da]}\n"
+                                   "  - {between: [da, a]}\n";
+
+enum { CALL_NEGOTIATE, CALL_CONFIRM, CALL_RELEASE, CALL_TOTAL, NCALLS };
+static const char *const call_names[NCALLS] = {"negotiate", "confirm", "release", "total"};
+
+struct worker {
+    pthread_t thread;
+    int index;
+    int count;
+    int phase;
+    double *ms[NCALLS]; /* count samples each */
+    int done;
+    int failures;
+    char first_error[512];
+};
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+static char *
+substrate_yaml(int hosts)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_puts(&b, "rdl: 1\nkind: underlay\nname: bench\nvlan_range: [2, 4094]\nelements:\n");
+    for (int i = 0; i < hosts; i++)
+        cn_buf_printf(&b,
+                      "  h%d: {type: /node/host/server/kvm, resources: {cpu: 64, memory: 262144}, "
+                      "features: {arch: x86_64}}\n"
+                      "  h%d-s%d: {type: /link/ethernet/vlan, resources: {bandwidth: 10000}}\n",
+                      i, i, i % SWITCHES);
+    for (int s = 0; s < SWITCHES; s++)
+        cn_buf_printf(&b,
+                      "  s%d: {type: /node/switch}\n"
+                      "  s%d-s%d: {type: /link/ethernet/vlan, resources: {bandwidth: 40000}}\n",
+                      s, s, (s + 1) % SWITCHES);
+    cn_buf_puts(&b, "interfaces:\n");
+    for (int i = 0; i < hosts; i++)
+        cn_buf_printf(&b, "  - {between: [h%d, h%d-s%d]}\n  - {between: [h%d-s%d, s%d]}\n", i, i,
+                      i % SWITCHES, i, i % SWITCHES, i % SWITCHES);
+    for (int s = 0; s < SWITCHES; s++)
+        cn_buf_printf(&b, "  - {between: [s%d, s%d-s%d]}\n  - {between: [s%d-s%d, s%d]}\n", s, s,
+                      (s + 1) % SWITCHES, s, (s + 1) % SWITCHES, (s + 1) % SWITCHES);
+    return cn_buf_detach(&b);
+}
+
+static unsigned
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+port_open(unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static int
+pipd_start(const char *conf, unsigned port)
+{
+    char log[512];
+    snprintf(log, sizeof(log), "%s/pipd.log", scratch);
+    fflush(NULL);
+    pipd_pid = fork();
+    if (pipd_pid < 0)
+        return -1;
+    if (pipd_pid == 0) {
+        char d[] = "-d", f[] = "-f";
+        char *argv[] = {pipd_path, d, f, (char *)(uintptr_t)conf, NULL};
+        if (!freopen(log, "w", stderr))
+            _exit(127);
+        execv(pipd_path, argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        int status;
+        if (port_open(port))
+            return 0;
+        if (waitpid(pipd_pid, &status, WNOHANG) == pipd_pid) {
+            pipd_pid = -1;
+            fprintf(stderr, "pipd exited during start; see %s\n", log);
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+static void
+pipd_stop(void)
+{
+    int status;
+    if (pipd_pid < 0)
+        return;
+    kill(pipd_pid, SIGTERM);
+    while (waitpid(pipd_pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    pipd_pid = -1;
+}
+
+/* One call; 0, or -1 with the fault in w->first_error (the first one only). */
+static int
+call(struct worker *w, xmlrpc_client *client, const char *method, const char *fmt, ...)
+{
+    xmlrpc_env env;
+    xmlrpc_value *result = NULL;
+    va_list ap;
+    int ret = 0;
+
+    xmlrpc_env_init(&env);
+    va_start(ap, fmt);
+    xmlrpc_client_call2f_va(&env, client, url, method, fmt, &result, ap);
+    va_end(ap);
+    if (env.fault_occurred) {
+        if (!w->first_error[0])
+            snprintf(w->first_error, sizeof(w->first_error), "%s: fault %d: %s", method,
+                     env.fault_code, env.fault_string);
+        ret = -1;
+    } else {
+        xmlrpc_DECREF(result);
+    }
+    xmlrpc_env_clean(&env);
+    return ret;
+}
+
+static void *
+worker_run(void *arg)
+{
+    struct worker *w = arg;
+    xmlrpc_env env;
+    xmlrpc_client *client = NULL;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pip_bench", "1", NULL, 0, &client);
+    if (env.fault_occurred) {
+        snprintf(w->first_error, sizeof(w->first_error), "client: %s", env.fault_string);
+        w->failures = w->count;
+        xmlrpc_env_clean(&env);
+        return NULL;
+    }
+    for (int i = 0; i < w->count; i++) {
+        char id[64];
+        double t0, t1, t2, t3;
+        snprintf(id, sizeof(id), "bench-p%d-c%d-%d", w->phase, w->index, i);
+        t0 = now_ms();
+        if (call(w, client, "negotiate", "(sssi)", SECRET, id, overlay_yaml, 600) < 0) {
+            w->failures++;
+            continue;
+        }
+        t1 = now_ms();
+        if (call(w, client, "confirm", "(ss)", SECRET, id) < 0)
+            w->failures++;
+        t2 = now_ms();
+        if (call(w, client, "release", "(ss)", SECRET, id) < 0)
+            w->failures++;
+        t3 = now_ms();
+        w->ms[CALL_NEGOTIATE][w->done] = t1 - t0;
+        w->ms[CALL_CONFIRM][w->done] = t2 - t1;
+        w->ms[CALL_RELEASE][w->done] = t3 - t2;
+        w->ms[CALL_TOTAL][w->done] = t3 - t0;
+        w->done++;
+    }
+    xmlrpc_client_destroy(client);
+    xmlrpc_env_clean(&env);
+    return NULL;
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of sorted v (nearest rank). */
+static double
+quantile(const double *v, int n, double q)
+{
+    int k = (int)(q * n + 0.999999) - 1;
+    if (k < 0)
+        k = 0;
+    if (k >= n)
+        k = n - 1;
+    return n ? v[k] : 0;
+}
+
+static void
+print_stats(const char *name, double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    printf("  %-10s p50 %8.1f ms   p99 %8.1f ms   max %8.1f ms\n", name, quantile(v, n, 0.5),
+           quantile(v, n, 0.99), n ? v[n - 1] : 0);
+}
+
+/* CPU time (user + system) of a process so far, in ms; -1 when unknown. */
+static double
+cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the parenthesised command name. */
+    const char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static pid_t
+mariadb_pid(void)
+{
+    char path[600];
+    FILE *f;
+    int pid = -1;
+    snprintf(path, sizeof(path), "%s/mariadb.pid", db.dir);
+    f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+/* Server counters through the mysql client (the bench does not link MariaDB). */
+static const char *const counters[] = {"Questions", "Com_commit", "Innodb_data_fsyncs",
+                                       "Innodb_os_log_fsyncs"};
+#define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
+
+static void
+read_counters(double *v)
+{
+    char cmd[1024], line[256];
+    FILE *p;
+    for (size_t i = 0; i < NCOUNTERS; i++)
+        v[i] = -1;
+    snprintf(cmd, sizeof(cmd),
+             "mysql --no-defaults -S '%s' -u root -N -B -e \"show global status where "
+             "variable_name in ('Questions','Com_commit','Innodb_data_fsyncs',"
+             "'Innodb_os_log_fsyncs')\" 2>/dev/null",
+             db.socket);
+    p = popen(cmd, "r");
+    if (!p)
+        return;
+    while (fgets(line, sizeof(line), p)) {
+        char name[128];
+        double x;
+        if (sscanf(line, "%127s %lf", name, &x) != 2)
+            continue;
+        for (size_t i = 0; i < NCOUNTERS; i++)
+            if (strcasecmp(name, counters[i]) == 0)
+                v[i] = x;
+    }
+    pclose(p);
+}
+
+/* Runs one SQL statement through the mysql client; 0 on success. */
+static int
+mysql_exec(const char *stmt)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof(cmd), "mysql --no-defaults -S '%s' -u root -e \"%s\"", db.socket, stmt);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+/* Runs one phase; 0 when every CloudNet went through. */
+static int
+run_phase(int phase, int clients, int per_client)
+{
+    struct worker *w = xcalloc((size_t)clients, sizeof(*w));
+    int total = clients * per_client, done = 0, failures = 0;
+    double *all[NCALLS];
+    double t0, elapsed;
+
+    double c0[NCOUNTERS], c1[NCOUNTERS];
+    pid_t mpid = mariadb_pid();
+    double pipd_cpu0 = cpu_ms(pipd_pid), db_cpu0 = cpu_ms(mpid);
+
+    read_counters(c0);
+    for (int c = 0; c < NCALLS; c++)
+        all[c] = xcalloc((size_t)total, sizeof(double));
+    t0 = now_ms();
+    for (int i = 0; i < clients; i++) {
+        w[i].index = i;
+        w[i].count = per_client;
+        w[i].phase = phase;
+        for (int c = 0; c < NCALLS; c++)
+            w[i].ms[c] = xcalloc((size_t)per_client, sizeof(double));
+        pthread_create(&w[i].thread, NULL, worker_run, &w[i]);
+    }
+    for (int i = 0; i < clients; i++) {
+        pthread_join(w[i].thread, NULL);
+        for (int c = 0; c < NCALLS; c++)
+            memcpy(all[c] + done, w[i].ms[c], (size_t)w[i].done * sizeof(double));
+        done += w[i].done;
+        failures += w[i].failures;
+        if (w[i].first_error[0])
+            fprintf(stderr, "client %d: %s\n", i, w[i].first_error);
+    }
+    elapsed = now_ms() - t0;
+    printf("%d client(s), %d CloudNets (%d failed calls): %.1f CloudNets/s over %.1f s\n", clients,
+           done, failures, done / (elapsed / 1e3), elapsed / 1e3);
+    for (int c = 0; c < NCALLS; c++)
+        print_stats(call_names[c], all[c], done);
+    double pipd_cpu = cpu_ms(pipd_pid) - pipd_cpu0, db_cpu = cpu_ms(mpid) - db_cpu0;
+    read_counters(c1);
+    if (done) {
+        printf("  per CloudNet: %.1f ms wall, pipd CPU %.1f ms, mariadbd CPU %.1f ms",
+               elapsed / done, pipd_cpu / done, db_cpu / done);
+        for (size_t i = 0; i < NCOUNTERS; i++)
+            if (c0[i] >= 0 && c1[i] >= 0)
+                printf(", %s %.1f", counters[i], (c1[i] - c0[i]) / done);
+        printf("\n");
+    }
+    for (int i = 0; i < clients; i++)
+        for (int c = 0; c < NCALLS; c++)
+            free(w[i].ms[c]);
+    for (int c = 0; c < NCALLS; c++)
+        free(all[c]);
+    free(w);
+    return failures ? -1 : 0;
+}
+
+/* Maps the overlay count times in this process: mapping's share of a negotiate. */
+static void
+time_mapping(const char *ul_text, int count)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *ul = rdl_read_string("substrate", ul_text, strlen(ul_text), &err);
+    struct rdl_graph *ol = rdl_read_string("overlay", overlay_yaml, strlen(overlay_yaml), &err);
+    double *v = xcalloc((size_t)count, sizeof(double));
+    int n = 0;
+
+    for (int i = 0; ul && ol && i < count; i++) {
+        struct map_options opts;
+        struct rdl_graph *ml = NULL;
+        map_options_init(&opts);
+        opts.algorithm = MAP_ALG_MIP;
+        opts.objective = "cost";
+        opts.time_limit_s = 10;
+        double t0 = now_ms();
+        if (map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, &err) < 0) {
+            fprintf(stderr, "mapping: %s\n", cn_err_msg(&err));
+            break;
+        }
+        v[n++] = now_ms() - t0;
+        rdl_graph_free(ml);
+    }
+    if (n) {
+        printf("mapping alone (map_rdl_solve, MIP, cost, in this process), %d runs:\n", n);
+        print_stats("map", v, n);
+    }
+    free(v);
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    cn_err_release(&err);
+}
+
+static int
+rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: pip_bench [-n COUNT] [-c CLIENTS,...] [-H HOSTS] [-r] [-L FILE]\n"
+               "  -n COUNT     CloudNets per phase (default 40)\n"
+               "  -c LIST      concurrent clients per phase (default 1,8)\n"
+               "  -H HOSTS     substrate hosts (default 50)\n"
+               "  -r           relaxed durability: innodb_flush_log_at_trx_commit=2\n"
+               "  -L FILE      log every SQL statement pipd sends to FILE (general log)\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    int count = 40, hosts = 50, opt, rc = 1;
+    const char *clients_list = "1,8", *general_log = NULL;
+    bool relaxed = false;
+    char path[768], conf[4096], conf_path[512], *ul = NULL;
+    xmlrpc_env env;
+
+    while ((opt = getopt(argc, argv, "n:c:H:rL:h")) != -1) {
+        switch (opt) {
+        case 'n':
+            count = atoi(optarg);
+            break;
+        case 'c':
+            clients_list = optarg;
+            break;
+        case 'H':
+            hosts = atoi(optarg);
+            break;
+        case 'r':
+            relaxed = true;
+            break;
+        case 'L':
+            general_log = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (count < 1 || hosts < 1) {
+        usage(stderr);
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s", argv[0]);
+    snprintf(pipd_path, sizeof(pipd_path), "%s/../bin/pipd", dirname(path));
+    if (access(pipd_path, X_OK) < 0) {
+        fprintf(stderr, "%s: not built\n", pipd_path);
+        return 1;
+    }
+    if (test_db_start(&db) < 0)
+        return 1;
+    snprintf(scratch, sizeof(scratch), "/tmp/pip-bench-XXXXXX");
+    if (!mkdtemp(scratch))
+        goto cleanup;
+    snprintf(path, sizeof(path), "%s/images", scratch);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates", scratch);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates/bench.img", scratch);
+    if (write_file(path, "not really a disk image\n") < 0)
+        goto cleanup;
+    ul = substrate_yaml(hosts);
+    snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
+    if (write_file(path, ul) < 0)
+        goto cleanup;
+    unsigned port = free_port();
+    snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
+    snprintf(conf, sizeof(conf),
+             "name pip-bench\n"
+             "listen 127.0.0.1:%u\n"
+             "database socket=%s name=pip_bench user=root\n"
+             "substrate %s/substrate.yaml\n"
+             "peer bench " SECRET "\n"
+             "libvirt test:///default\n"
+             "images %s/images\n"
+             "templates %s/templates\n"
+             "max-lease 600\n"
+             "map-time-limit 10\n",
+             port, db.socket, scratch, scratch, scratch);
+    snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
+    if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
+        goto cleanup;
+    xmlrpc_env_init(&env);
+    xmlrpc_client_setup_global_const(&env);
+    xmlrpc_env_clean(&env);
+    if (pipd_start(conf_path, port) < 0)
+        goto cleanup;
+
+    {
+        FILE *f = fopen("/proc/loadavg", "r");
+        char load[128] = "?";
+        if (f) {
+            if (!fgets(load, sizeof(load), f))
+                snprintf(load, sizeof(load), "?\n");
+            fclose(f);
+        }
+        printf("pipd bench: %d hosts, %d switches, 4-VNode CloudNets with 4 links%s; load %s",
+               hosts, SWITCHES, relaxed ? ", innodb_flush_log_at_trx_commit=2" : "", load);
+    }
+    if (relaxed && mysql_exec("SET GLOBAL innodb_flush_log_at_trx_commit = 2") < 0)
+        fprintf(stderr, "could not relax durability\n");
+    if (general_log) {
+        char stmt[1024];
+        snprintf(stmt, sizeof(stmt),
+                 "SET GLOBAL general_log_file = '%s'; SET GLOBAL general_log = 1", general_log);
+        if (mysql_exec(stmt) < 0)
+            fprintf(stderr, "could not turn the general log on\n");
+    }
+    rc = 0;
+    int phase = 0;
+    char *list = xstrdup(clients_list), *save = NULL;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int clients = atoi(tok);
+        if (clients < 1)
+            continue;
+        /* Round up so every client does the same number. */
+        int per = (count + clients - 1) / clients;
+        if (run_phase(phase++, clients, per) < 0)
+            rc = 1;
+    }
+    free(list);
+    time_mapping(ul, count);
+
+cleanup:
+    pipd_stop();
+    xmlrpc_client_teardown_global_const();
+    if (scratch[0] && !getenv("PIP_BENCH_KEEP"))
+        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    else if (scratch[0])
+        fprintf(stderr, "kept %s\n", scratch);
+    free(ul);
+    test_db_stop(&db);
+    return rc;
+}

@@ -1,0 +1,133 @@
+#!/bin/sh
+# pipd end to end with a real data plane (needs root).
+#
+# Builds the substrate of tests/pipd-e2e/substrate.yaml out of network
+# namespaces (hosts h1 and h2, each with a bridge, joined by veth pairs
+# through a switch namespace, as in tests/vlan_netns_test.sh), writes the
+# matching dataplane map, starts a private MariaDB and the real pipd on a
+# free loopback port, and drives it over XML-RPC with tests/pip_rpc:
+# negotiates and confirms two CloudNets of netns VNodes ("red" and "blue",
+# both in 10.0.0.0/24), starts them, shows with ping that the VNodes of one
+# CloudNet reach each other across the switch and not the other's, checks
+# status, releases them and counts that every namespace, veth, VXLAN device,
+# per-tag bridge, VLAN membership and database row made for them is gone.
+# Bad requests (too much CPU, an image the PIP lacks, malformed YAML) fail
+# with their fault codes and change nothing.
+#
+# The bridge mode (VLAN filtering or VXLAN, see docs/embedding.md) is
+# chosen from what the kernel supports and printed. Everything is named
+# with a prefix unique to this run and removed on exit (PIPD_E2E_DEBUG=1
+# keeps it for inspection).
+set -u
+
+NAME=pipd_dataplane_test
+PIPD_EXTRA="max-lease 600"
+. "${TEST_SRCDIR:-$(pwd)/tests}/pipd-e2e/lib.sh"
+RED=$P-red
+BLUE=$P-blue
+CLOUDNETS="$RED $BLUE"
+
+before=$(snapshot)
+equal "nothing of ours before the test" "$(count_ours)" 0
+equal "the database holds no CloudNet" "$(db_live)" "0 0 0"
+cpu_before=$(free_cpu)
+equal "describe offers the netns and KVM hosts' CPUs" "$cpu_before" 12
+
+# ---- bad requests change nothing ----
+
+fault "too much CPU is infeasible (fault 8)" 8 negotiate "$P-greedy" "@$DATA/too-much-cpu.yaml" i:60
+fault "an image the PIP lacks fails the embedding (fault 11)" 11 negotiate "$P-noimage" \
+    "@$DATA/unknown-image.yaml" i:60
+grep -q "no-such-image" "$TMP/out" && ok "the fault names the missing image" ||
+    bad "the fault names the missing image"
+fault "malformed YAML is refused (fault 1)" 1 negotiate "$P-broken" "@$DATA/malformed.yaml" i:60
+grep -q "^fault 1: $P-broken:[0-9]*:[0-9]*: " "$TMP/out" && ok "the fault gives ID:LINE:COLUMN" ||
+    bad "the fault gives ID:LINE:COLUMN"
+fault "a zero lease is refused (fault 1)" 1 negotiate "$P-zero" "@$DATA/red.yaml" i:0
+equal "the failed negotiation is recorded as failed" \
+    "$(sql "select state from reservation where id = '$P-noimage'")" failed
+equal "no reservation for the refused requests" \
+    "$(sql "select count(*) from reservation where id in ('$P-greedy','$P-broken','$P-zero')")" 0
+equal "bad requests left nothing in the database" "$(db_live)" "0 0 0"
+equal "bad requests left nothing on the substrate" "$(count_ours)" 0
+equal "bad requests left the free CPU as it was" "$(free_cpu)" "$cpu_before"
+PIP_SECRET=other-secret-$$ rpc describe >/dev/null 2>&1
+equal "an unknown secret is refused (fault 2)" "$?" 12
+
+# ---- two CloudNets ----
+
+check "negotiate red" rpc negotiate "$RED" "@$DATA/red.yaml" i:120
+check "negotiate blue" rpc negotiate "$BLUE" "@$DATA/blue.yaml" i:120
+rpc -k manifest_yaml negotiate "$RED" "@$DATA/red.yaml" i:120 >"$TMP/red-ml.yaml" 2>&1
+red_tag=$(sed -n 's/.*red-net:.*vlan: \([0-9]*\).*/\1/p' "$TMP/red-ml.yaml")
+rpc -k manifest_yaml negotiate "$BLUE" "@$DATA/blue.yaml" i:120 >"$TMP/blue-ml.yaml" 2>&1
+blue_tag=$(sed -n 's/.*blue-net:.*vlan: \([0-9]*\).*/\1/p' "$TMP/blue-ml.yaml")
+case "$red_tag" in 3[0-9][0-9]) ok "red's manifest has a tag in range ($red_tag)" ;;
+*) bad "red's manifest has a tag in range"; sed 's/^/  /' "$TMP/red-ml.yaml" ;; esac
+[ -n "$blue_tag" ] && [ "$blue_tag" != "$red_tag" ] && ok "blue has another tag ($blue_tag)" ||
+    bad "blue has another tag (red $red_tag, blue $blue_tag)"
+grep -q "red1: {to: h1" "$TMP/red-ml.yaml" && grep -q "red2: {to: h2" "$TMP/red-ml.yaml" &&
+    ok "red's VNodes sit on h1 and h2" || bad "red's VNodes sit on h1 and h2"
+grep -q "path: \[h1, h1-sw, sw, sw-h2, h2\]" "$TMP/red-ml.yaml" &&
+    ok "red's link crosses the switch" || bad "red's link crosses the switch"
+equal "red is allocated" "$(rpc -k state status "$RED")" allocated
+equal "red1 is defined" "$(rpc -k elements.red1 status "$RED")" defined
+equal "the database holds two allocated CloudNets" "$(db_live | cut -d' ' -f1)" 2
+equal "each CloudNet holds one tag" "$(sql "select count(distinct tag) from vlan")" 2
+equal "the VNode namespaces exist" "$(ip netns list | grep -c "^cn-$P-")" 4
+fault "start before confirm is refused (fault 1)" 1 start "$RED"
+
+check "confirm red" rpc confirm "$RED"
+check "confirm blue" rpc confirm "$BLUE"
+equal "red is provisioned" "$(rpc -k state status "$RED")" provisioned
+equal "a provisioned CloudNet has no lease" "$(rpc -k expires status "$RED")" 0
+check "start red" rpc start "$RED"
+check "start blue" rpc start "$BLUE" a:
+equal "red1 is running" "$(rpc -k elements.red1 status "$RED")" running
+equal "blue2 is running" "$(rpc -k elements.blue2 status "$BLUE")" running
+equal "red-net is configured" "$(rpc -k elements.red-net status "$RED")" configured
+equal "console of red1" "$(rpc console "$RED" red1)" "netns:cn-$RED-red1"
+equal "the free CPU dropped by four" "$(free_cpu)" "$((cpu_before - 4))"
+
+pingable() { # pingable NETNS ADDRESS
+    ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2"
+}
+check "red1 reaches red2 across the switch" pingable "cn-$RED-red1" 10.0.0.2
+check "red2 reaches red1" pingable "cn-$RED-red2" 10.0.0.1
+check "blue1 reaches blue2 across the switch" pingable "cn-$BLUE-blue1" 10.0.0.4
+refuse "red1 cannot reach blue2 (other host)" pingable "cn-$RED-red1" 10.0.0.4
+refuse "red1 cannot reach blue1 (same host)" pingable "cn-$RED-red1" 10.0.0.3
+refuse "blue2 cannot reach red2 (same host)" pingable "cn-$BLUE-blue2" 10.0.0.2
+
+check "stop red1" rpc stop "$RED" a:red1
+equal "red1 is stopped" "$(rpc -k elements.red1 status "$RED")" defined
+refuse "a stopped red1 reaches nothing" pingable "cn-$RED-red1" 10.0.0.2
+check "powercycle red" rpc powercycle "$RED"
+check "red1 reaches red2 again" pingable "cn-$RED-red1" 10.0.0.2
+
+# ---- release ----
+
+check "release red" rpc release "$RED"
+equal "red is released" "$(rpc -k state status "$RED")" released
+equal "red-net is absent" "$(rpc -k elements.red-net status "$RED")" absent
+equal "red's namespaces are gone" "$(ip netns list | grep -c "^cn-$RED-")" 0
+check "blue still works without red" pingable "cn-$BLUE-blue1" 10.0.0.4
+check "release red again" rpc release "$RED"
+check "release blue" rpc release "$BLUE"
+fault "start after release is refused (fault 1)" 1 start "$BLUE"
+equal "no namespace, veth, VXLAN device, tag bridge or tag of ours remains" "$(count_ours)" 0
+equal "the substrate is as it was" "$(snapshot)" "$before"
+equal "the database holds no live CloudNet, allocation or tag" "$(db_live)" "0 0 0"
+equal "the free CPU is back" "$(free_cpu)" "$cpu_before"
+"$BUILD/bin/pipctl" --socket "$SOCK" --database pipd_e2e list >"$TMP/list" 2>&1
+equal "pipctl lists both CloudNets as released" \
+    "$(grep -cE "^$P-(red|blue)[[:space:]]+released" "$TMP/list")" 2
+
+stop_pipd TERM
+equal "pipd stops cleanly on SIGTERM" "$?" 0
+grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$TMP/pipd.log" &&
+    { bad "pipd ran without a sanitizer report"; sed 's/^/  /' "$TMP/pipd.log"; } ||
+    ok "pipd ran without a sanitizer report"
+
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
