@@ -5,12 +5,14 @@
 #
 #   bench/vne-run.sh [-o DIR] [-s SEEDS] [-r RATES] [-a ALGORITHMS] [-t SECONDS] [-j JOBS]
 #
-# Defaults: DIR=build/vne-bench, SEEDS="0 1 2 3 4 5 6 7 8 9", RATES="0.14 0.16",
+# Defaults: DIR=$BUILD/vne-bench, SEEDS="0 1 2 3 4 5 6 7 8 9", RATES="0.14 0.16",
 # ALGORITHMS="heuristic grc mip-cost mip-load mip-energy", a MIP time limit of
-# 1 s per request, and as many parallel runs as there are cores.
+# 1 s per request, and as many parallel runs as there are cores. BUILD (default
+# build) names the build tree the benchmark is built in and run from.
 set -eu
 
-out=build/vne-bench
+BUILD=${BUILD:-build}
+out=$BUILD/vne-bench
 seeds="0 1 2 3 4 5 6 7 8 9"
 rates="0.14 0.16"
 algs="heuristic grc mip-cost mip-load mip-energy"
@@ -24,14 +26,14 @@ while getopts o:s:r:a:t:j:h opt; do
     a) algs=$OPTARG ;;
     t) tlim=$OPTARG ;;
     j) jobs=$OPTARG ;;
-    *) sed -n '2,11p' "$0"; exit 2 ;;
+    *) sed -n '2,12p' "$0"; exit 2 ;;
     esac
 done
 
 cd "$(dirname "$0")/.."
 # The whole tree when it builds; the benchmark alone otherwise.
-make -s bench-build >/dev/null 2>&1 || make -s build/bench/vne
-vne=$(pwd)/build/bench/vne
+make -s BUILD="$BUILD" bench-build >/dev/null 2>&1 || make -s BUILD="$BUILD" "$BUILD/bench/vne"
+vne=$(pwd)/$BUILD/bench/vne
 mkdir -p "$out/work" "$out/res"
 
 for r in $rates; do

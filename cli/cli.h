@@ -61,7 +61,33 @@ extern const char cli_dot_help[];
 /* Verbs that place overlays on underlays (cli/map_cmds.c). */
 int cli_map(const struct cli_verb *verb, int argc, char **argv);
 int cli_check(const struct cli_verb *verb, int argc, char **argv);
+int cli_rebalance(const struct cli_verb *verb, int argc, char **argv);
 extern const char cli_map_help[];
 extern const char cli_check_help[];
+extern const char cli_rebalance_help[];
+
+/* The service provider's verbs on a PIP or a VNP (cli/net_cmds.c). */
+int cli_submit(const struct cli_verb *verb, int argc, char **argv);
+int cli_status(const struct cli_verb *verb, int argc, char **argv);
+int cli_list(const struct cli_verb *verb, int argc, char **argv);
+int cli_release(const struct cli_verb *verb, int argc, char **argv);
+int cli_start(const struct cli_verb *verb, int argc, char **argv);
+int cli_stop(const struct cli_verb *verb, int argc, char **argv);
+int cli_console(const struct cli_verb *verb, int argc, char **argv);
+int cli_manifest(const struct cli_verb *verb, int argc, char **argv);
+int cli_powercycle(const struct cli_verb *verb, int argc, char **argv);
+int cli_renew(const struct cli_verb *verb, int argc, char **argv);
+int cli_describe(const struct cli_verb *verb, int argc, char **argv);
+extern const char cli_submit_help[];
+extern const char cli_status_help[];
+extern const char cli_list_help[];
+extern const char cli_release_help[];
+extern const char cli_start_help[];
+extern const char cli_stop_help[];
+extern const char cli_console_help[];
+extern const char cli_manifest_help[];
+extern const char cli_powercycle_help[];
+extern const char cli_renew_help[];
+extern const char cli_describe_help[];
 
 #endif /* CLOUDNET_CLI_H */

@@ -44,6 +44,78 @@ static const struct cli_verb verbs[] = {
         .help = cli_check_help,
         .run = cli_check,
     },
+    {
+        .name = "rebalance",
+        .summary = "re-map CloudNets to empty a share of the hosts; report the moves",
+        .help = cli_rebalance_help,
+        .run = cli_rebalance,
+    },
+    {
+        .name = "submit",
+        .summary = "negotiate and confirm a CloudNet at a PIP or VNP; show where it went",
+        .help = cli_submit_help,
+        .run = cli_submit,
+    },
+    {
+        .name = "status",
+        .summary = "show a CloudNet's state and each element's state",
+        .help = cli_status_help,
+        .run = cli_status,
+    },
+    {
+        .name = "list",
+        .summary = "list your CloudNets at a PIP or VNP",
+        .help = cli_list_help,
+        .run = cli_list,
+    },
+    {
+        .name = "release",
+        .summary = "release a CloudNet",
+        .help = cli_release_help,
+        .run = cli_release,
+    },
+    {
+        .name = "start",
+        .summary = "start a CloudNet's VNodes",
+        .help = cli_start_help,
+        .run = cli_start,
+    },
+    {
+        .name = "stop",
+        .summary = "power a CloudNet's VNodes off",
+        .help = cli_stop_help,
+        .run = cli_stop,
+    },
+    {
+        .name = "console",
+        .summary = "show where a VNode's console is",
+        .help = cli_console_help,
+        .run = cli_console,
+    },
+    {
+        .name = "manifest",
+        .summary = "print a CloudNet's mapping document",
+        .help = cli_manifest_help,
+        .run = cli_manifest,
+    },
+    {
+        .name = "powercycle",
+        .summary = "reset a CloudNet's VNodes",
+        .help = cli_powercycle_help,
+        .run = cli_powercycle,
+    },
+    {
+        .name = "renew",
+        .summary = "extend the lease of an allocated CloudNet",
+        .help = cli_renew_help,
+        .run = cli_renew,
+    },
+    {
+        .name = "describe",
+        .summary = "show what a PIP or VNP offers",
+        .help = cli_describe_help,
+        .run = cli_describe,
+    },
 };
 
 static void
@@ -53,7 +125,8 @@ usage(FILE *out)
           "       cloudnet --help | --version\n"
           "\n"
           "Work with CloudNet resource descriptions (RDL documents: underlays,\n"
-          "overlays and mappings).\n"
+          "overlays and mappings), and submit and look after CloudNets at a PIP or\n"
+          "a VNP.\n"
           "\n"
           "Commands:\n",
           out);
@@ -69,8 +142,14 @@ usage(FILE *out)
           "Exit status:\n"
           "  0  success\n"
           "  1  failure: an invalid document, an impossible request, a file that cannot\n"
-          "     be read or written; the reason is on standard error\n"
-          "  2  usage error: unknown command or option, missing or extra arguments\n",
+          "     be read or written, a refusal by the peer; the reason is on standard\n"
+          "     error\n"
+          "  2  usage error: unknown command or option, missing or extra arguments\n"
+          "\n"
+          "Environment:\n"
+          "  CLOUDNET_SECRET  the secret shared with the PIP or VNP (never an option)\n"
+          "  CLOUDNET_CONFIG  the client configuration (default\n"
+          "                   ~/.config/cloudnet/client.conf: 'url URL', 'secret URL SECRET')\n",
           out);
 }
 

@@ -8,7 +8,11 @@
  * residual capacity around them, which keeps scarce places free for later
  * requests. The best few complete placements are routed for real (widest
  * links first, each on a shortest path over what is left) and the cheapest
- * routed one wins.
+ * routed one wins. When shortest paths run out of bandwidth, routing tries
+ * again steering clear of the request's other hosts. On large instances
+ * seeded restarts then spread bandwidth-heavy nodes over well-connected
+ * hosts (and shake the scores a little), keeping the cheapest mapping,
+ * until a share of the time limit is used.
  *
  * Its result is also the MIP's warm start and the upper bound from which
  * the MIP prunes arc variables.
@@ -86,14 +90,46 @@ placement_order(const struct map_ctx *ctx, size_t *order)
     free(total);
 }
 
-int
-map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err)
+/* A small xorshift generator: restarts must be reproducible. */
+static double
+next_rand(uint64_t *state)
+{
+    uint64_t x = *state;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *state = x;
+    return (double)(x >> 11) / 9007199254740992.0;
+}
+
+/*
+ * One beam search. With a seed (restarts after a failure), hosts whose
+ * links have little room beyond what the node needs score worse and ties
+ * are broken at random, which spreads the bandwidth-heavy nodes of large
+ * requests over well-connected hosts.
+ */
+static int
+beam_pass(const struct map_ctx *ctx, size_t beam, uint64_t seed, struct map_result **ret_res,
+          struct cn_err *err)
 {
     const struct map_request *req = ctx->req;
     const struct map_substrate *sub = ctx->sub;
     size_t nv = ctx->nv, ns = ctx->ns;
     size_t nres1 = ctx->nres ? ctx->nres : 1;
-    size_t beam = ctx->opts && ctx->opts->beam ? ctx->opts->beam : HEUR_DEFAULT_BEAM;
+    uint64_t rng = seed * 0x9E3779B97F4A7C15ull + 1;
+    double *need = NULL, *inc_bw = NULL;
+    if (seed) {
+        need = xcalloc(nv + 1, sizeof(double));
+        inc_bw = xcalloc(ns + 1, sizeof(double));
+        for (size_t l = 0; l < ctx->nl; l++) {
+            need[req->links[l].a] += req->links[l].bw;
+            need[req->links[l].b] += req->links[l].bw;
+        }
+        for (size_t e = 0; e < ctx->ne; e++) {
+            inc_bw[sub->links[e].u] += ctx->bw_resid[e];
+            inc_bw[sub->links[e].v] += ctx->bw_resid[e];
+        }
+    }
     struct map_result *best = NULL;
     double best_cost = INFINITY;
     int ret = -1;
@@ -154,9 +190,11 @@ map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_
                         inc[s] += rl->bw * (double)dist[s];
                 }
             }
+            size_t nused = ctx->nbusy;
             for (size_t u = 0; u < nv; u++) {
                 if (h[u] == MAP_NONE)
                     continue;
+                nused += !taken[h[u]] && !ctx->busy[h[u]];
                 taken[h[u]] = true;
                 for (size_t r = 0; r < ctx->nres; r++)
                     load[h[u] * nres1 + r] += ctx->dem[u * nres1 + r];
@@ -164,6 +202,8 @@ map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_
             for (size_t i = 0; i < ctx->ok_n[v]; i++) {
                 size_t s = ctx->ok_list[v * ns + i];
                 if (!isfinite(inc[s]))
+                    continue;
+                if (req->max_hosts && !taken[s] && !ctx->busy[s] && nused >= req->max_hosts)
                     continue;
                 if (taken[s]) {
                     if (req->distinct)
@@ -175,8 +215,16 @@ map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_
                     if (!fits)
                         continue;
                 }
+                double mv = ctx->move ? ctx->move[v * ns + s] : 0;
+                double add = inc[s] + mv;
+                if (seed) {
+                    add += need[v] * need[v] / (inc_bw[s] + 1e-9);
+                    /* Later rounds shake the scores by up to a fifth. */
+                    if (seed > 1)
+                        add *= 1 + 0.2 * next_rand(&rng);
+                }
                 kids[nkids++] = (struct child){
-                    .parent = st, .host = s, .score = score[st] + inc[s], .tie = tie[st] + room[s]};
+                    .parent = st, .host = s, .score = score[st] + add, .tie = tie[st] + room[s]};
             }
             for (size_t u = 0; u < nv; u++) {
                 if (h[u] == MAP_NONE)
@@ -213,11 +261,11 @@ map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_
     /* Route the complete placements, best estimate first. */
     double lb = map_cost_lower_bound(ctx);
     for (size_t st = 0; st < nstates; st++) {
-        if (score[st] + ctx->node_cost_sum >= best_cost - 1e-9)
+        if (!seed && score[st] + ctx->node_cost_sum >= best_cost - 1e-9)
             break; /* routing never beats the estimate */
         struct map_result *res = map_result_new(nv, ctx->nl);
         memcpy(res->host, hosts + st * nv, nv * sizeof(size_t));
-        if (map_route_links(ctx, res) < 0) {
+        if (map_route_links(ctx, res) < 0 && map_route_links_spread(ctx, res) < 0) {
             map_result_free(res);
             continue;
         }
@@ -255,5 +303,70 @@ cleanup:
     free(queue);
     free(taken);
     free(load);
+    free(need);
+    free(inc_bw);
     return ret;
+}
+
+/*
+ * Restarts on large instances improve on a mapping for this share of the
+ * time limit (or this many rounds without one).
+ */
+#define HEUR_RESTART_SHARE 0.4
+#define HEUR_RESTARTS_UNLIMITED 8
+#define HEUR_LARGE_BEAM 4
+
+int
+map_heuristic(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *err)
+{
+    size_t beam = ctx->opts && ctx->opts->beam ? ctx->opts->beam : HEUR_DEFAULT_BEAM;
+    /*
+     * Large instances (where neither the exact search nor the MIP can take
+     * over) get a narrow beam, and restarts make up for it. Small ones keep
+     * the wide beam and no restarts: the MIP decides them.
+     */
+    bool large = ctx->ns * ctx->nv > MAP_LARGE_INSTANCE;
+    if (!(ctx->opts && ctx->opts->beam) && large)
+        beam = HEUR_LARGE_BEAM;
+    struct map_result *best = NULL;
+    if (beam_pass(ctx, beam, 0, &best, err) < 0 && (!large || err->code != CN_E_INFEASIBLE))
+        return -1;
+    if (!large || ctx->nl == 0) {
+        *ret_res = best;
+        return best ? 0 : -1;
+    }
+    /*
+     * Restarts, to find a mapping or a cheaper one: nothing else can
+     * improve on it at this size.
+     */
+    double limit = ctx->opts ? ctx->opts->time_limit_s : 0;
+    /* Looking for a first mapping may take the whole limit, improving on one a share. */
+    double improve_by = limit > 0 ? ctx->t0 + HEUR_RESTART_SHARE * limit : INFINITY;
+    double find_by = limit > 0 ? ctx->t0 + limit : INFINITY;
+    double best_cost = best ? map_eval_cost(ctx, best) : INFINITY;
+    struct cn_err rerr = CN_ERR_INIT;
+    cn_err_init(&rerr);
+    for (uint64_t seed = 1;; seed++) {
+        double now = cn_now();
+        if (seed > 1 && now >= (best ? improve_by : find_by))
+            break;
+        if (limit <= 0 && seed > HEUR_RESTARTS_UNLIMITED)
+            break;
+        struct map_result *res = NULL;
+        if (beam_pass(ctx, beam, seed, &res, &rerr) < 0)
+            continue;
+        double c = map_eval_cost(ctx, res);
+        if (c < best_cost - 1e-9) {
+            map_result_free(best);
+            best = res;
+            best_cost = c;
+        } else {
+            map_result_free(res);
+        }
+    }
+    cn_err_release(&rerr);
+    if (!best)
+        return -1;
+    *ret_res = best;
+    return 0;
 }

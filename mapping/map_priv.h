@@ -17,6 +17,13 @@
 
 #include "mapping/mapping.h"
 
+/*
+ * Request nodes times substrate nodes beyond which an instance is large:
+ * the exact placement search cannot finish and is skipped, the heuristic
+ * narrows its beam and restarts instead.
+ */
+#define MAP_LARGE_INSTANCE 20000
+
 /* Slack for comparing sums of demands with capacities. */
 #define MAP_EPS 1e-9
 #define MAP_NONE ((size_t)-1)
@@ -71,6 +78,8 @@ struct map_rnode {
     double *dem;  /* request's nres demands */
     size_t *cand; /* sorted candidate hosts, or NULL for all */
     size_t ncand;
+    size_t home;      /* host in an earlier mapping, or MAP_NONE */
+    double move_cost; /* added to the cost when placed elsewhere; INFINITY: stays */
 };
 
 struct map_rlink {
@@ -88,6 +97,7 @@ struct map_request {
     struct map_rlink *links;
     size_t nlinks, links_cap;
     bool distinct;
+    size_t max_hosts; /* 0: no limit on the hosts in use */
 };
 
 struct map_result {
@@ -95,7 +105,7 @@ struct map_result {
     size_t *host;     /* nnodes */
     size_t *path_off; /* nlinks + 1 offsets into path */
     size_t *path;     /* substrate links, from host(a) to host(b) */
-    double value, bound, gap, cost, solve_ms;
+    double value, bound, gap, cost, moves, solve_ms;
     bool optimal;
 };
 
@@ -124,6 +134,10 @@ struct map_ctx {
     double *node_cost; /* nv: cost weight of node v (its cpu) */
     double node_cost_sum;
     long cpu; /* substrate index of "cpu", or -1 */
+    /* move[v * ns + s]: penalty for placing v on s (NULL when no node has a home) */
+    double *move;
+    bool *busy; /* ns: already hosts something (counts against max_hosts) */
+    size_t nbusy;
     /* request adjacency: links of v are radj[radj_off[v] .. radj_off[v+1]) */
     size_t *radj_off, *radj;
     double t0; /* cn_now() at the start of the solve */
@@ -149,6 +163,13 @@ map_arc_bw_ok(const struct map_ctx *ctx, size_t arc, double bw)
 int map_route_links(const struct map_ctx *ctx, struct map_result *res);
 
 /*
+ * Like map_route_links(), but each path steers clear of the request's
+ * other hosts where their links would run short: slower, succeeds more
+ * often on large, dense requests.
+ */
+int map_route_links_spread(const struct map_ctx *ctx, struct map_result *res);
+
+/*
  * Shortest path by hops from s to t in the substrate restricted to arcs with
  * residual bw_left[link] >= bw and latency at most max_lat, passing only
  * through forwarding nodes. Fills path (links, in order) and returns its
@@ -167,7 +188,12 @@ void map_bfs(const struct map_ctx *ctx, const size_t *sources, size_t nsources, 
 int map_result_verify(const struct map_ctx *ctx, const struct map_result *res, struct cn_err *err);
 
 /* Classic cost of res, and the objective evaluators. */
+/*
+ * map_eval_cost() is the cost objective: the classic cost plus the move
+ * penalties of nodes placed away from their home (map_eval_moves()).
+ */
 double map_eval_cost(const struct map_ctx *ctx, const struct map_result *res);
+double map_eval_moves(const struct map_ctx *ctx, const struct map_result *res);
 double map_eval_load(const struct map_ctx *ctx, const struct map_result *res);
 double map_eval_energy(const struct map_ctx *ctx, const struct map_result *res);
 /* A lower bound on the cost of any mapping (node costs plus one hop per link
@@ -197,5 +223,15 @@ int map_route_fixed(const struct map_ctx *ctx, const size_t *host, double cutoff
                     struct map_result **ret_res);
 int map_cost_search(const struct map_ctx *ctx, struct map_result **inout_best, double deadline,
                     double *ret_bound, bool *ret_proven);
+
+/*
+ * map_rdl_solve() with any objective map_solve() knows ("migration"
+ * included) and at most max_hosts underlay nodes hosting something (0: no
+ * limit); opts may not be NULL. For map_rdl_rebalance().
+ */
+int map_rdl_solve_limited(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
+                          size_t n_existing, const struct rdl_graph *overlay,
+                          const struct map_options *opts, size_t max_hosts,
+                          struct rdl_graph **ret_mapping, struct cn_err *err);
 
 #endif /* CLOUDNET_MAP_PRIV_H */

@@ -15,6 +15,11 @@
  * caller maps one request after another, allocates each accepted mapping and
  * releases it when the request leaves.
  *
+ * Re-mapping is migration-aware: a request node may have a home (its host
+ * in an earlier mapping) that it leaves at a price, or never; and the hosts
+ * in use may be limited, which map_rdl_rebalance() uses to empty a share of
+ * the hosts with the fewest moves.
+ *
  * Three algorithms are available: "heuristic" (a beam search over node
  * placements scored by shortest-path cost, then shortest-path routing),
  * "grc" (the Global Resource Capacity baseline of Gong et al., INFOCOM 2014)
@@ -31,6 +36,7 @@ struct cn_err;
 struct map_substrate;
 struct map_request;
 struct map_result;
+struct rdl_graph;
 
 /* ---- substrate ---- */
 
@@ -87,6 +93,19 @@ long map_request_add_link(struct map_request *req, const char *name, size_t a, s
                           double bandwidth, double max_latency, struct cn_err *err);
 /* When set, no two nodes of the request share a host (the classic VNE rule). */
 void map_request_set_distinct_hosts(struct map_request *req, bool distinct);
+/*
+ * Migration: node v sat on substrate node host in an earlier mapping.
+ * Placing it anywhere else adds move_cost (>= 0) to the "cost" objective and
+ * counts for the "migration" objective; move_cost INFINITY keeps it on host.
+ */
+int map_request_set_home(struct map_request *req, size_t v, size_t host, double move_cost,
+                         struct cn_err *err);
+/*
+ * At most max_hosts substrate nodes may host nodes after mapping, counting
+ * those that already host something (nodes with any resource in use). 0
+ * means no limit.
+ */
+void map_request_set_max_hosts(struct map_request *req, size_t max_hosts);
 size_t map_request_num_nodes(const struct map_request *req);
 size_t map_request_num_links(const struct map_request *req);
 
@@ -100,9 +119,13 @@ enum map_algorithm {
 
 struct map_options {
     enum map_algorithm algorithm;
-    const char *objective; /* "cost" (default), "load", "energy"; MIP only */
-    double time_limit_s;   /* MIP wall clock limit; <= 0: none */
-    double mip_gap;        /* relative gap at which the MIP stops; 0: prove optimality */
+    /*
+     * "cost" (default), "load", "energy", "migration" (the sum of move
+     * penalties, see map_request_set_home(); ties broken by cost); MIP only
+     */
+    const char *objective;
+    double time_limit_s; /* MIP wall clock limit; <= 0: none */
+    double mip_gap;      /* relative gap at which the MIP stops; 0: prove optimality */
     /*
      * 0 keeps the MIP exact. A positive value lets a request link's path use
      * only substrate arcs that lie on some path of at most that many hops
@@ -114,12 +137,26 @@ struct map_options {
     bool presolve;      /* GLPK MIP presolver instead of warm start injection */
     unsigned beam;      /* heuristic beam width; 0: default */
     bool solver_output; /* let GLPK print to the terminal */
+    /*
+     * Migration-aware re-mapping (map_rdl_solve() only): a mapping document
+     * of an earlier version of this same overlay on this underlay, or NULL.
+     */
+    const struct rdl_graph *previous;
+    /*
+     * Added to the objective per overlay node placed on another host than
+     * in previous; INFINITY (the default): such nodes never move. An
+     * overlay node's feature `migration_cost: N` overrides it for that node.
+     */
+    double move_cost;
 };
 
 void map_options_init(struct map_options *opts);
 /* Parses "heuristic", "grc", "mip"; returns 0 or -1. */
 int map_algorithm_parse(const char *name, enum map_algorithm *ret_alg);
-/* Whether name is an objective the MIP knows. */
+/*
+ * Whether name is an objective of mapping documents: cost, load or energy
+ * ("migration" is for map_solve() only).
+ */
 bool map_objective_known(const char *name);
 
 /*
@@ -146,15 +183,15 @@ const size_t *map_result_path(const struct map_result *res, size_t l, size_t *re
 double map_result_value(const struct map_result *res);
 double map_result_bound(const struct map_result *res);
 double map_result_gap(const struct map_result *res);
-/* The classic cost of the mapping, whatever the objective. */
+/* The classic cost of the mapping, whatever the objective (no move penalties). */
 double map_result_cost(const struct map_result *res);
+/* The sum of the move penalties of nodes placed away from their home. */
+double map_result_moves(const struct map_result *res);
 double map_result_solve_ms(const struct map_result *res);
 /* True when the solution is proven optimal (gap 0, including tie-breaks). */
 bool map_result_optimal(const struct map_result *res);
 
 /* ---- RDL graphs ---- */
-
-struct rdl_graph;
 
 /*
  * How many combinations of same_as feature values (and hosts of nodes
@@ -175,13 +212,26 @@ struct rdl_graph;
  * no other node of the request. opts may be NULL (defaults); its
  * time_limit_s bounds the whole call.
  *
+ * Re-mapping (opts->previous set): overlay nodes that previous places (same
+ * id, a `to` entry) stay on that host when their move cost is INFINITY, or
+ * pay it when they go elsewhere; nodes new in overlay are free; entries of
+ * previous that overlay no longer has are ignored; links are re-routed
+ * freely. The `migration_cost` feature only prices moves: placement
+ * matching ignores it and the mapping does not repeat it. existing must
+ * hold only the OTHER CloudNets' mappings: what previous itself uses is
+ * not counted as taken, since the new mapping replaces it. The document's
+ * objective value is the classic cost without move penalties (what
+ * map_rdl_check() re-derives); its bound drops by the penalties paid.
+ *
  * On success *ret_mapping is a new mapping document (DESIGN §3) the caller
  * frees with rdl_graph_free(). Fails with CN_E_INFEASIBLE and a message that
- * names the element and the reason when some node has no possible host, or
+ * names the element and the reason when some node has no possible host
+ * ("'web' cannot stay on 'h3': ..." for a node that may not move), or
  * "infeasible: ..." when no mapping exists; CN_E_TIMEOUT ("no solution
  * within the time limit") when the limit ended the search without one;
- * CN_E_INVALID for documents of the wrong kind or existing mappings that do
- * not fit the underlay.
+ * CN_E_INVALID for documents of the wrong kind, existing mappings that do
+ * not fit the underlay, a previous mapping of another overlay or underlay,
+ * or a negative move cost.
  */
 int map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
                   size_t n_existing, const struct rdl_graph *overlay,
@@ -202,5 +252,58 @@ int map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *cons
 int map_rdl_check(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
                   size_t n_existing, const struct rdl_graph *overlay,
                   const struct rdl_graph *mapping, struct cn_err *err);
+
+/* ---- rebalancing ---- */
+
+/* One overlay node that a rebalance puts on another host. */
+struct map_rdl_move {
+    size_t cloudnet; /* index into the overlays given */
+    char *element;   /* overlay node id */
+    char *from, *to; /* underlay node ids */
+    double cost;
+};
+
+/* What map_rdl_rebalance() found; free with map_rdl_rebalance_free(). */
+struct map_rdl_rebalance {
+    struct rdl_graph **mappings; /* the new mapping document of every CloudNet, in order */
+    size_t n;
+    struct map_rdl_move *moves; /* in CloudNet order, then document order */
+    size_t nmoves;
+    double move_cost;   /* the sum of the moves' costs */
+    double gap;         /* relative gap of move_cost (0: proven least) */
+    size_t hosts;       /* underlay nodes that can host VNodes (type under /node/host) */
+    size_t used_before; /* hosts in use by the CloudNets and existing mappings, before */
+    size_t used_after;  /* and after */
+    size_t max_used;    /* the target: at most this many hosts in use */
+    double solve_ms;
+};
+
+void map_rdl_rebalance_free(struct map_rdl_rebalance *rb);
+
+/*
+ * Re-maps the n CloudNets (overlays[i], currently mapped as current[i], all
+ * on underlay) together so that at least free_pct percent of the hosts
+ * carry nothing afterwards, moving as little as possible: one MIP over the
+ * union of the overlays minimises the sum of the move costs, then the
+ * classic cost. A node's move cost is its `migration_cost` feature, else
+ * opts->move_cost, where INFINITY (the default) counts 1 per move. Links
+ * are re-routed freely. existing are the mappings of the other CloudNets
+ * on underlay (not current ones): they stay, and hosts they use count as
+ * in use. opts may be NULL; its objective is ignored, its time_limit_s
+ * bounds the whole call.
+ *
+ * On success *ret_rb holds the new mappings (each with a "cost" objective
+ * that map_rdl_check() accepts with the other new mappings as existing)
+ * and the moves. Fails with CN_E_INFEASIBLE and "cannot free P% of H
+ * hosts: at most K (Q%) can be emptied" when the target is out of reach
+ * (or the reason when the CloudNets do not fit at all), CN_E_TIMEOUT when
+ * the time limit ended the search without an answer, CN_E_INVALID for bad
+ * arguments or documents that do not belong together.
+ */
+int map_rdl_rebalance(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
+                      size_t n_existing, const struct rdl_graph *const *overlays,
+                      const struct rdl_graph *const *current, size_t n, double free_pct,
+                      const struct map_options *opts, struct map_rdl_rebalance **ret_rb,
+                      struct cn_err *err);
 
 #endif /* CLOUDNET_MAPPING_H */

@@ -12,9 +12,12 @@
  * through a non-forwarding node; bandwidth per substrate link; latency per
  * request link.
  *
- * Objectives come from a table of builders: "cost", "load" and "energy".
- * The last two break ties by cost in a second solve that keeps the first
- * objective at its optimum.
+ * Objectives come from a table of builders: "cost", "load", "energy" and
+ * "migration" (the move penalties of nodes placed away from their home;
+ * "cost" includes them too). All but cost break ties by cost in a second
+ * solve that keeps the first objective at its optimum. A request limited
+ * to max_hosts hosts gets a binary per host that is not busy yet, at least
+ * every x on it, and a row bounding their sum.
  *
  * Keeping it fast without giving up exactness:
  *  - the heuristic runs first; when its cost meets the combinatorial lower
@@ -79,10 +82,12 @@ struct mip {
     int lam;       /* load: the max utilisation */
     int *ynode;    /* energy: ns, column or 0 */
     int *ylink;    /* energy: ne, column or 0 */
+    int *yhost;    /* max_hosts: ns, column of "s hosts a node", or 0 */
     double *start; /* warm start, one value per column (1-based), or NULL */
     bool injected;
     double bound; /* best bound seen in the search */
     bool have_bound;
+    bool too_large; /* choose_variables() stopped: the model would exceed MIP_MAX_NONZEROS */
 };
 
 static int
@@ -219,6 +224,13 @@ choose_variables(struct mip *m, double ub, bool energy)
     for (size_t l = 0; l < ctx->nl; l++) {
         const struct map_rlink *rl = &req->links[l];
         m->aoff[l + 1] = m->aoff[l];
+        /* Two searches per link are the cost here: stop as soon as the model is out of reach. */
+        if (4 * m->narcs + 3 * ctx->nv * ns > MIP_MAX_NONZEROS) {
+            m->too_large = true;
+            for (size_t k = l + 1; k <= ctx->nl; k++)
+                m->aoff[k] = m->aoff[l];
+            break;
+        }
         if (!energy && rl->bw == 0 && !isfinite(rl->max_lat) &&
             (open || all_pairs_reachable(ctx, rl->a, rl->b, dA, queue))) {
             m->free_l[l] = true;
@@ -477,6 +489,27 @@ build_structure(struct mip *m)
     }
     free(sum);
     free(brow);
+
+    /* At most max_hosts hosts in use, those busy before included. */
+    if (req->max_hosts) {
+        m->yhost = xcalloc(ns + 1, sizeof(int));
+        int row = add_row(m, GLP_UP, 0, (double)req->max_hosts - (double)ctx->nbusy);
+        for (size_t s = 0; s < ns; s++) {
+            if (ctx->busy[s])
+                continue;
+            for (size_t v = 0; v < nv; v++) {
+                if (!m->xcol[v * ns + s])
+                    continue;
+                if (!m->yhost[s]) {
+                    m->yhost[s] = add_col(m, GLP_BV, 0, 1);
+                    trip_add(&m->T, row, m->yhost[s], 1);
+                }
+                int r2 = add_row(m, GLP_UP, 0, 0);
+                trip_add(&m->T, r2, m->xcol[v * ns + s], 1);
+                trip_add(&m->T, r2, m->yhost[s], -1);
+            }
+        }
+    }
 }
 
 /* ---- objectives ---- */
@@ -489,6 +522,24 @@ obj_clear(struct mip *m)
         glp_set_obj_coef(m->P, j, 0);
 }
 
+/* Adds the move penalties to the objective's x coefficients. */
+static void
+set_move_coefs(struct mip *m)
+{
+    const struct map_ctx *ctx = m->ctx;
+    for (size_t i = 0; ctx->move && i < ctx->nv * ctx->ns; i++) {
+        if (m->xcol[i] && ctx->move[i] > 0)
+            glp_set_obj_coef(m->P, m->xcol[i], ctx->move[i]);
+    }
+}
+
+static void
+build_migration(struct mip *m)
+{
+    obj_clear(m);
+    set_move_coefs(m);
+}
+
 static void
 build_cost(struct mip *m)
 {
@@ -498,6 +549,7 @@ build_cost(struct mip *m)
         for (size_t k = m->aoff[l]; k < m->aoff[l + 1]; k++)
             glp_set_obj_coef(m->P, m->fcol[k], m->ctx->req->links[l].bw);
     }
+    set_move_coefs(m);
 }
 
 static void
@@ -651,6 +703,11 @@ static const struct mip_objective objectives[] = {
      .eval = map_eval_energy,
      .tiebreak = true,
      .tiebreak_slack = 0.5},
+    {.name = "migration",
+     .build = build_migration,
+     .eval = map_eval_moves,
+     .tiebreak = true,
+     .tiebreak_slack = 1e-6},
 };
 
 /* ---- warm start and solution ---- */
@@ -688,6 +745,10 @@ start_values(struct mip *m, const struct map_result *res)
     }
     if (m->lam)
         x[m->lam] = fmax(map_eval_load(ctx, res), glp_get_col_lb(m->P, m->lam));
+    for (size_t v = 0; m->yhost && v < ctx->nv; v++) {
+        if (m->yhost[res->host[v]])
+            x[m->yhost[res->host[v]]] = 1;
+    }
     if (m->ynode) {
         for (size_t s = 0; s < ns; s++) {
             if (!m->ynode[s])
@@ -949,12 +1010,11 @@ glpk_solve(const struct map_ctx *ctx, const struct mip_objective *obj, struct ma
     bool exact = ctx->opts->hop_limit == 0;
 
     size_t nz_estimate = 4 * m.narcs + 3 * ctx->nv * ctx->ns;
-    if (nz_estimate > MIP_MAX_NONZEROS) {
+    if (nz_estimate > MIP_MAX_NONZEROS || m.too_large) {
         if (!heur) {
             cn_err_set(err, CN_E_LIMIT,
-                       "model too large (%zu nonzeros) and no heuristic "
-                       "solution",
-                       nz_estimate);
+                       "model too large (over %d nonzeros) and no heuristic solution",
+                       MIP_MAX_NONZEROS);
             goto cleanup;
         }
         heur->value = obj->eval(ctx, heur);
@@ -1086,6 +1146,7 @@ cleanup:
     free(m.fcol);
     free(m.ynode);
     free(m.ylink);
+    free(m.yhost);
     free(m.start);
     map_result_free(heur);
     map_result_free(res);
@@ -1233,7 +1294,12 @@ solve_cost(const struct map_ctx *ctx, struct map_result *heur, struct map_result
     double deadline = ctx->t0 + limit * (ctx->opts->hop_limit ? 0.5 : 0.7);
     double bound = lb;
     bool proven = false;
-    if (!ctx->opts->hop_limit)
+    /*
+     * The search knows neither move penalties nor a limit on the hosts in
+     * use, and cannot finish on large instances.
+     */
+    if (!ctx->opts->hop_limit && !ctx->move && !ctx->req->max_hosts &&
+        ctx->nv * ctx->ns <= MAP_LARGE_INSTANCE)
         map_cost_search(ctx, &heur, deadline, &bound, &proven);
     if (proven) {
         if (!heur)
@@ -1282,7 +1348,7 @@ map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *e
      * keeps it there, a cost problem on a cut-down substrate.
      */
     double floor_value = primary_floor(ctx, obj);
-    if (heur && obj->eval(ctx, heur) <= floor_value + 1e-9) {
+    if (heur && obj->build != build_migration && obj->eval(ctx, heur) <= floor_value + 1e-9) {
         struct map_ctx rctx;
         restricted_init(&rctx, ctx, obj, floor_value);
         ret = solve_cost(&rctx, heur, &res, err);

@@ -333,6 +333,7 @@ map_request_add_node(struct map_request *req, const char *name, const double *de
     struct map_rnode *n = &req->nodes[req->nnodes];
     memset(n, 0, sizeof(*n));
     n->name = name ? xstrdup(name) : NULL;
+    n->home = MAP_NONE;
     n->dem = xcalloc(req->nres ? req->nres : 1, sizeof(double));
     if (demand)
         memcpy(n->dem, demand, req->nres * sizeof(double));
@@ -395,6 +396,26 @@ map_request_set_distinct_hosts(struct map_request *req, bool distinct)
     req->distinct = distinct;
 }
 
+int
+map_request_set_home(struct map_request *req, size_t v, size_t host, double move_cost,
+                     struct cn_err *err)
+{
+    if (v >= req->nnodes)
+        return cn_err_set(err, CN_E_INVALID, "no request node %zu", v);
+    if (isnan(move_cost) || move_cost < 0)
+        return cn_err_set(err, CN_E_INVALID, "request node %s: move cost must be >= 0",
+                          req->nodes[v].name ? req->nodes[v].name : "?");
+    req->nodes[v].home = host;
+    req->nodes[v].move_cost = move_cost;
+    return 0;
+}
+
+void
+map_request_set_max_hosts(struct map_request *req, size_t max_hosts)
+{
+    req->max_hosts = max_hosts;
+}
+
 size_t
 map_request_num_nodes(const struct map_request *req)
 {
@@ -445,6 +466,7 @@ map_result_dup(const struct map_result *res)
     d->bound = res->bound;
     d->gap = res->gap;
     d->cost = res->cost;
+    d->moves = res->moves;
     d->solve_ms = res->solve_ms;
     d->optimal = res->optimal;
     return d;
@@ -496,6 +518,12 @@ double
 map_result_cost(const struct map_result *res)
 {
     return res->cost;
+}
+
+double
+map_result_moves(const struct map_result *res)
+{
+    return res->moves;
 }
 
 double

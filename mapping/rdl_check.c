@@ -185,7 +185,8 @@ check_node(struct checker *c, const struct rdl_element *e, const struct rdl_map_
     for (size_t i = 0; i < rdl_props_count(want); i++) {
         const char *name = rdl_props_name_at(want, i);
         const struct rdl_value *d = rdl_props_value_at(want, i);
-        if (strcmp(name, "anti_affinity") == 0 || strcmp(name, "latency") == 0)
+        if (strcmp(name, "anti_affinity") == 0 || strcmp(name, "latency") == 0 ||
+            strcmp(name, "migration_cost") == 0)
             continue;
         const struct rdl_value *f = rdl_props_get(got, name);
         if (!is_definite(f)) {

@@ -40,6 +40,7 @@
 #include "util/util.h"
 
 #define ANTI_AFFINITY "anti_affinity"
+#define MIGRATION_COST "migration_cost"
 
 /* ---- small helpers ---- */
 
@@ -54,6 +55,13 @@ static bool
 meets(const struct rdl_value *x, const struct rdl_value *c)
 {
     return rdl_value_admits(c, x);
+}
+
+/* Features that steer the mapping itself rather than describe the element. */
+static bool
+mapping_control(const char *feature)
+{
+    return strcmp(feature, ANTI_AFFINITY) == 0 || strcmp(feature, MIGRATION_COST) == 0;
 }
 
 static bool
@@ -166,6 +174,8 @@ struct onode {
     size_t *base; /* hosts allowed before same_as and anti-affinity */
     size_t nbase;
     bool anti;
+    size_t home;      /* underlay node in the previous mapping, or SIZE_MAX */
+    double move_cost; /* penalty for leaving home; INFINITY: must stay */
 };
 
 struct olink {
@@ -206,6 +216,7 @@ struct adapter {
     struct fgroup *groups;
     size_t ngroups, groups_cap;
     bool any_anti, all_anti;
+    size_t max_hosts; /* rebalancing: hosts in use at most, 0 for no limit */
 };
 
 static long
@@ -735,6 +746,109 @@ done:
     return -1;
 }
 
+/* Explains why a node that may not move no longer fits its previous host. */
+static int
+explain_cannot_stay(const struct adapter *ad, const struct onode *o, const struct rdl_props *want)
+{
+    const struct rdl_element *h = ad->snode[o->home];
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    if (!rdl_type_fits(rdl_element_type(o->e), rdl_element_type(h))) {
+        cn_buf_printf(&b, "its type %s does not fit the host's type %s", rdl_element_type(o->e),
+                      rdl_element_type(h));
+        goto done;
+    }
+    for (size_t i = 0; i < rdl_props_count(want); i++) {
+        const char *name = rdl_props_name_at(want, i);
+        const struct rdl_value *v = rdl_props_value_at(want, i);
+        if (placement_ignored(name) || rdl_value_kind(v) == RDL_VALUE_SAME_AS)
+            continue;
+        if (!rdl_value_admits(v, rdl_props_get(rdl_element_features(h), name))) {
+            cn_buf_printf(&b, "the host does not offer %s ", name);
+            describe_value(&b, v);
+            goto done;
+        }
+    }
+    for (size_t k = 0; k < ad->nres; k++) {
+        double free_k = ad->freecap[o->home * ad->nres + k];
+        if (o->dem[k] > 0 && free_k + MAP_EPS < o->dem[k]) {
+            cn_buf_printf(&b, "it needs %s %g, the host has %g free besides other mappings",
+                          ad->res[k], o->dem[k], free_k);
+            goto done;
+        }
+    }
+    cn_buf_puts(&b, "the host does not fit it");
+done:
+    cn_err_set(ad->err, CN_E_INFEASIBLE,
+               "'%s' cannot stay on '%s': %s (give it a finite move cost to let it move)",
+               rdl_element_id(o->e), rdl_element_id(h), b.s);
+    cn_buf_release(&b);
+    return -1;
+}
+
+/*
+ * Reads the previous mapping: every overlay node it placed gets its host
+ * there as home, with the move cost of the options or of its own
+ * migration_cost feature.
+ */
+static int
+read_previous(struct adapter *ad)
+{
+    const struct rdl_graph *prev = ad->opts->previous;
+    for (size_t v = 0; v < ad->nv; v++) {
+        ad->nodes[v].home = SIZE_MAX;
+        ad->nodes[v].move_cost = INFINITY;
+    }
+    if (!prev)
+        return 0;
+    const char *file = rdl_graph_file(prev) ? rdl_graph_file(prev) : rdl_graph_name(prev);
+    if (rdl_graph_kind(prev) != RDL_MAPPING)
+        return cn_err_set(ad->err, CN_E_INVALID,
+                          "%s: the previous mapping must be a mapping document, this is an %s",
+                          file, rdl_kind_name(rdl_graph_kind(prev)));
+    if (!cn_streq(rdl_mapping_underlay(prev), rdl_graph_name(ad->ul)))
+        return cn_err_set(ad->err, CN_E_INVALID, "%s: mapping '%s' is on underlay '%s', not '%s'",
+                          file, rdl_graph_name(prev), rdl_mapping_underlay(prev),
+                          rdl_graph_name(ad->ul));
+    if (!cn_streq(rdl_mapping_overlay(prev), rdl_graph_name(ad->ol)))
+        return cn_err_set(ad->err, CN_E_INVALID, "%s: mapping '%s' is of overlay '%s', not of '%s'",
+                          file, rdl_graph_name(prev), rdl_mapping_overlay(prev),
+                          rdl_graph_name(ad->ol));
+    double dflt = ad->opts->move_cost;
+    if (isnan(dflt) || dflt < 0)
+        return cn_err_set(ad->err, CN_E_INVALID, "the move cost must be >= 0, not %g", dflt);
+    for (size_t v = 0; v < ad->nv; v++) {
+        struct onode *o = &ad->nodes[v];
+        const char *id = rdl_element_id(o->e);
+        const struct rdl_map_entry *m = rdl_mapping_get(prev, id);
+        const char *to = m ? rdl_map_entry_to(m) : NULL;
+        if (!to)
+            continue;
+        double cost = dflt;
+        const struct rdl_value *c = rdl_props_get(rdl_element_features(o->e), MIGRATION_COST);
+        if (c) {
+            if (rdl_value_kind(c) != RDL_VALUE_NUMBER || rdl_value_number(c) < 0)
+                return cn_err_set(ad->err, CN_E_INVALID,
+                                  "overlay '%s': node '%s': %s must be a number >= 0",
+                                  rdl_graph_name(ad->ol), id, MIGRATION_COST);
+            cost = rdl_value_number(c);
+        }
+        long s = ul_index(ad, to);
+        const struct rdl_element *h = rdl_graph_element(ad->ul, to);
+        if (s < 0 || !h || !rdl_element_is_node(h)) {
+            /* Its host is gone: it moves whatever it costs, unless it may not. */
+            if (isinf(cost))
+                return cn_err_set(ad->err, CN_E_INFEASIBLE,
+                                  "'%s' cannot stay on '%s': no such node in underlay '%s'", id, to,
+                                  rdl_graph_name(ad->ul));
+            continue;
+        }
+        o->home = (size_t)s;
+        o->move_cost = cost;
+    }
+    return 0;
+}
+
 static int
 build_candidates(struct adapter *ad, struct rdl_graph *stripped)
 {
@@ -749,6 +863,15 @@ build_candidates(struct adapter *ad, struct rdl_graph *stripped)
         for (size_t s = 0; s < ad->ns; s++)
             if (type_and_features_fit(ad, o->e, s, want) && resources_fit(ad, o, s))
                 o->base[o->nbase++] = s;
+        if (o->home != SIZE_MAX && isinf(o->move_cost)) {
+            bool stays = false;
+            for (size_t k = 0; k < o->nbase && !stays; k++)
+                stays = o->base[k] == o->home;
+            if (!stays)
+                return explain_cannot_stay(ad, o, want);
+            o->base[0] = o->home;
+            o->nbase = 1;
+        }
         if (o->nbase == 0)
             return explain_no_host(ad, o, want);
     }
@@ -811,7 +934,7 @@ build_groups(struct adapter *ad)
     for (size_t v = 0; v < ad->nv; v++) {
         const struct rdl_props *f = rdl_element_features(ad->nodes[v].e);
         for (size_t k = 0; k < rdl_props_count(f); k++)
-            if (strcmp(rdl_props_name_at(f, k), ANTI_AFFINITY) != 0)
+            if (!mapping_control(rdl_props_name_at(f, k)))
                 names_add(&fnames, &nf, &fcap, rdl_props_name_at(f, k));
     }
     size_t *parent = xcalloc(ad->nv + 1, sizeof(size_t));
@@ -1000,6 +1123,9 @@ combination_request(const struct adapter *ad, const struct plan *p, const size_t
         if (map_request_add_node(req, rdl_element_id(o->e), o->dem, err) < 0 ||
             map_request_set_candidates(req, v, cand, nc, err) < 0)
             goto fail;
+        if (o->home != SIZE_MAX && isfinite(o->move_cost) &&
+            map_request_set_home(req, v, o->home, o->move_cost, err) < 0)
+            goto fail;
     }
     for (size_t l = 0; ok && l < ad->nl; l++) {
         const struct olink *k = &ad->links[l];
@@ -1009,6 +1135,7 @@ combination_request(const struct adapter *ad, const struct plan *p, const size_t
             goto fail;
     }
     map_request_set_distinct_hosts(req, p->distinct);
+    map_request_set_max_hosts(req, ad->max_hosts);
     free(cand);
     free(pinned);
     free(taken);
@@ -1153,7 +1280,8 @@ write_mapping(const struct adapter *ad, const struct map_result *res, double val
             const struct rdl_props *f = rdl_element_features(e);
             struct rdl_props *out = rdl_map_entry_features_mut(m);
             for (size_t k = 0; k < rdl_props_count(f); k++)
-                final_feature(ad, v, s, rdl_props_name_at(f, k), out);
+                if (strcmp(rdl_props_name_at(f, k), MIGRATION_COST) != 0)
+                    final_feature(ad, v, s, rdl_props_name_at(f, k), out);
             for (size_t g = 0; g < ad->ngroups; g++)
                 if (!rdl_props_get(out, ad->groups[g].name) && group_of(ad, v, ad->groups[g].name))
                     final_feature(ad, v, s, ad->groups[g].name, out);
@@ -1273,6 +1401,16 @@ solve_all(struct adapter *ad, struct rdl_graph **ret_mapping)
         if (gap < 1e-9)
             gap = 0;
     }
+    /*
+     * The document reports the classic objective, which map_rdl_check() can
+     * re-derive; move penalties are not part of it, so the bound drops by
+     * the same amount (the gap stays that of the whole objective).
+     */
+    double moves = map_result_moves(best);
+    if (moves > 0 && (!ad->opts->objective || strcmp(ad->opts->objective, "cost") == 0)) {
+        value -= moves;
+        bound = fmax(0, fmin(value, bound - moves));
+    }
     /* Microseconds are as precise as a wall-clock reading of one solve deserves. */
     struct rdl_graph *ml =
         write_mapping(ad, best, value, bound, gap, round((cn_now() - t0) * 1e6) / 1e3, ad->err);
@@ -1299,16 +1437,25 @@ map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *e
         map_options_init(&defaults);
         opts = &defaults;
     }
+    if (opts->objective && !map_objective_known(opts->objective))
+        return cn_err_set(err, CN_E_INVALID, "unknown objective '%s' (cost, load or energy)",
+                          opts->objective);
+    return map_rdl_solve_limited(underlay, existing, n_existing, overlay, opts, 0, ret_mapping,
+                                 err);
+}
+
+int
+map_rdl_solve_limited(const struct rdl_graph *underlay, const struct rdl_graph *const *existing,
+                      size_t n_existing, const struct rdl_graph *overlay,
+                      const struct map_options *opts, size_t max_hosts,
+                      struct rdl_graph **ret_mapping, struct cn_err *err)
+{
     if (rdl_graph_kind(underlay) != RDL_UNDERLAY)
         return cn_err_set(err, CN_E_INVALID, "'%s' is an %s, not an underlay",
                           rdl_graph_name(underlay), rdl_kind_name(rdl_graph_kind(underlay)));
     if (rdl_graph_kind(overlay) != RDL_OVERLAY)
         return cn_err_set(err, CN_E_INVALID, "'%s' is an %s, not an overlay",
                           rdl_graph_name(overlay), rdl_kind_name(rdl_graph_kind(overlay)));
-    if (opts->objective && !map_objective_known(opts->objective))
-        return cn_err_set(err, CN_E_INVALID, "unknown objective '%s' (cost, load or energy)",
-                          opts->objective);
-
     struct adapter ad;
     struct rdl_graph *stripped = NULL;
     int ret = -1;
@@ -1319,6 +1466,7 @@ map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *e
     ad.ol = overlay;
     ad.opts = opts;
     ad.err = err;
+    ad.max_hosts = max_hosts;
 
     /* Constraints that contradict each other whatever the underlay fail here, with their position.
      */
@@ -1338,11 +1486,15 @@ map_rdl_solve(const struct rdl_graph *underlay, const struct rdl_graph *const *e
             ad.freecap[s * ad.nres + k] =
                 ad.sub->nodes[s].cap[k] - map_substrate_node_used(ad.sub, s, k);
 
-    /* Matching sees the request's own features only, not the adapter's anti_affinity. */
+    /* Matching sees the request's own features only, not those that steer the mapping. */
     stripped = rdl_graph_copy(overlay);
-    for (size_t i = 0; i < rdl_graph_element_count(stripped); i++)
-        rdl_props_remove(rdl_element_features_mut(rdl_graph_element_at(stripped, i)),
-                         ANTI_AFFINITY);
+    for (size_t i = 0; i < rdl_graph_element_count(stripped); i++) {
+        struct rdl_props *f = rdl_element_features_mut(rdl_graph_element_at(stripped, i));
+        rdl_props_remove(f, ANTI_AFFINITY);
+        rdl_props_remove(f, MIGRATION_COST);
+    }
+    if (read_previous(&ad) < 0)
+        goto cleanup;
     if (build_candidates(&ad, stripped) < 0 || build_groups(&ad) < 0)
         goto cleanup;
     ret = solve_all(&ad, ret_mapping);

@@ -27,6 +27,8 @@ map_options_init(struct map_options *opts)
     opts->presolve = false;
     opts->beam = 0;
     opts->solver_output = false;
+    opts->previous = NULL;
+    opts->move_cost = INFINITY;
 }
 
 int
@@ -72,6 +74,9 @@ map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub, const struct 
                 return cn_err_set(err, CN_E_INVALID, "request node %zu: no substrate node %zu", v,
                                   n->cand[i]);
         }
+        if (n->home != MAP_NONE && n->home >= ctx->ns)
+            return cn_err_set(err, CN_E_INVALID, "request node %zu: no substrate node %zu", v,
+                              n->home);
     }
 
     ctx->dem = xcalloc(ctx->nv * nres1 + 1, sizeof(double));
@@ -98,6 +103,33 @@ map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub, const struct 
     ctx->ok = xcalloc(ctx->nv * ctx->ns + 1, sizeof(bool));
     ctx->ok_list = xcalloc(ctx->nv * ctx->ns + 1, sizeof(size_t));
     ctx->ok_n = xcalloc(ctx->nv + 1, sizeof(size_t));
+    /*
+     * With distinct hosts every link of v leaves v's host, so the host's
+     * links must have room for all of them together, and one of them for the
+     * widest: hosts that fail this can never carry v.
+     */
+    double *inc = NULL, *inc_max = NULL, *need = NULL, *need_max = NULL;
+    if (req->distinct) {
+        inc = xcalloc(ctx->ns + 1, sizeof(double));
+        inc_max = xcalloc(ctx->ns + 1, sizeof(double));
+        need = xcalloc(ctx->nv + 1, sizeof(double));
+        need_max = xcalloc(ctx->nv + 1, sizeof(double));
+        for (size_t e = 0; e < ctx->ne; e++) {
+            double b = ctx->bw_resid[e];
+            size_t ends[2] = {sub->links[e].u, sub->links[e].v};
+            for (size_t k = 0; k < 2; k++) {
+                inc[ends[k]] += b;
+                inc_max[ends[k]] = fmax(inc_max[ends[k]], b);
+            }
+        }
+        for (size_t l = 0; l < ctx->nl; l++) {
+            size_t ends[2] = {req->links[l].a, req->links[l].b};
+            for (size_t k = 0; k < 2; k++) {
+                need[ends[k]] += req->links[l].bw;
+                need_max[ends[k]] = fmax(need_max[ends[k]], req->links[l].bw);
+            }
+        }
+    }
     for (size_t v = 0; v < ctx->nv; v++) {
         const struct map_rnode *n = &req->nodes[v];
         size_t cnt = n->cand ? n->ncand : ctx->ns;
@@ -106,6 +138,11 @@ map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub, const struct 
             bool fits = true;
             for (size_t r = 0; r < ctx->nres && fits; r++)
                 fits = ctx->resid[s * nres1 + r] + MAP_EPS >= ctx->dem[v * nres1 + r];
+            /* A node that may not move has its home as its only host. */
+            if (n->home != MAP_NONE && isinf(n->move_cost) && s != n->home)
+                continue;
+            if (inc && (inc[s] + MAP_EPS < need[v] || inc_max[s] + MAP_EPS < need_max[v]))
+                fits = false;
             if (!fits)
                 continue;
             ctx->ok[v * ctx->ns + s] = true;
@@ -113,6 +150,26 @@ map_ctx_init(struct map_ctx *ctx, const struct map_substrate *sub, const struct 
         }
     }
     free(unplaceable);
+    free(inc);
+    free(inc_max);
+    free(need);
+    free(need_max);
+
+    for (size_t v = 0; v < ctx->nv; v++) {
+        const struct map_rnode *n = &req->nodes[v];
+        if (n->home == MAP_NONE || isinf(n->move_cost) || n->move_cost <= 0)
+            continue;
+        if (!ctx->move)
+            ctx->move = xcalloc(ctx->nv * ctx->ns + 1, sizeof(double));
+        for (size_t s = 0; s < ctx->ns; s++)
+            ctx->move[v * ctx->ns + s] = s == n->home ? 0 : n->move_cost;
+    }
+    ctx->busy = xcalloc(ctx->ns + 1, sizeof(bool));
+    for (size_t s = 0; s < ctx->ns; s++) {
+        for (size_t r = 0; r < ctx->nres && !ctx->busy[s]; r++)
+            ctx->busy[s] = sub->nodes[s].used[r] > MAP_EPS;
+        ctx->nbusy += ctx->busy[s];
+    }
 
     ctx->cpu = map_substrate_resource(sub, "cpu");
     ctx->node_cost = xcalloc(ctx->nv + 1, sizeof(double));
@@ -149,6 +206,8 @@ map_ctx_release(struct map_ctx *ctx)
     free(ctx->ok_list);
     free(ctx->ok_n);
     free(ctx->node_cost);
+    free(ctx->move);
+    free(ctx->busy);
     free(ctx->radj_off);
     free(ctx->radj);
     memset(ctx, 0, sizeof(*ctx));
@@ -382,6 +441,196 @@ cleanup:
     return ret;
 }
 
+/*
+ * Routing that looks ahead, for when map_route_links() runs out of
+ * bandwidth: a path that passes through a host of the request uses twice
+ * its bandwidth out of that host's links, which the links of the request
+ * node sitting there still need. Each link takes the cheapest path by
+ * Dijkstra where an arc costs one hop, plus a little when it enters a
+ * host of the request, plus much when that host's links would keep less
+ * room than its own unrouted links need. Latency-bounded links take the
+ * plain shortest path.
+ */
+int
+map_route_links_spread(const struct map_ctx *ctx, struct map_result *res)
+{
+    const struct map_request *req = ctx->req;
+    const struct map_substrate *sub = ctx->sub;
+    size_t nl = ctx->nl, ns = ctx->ns;
+    int ret = -1;
+    double *bw_left = xmalloc((ctx->ne + 1) * sizeof(double));
+    memcpy(bw_left, ctx->bw_resid, ctx->ne * sizeof(double));
+    double *inc_left = xcalloc(ns + 1, sizeof(double)); /* residual of a node's links */
+    double *need = xcalloc(ns + 1, sizeof(double));     /* unrouted demand of a host's nodes */
+    bool *hosting = xcalloc(ns + 1, sizeof(bool));
+    size_t *order = xmalloc((nl + 1) * sizeof(size_t));
+    size_t *plen = xcalloc(nl + 1, sizeof(size_t));
+    size_t *paths = xmalloc((nl * ns + 1) * sizeof(size_t));
+    double *dist = xmalloc((ns + 1) * sizeof(double));
+    size_t *pred = xmalloc((ns + 1) * sizeof(size_t));
+    bool *done = xcalloc(ns + 1, sizeof(bool));
+    /* A binary heap of (distance, node), lazily deleted. */
+    size_t heap_cap = 2 * ctx->ne + ns + 1, nheap;
+    double *hkey = xmalloc(heap_cap * sizeof(double));
+    size_t *hval = xmalloc(heap_cap * sizeof(size_t));
+
+    for (size_t e = 0; e < ctx->ne; e++) {
+        inc_left[sub->links[e].u] += bw_left[e];
+        inc_left[sub->links[e].v] += bw_left[e];
+    }
+    for (size_t l = 0; l < nl; l++) {
+        const struct map_rlink *rl = &req->links[l];
+        order[l] = l;
+        if (res->host[rl->a] != res->host[rl->b]) {
+            need[res->host[rl->a]] += rl->bw;
+            need[res->host[rl->b]] += rl->bw;
+        }
+    }
+    for (size_t v = 0; v < ctx->nv; v++)
+        hosting[res->host[v]] = true;
+    for (size_t i = 1; i < nl; i++) {
+        size_t x = order[i], j = i;
+        while (j > 0 && req->links[order[j - 1]].bw < req->links[x].bw) {
+            order[j] = order[j - 1];
+            j--;
+        }
+        order[j] = x;
+    }
+    for (size_t i = 0; i < nl; i++) {
+        size_t l = order[i];
+        const struct map_rlink *rl = &req->links[l];
+        size_t s = res->host[rl->a], t = res->host[rl->b];
+        size_t *p = paths + l * ns;
+        long n = 0;
+        if (s != t) {
+            need[s] -= rl->bw;
+            need[t] -= rl->bw;
+        }
+        if (s == t) {
+            n = 0;
+        } else if (isfinite(rl->max_lat)) {
+            n = map_shortest_path(ctx, bw_left, s, t, rl->bw, rl->max_lat, p);
+        } else {
+            for (size_t w = 0; w < ns; w++) {
+                dist[w] = INFINITY;
+                done[w] = false;
+            }
+            dist[s] = 0;
+            pred[s] = MAP_NONE;
+            nheap = 0;
+            hkey[nheap] = 0;
+            hval[nheap++] = s;
+            while (nheap) {
+                size_t u = hval[0];
+                double du = hkey[0];
+                /* pop */
+                nheap--;
+                hkey[0] = hkey[nheap];
+                hval[0] = hval[nheap];
+                for (size_t k = 0;;) {
+                    size_t c = 2 * k + 1, m = k;
+                    if (c < nheap && hkey[c] < hkey[m])
+                        m = c;
+                    if (c + 1 < nheap && hkey[c + 1] < hkey[m])
+                        m = c + 1;
+                    if (m == k)
+                        break;
+                    double tk = hkey[k];
+                    size_t tv = hval[k];
+                    hkey[k] = hkey[m];
+                    hval[k] = hval[m];
+                    hkey[m] = tk;
+                    hval[m] = tv;
+                    k = m;
+                }
+                if (done[u] || du > dist[u])
+                    continue;
+                done[u] = true;
+                if (u == t)
+                    break;
+                if (u != s && !sub->nodes[u].forwarding)
+                    continue;
+                const struct map_snode *nd = &sub->nodes[u];
+                for (size_t k = 0; k < nd->narcs; k++) {
+                    size_t arc = nd->arcs[k], e = MAP_ARC_LINK(arc);
+                    if (bw_left[e] + MAP_EPS < rl->bw)
+                        continue;
+                    size_t w = map_arc_head(sub, arc);
+                    double c = 1;
+                    if (w != t && hosting[w]) {
+                        c += 0.5;
+                        if (inc_left[w] - 2 * rl->bw < need[w] - MAP_EPS)
+                            c += 1000;
+                    }
+                    if (du + c < dist[w]) {
+                        dist[w] = du + c;
+                        pred[w] = arc;
+                        if (nheap + 1 > heap_cap)
+                            continue;
+                        size_t k2 = nheap++;
+                        hkey[k2] = dist[w];
+                        hval[k2] = w;
+                        while (k2 > 0 && hkey[(k2 - 1) / 2] > hkey[k2]) {
+                            size_t up = (k2 - 1) / 2;
+                            double tk = hkey[k2];
+                            size_t tv = hval[k2];
+                            hkey[k2] = hkey[up];
+                            hval[k2] = hval[up];
+                            hkey[up] = tk;
+                            hval[up] = tv;
+                            k2 = up;
+                        }
+                    }
+                }
+            }
+            if (!isfinite(dist[t])) {
+                n = -1;
+            } else {
+                size_t len = 0;
+                for (size_t at = t; at != s; at = map_arc_tail(sub, pred[at]))
+                    len++;
+                size_t k = len;
+                for (size_t at = t; at != s; at = map_arc_tail(sub, pred[at]))
+                    p[--k] = MAP_ARC_LINK(pred[at]);
+                n = (long)len;
+            }
+        }
+        if (n < 0)
+            goto cleanup;
+        plen[l] = (size_t)n;
+        for (long k = 0; k < n; k++) {
+            size_t e = p[k];
+            bw_left[e] -= rl->bw;
+            inc_left[sub->links[e].u] -= rl->bw;
+            inc_left[sub->links[e].v] -= rl->bw;
+        }
+    }
+    size_t *off = xcalloc(nl + 1, sizeof(size_t));
+    for (size_t l = 0; l < nl; l++)
+        off[l + 1] = off[l] + plen[l];
+    size_t *flat = xmalloc((off[nl] + 1) * sizeof(size_t));
+    for (size_t l = 0; l < nl; l++)
+        memcpy(flat + off[l], paths + l * ns, plen[l] * sizeof(size_t));
+    map_result_set_paths(res, off, flat);
+    free(off);
+    free(flat);
+    ret = 0;
+cleanup:
+    free(bw_left);
+    free(inc_left);
+    free(need);
+    free(hosting);
+    free(order);
+    free(plen);
+    free(paths);
+    free(dist);
+    free(pred);
+    free(done);
+    free(hkey);
+    free(hval);
+    return ret;
+}
+
 int
 map_result_verify(const struct map_ctx *ctx, const struct map_result *res, struct cn_err *err)
 {
@@ -392,6 +641,8 @@ map_result_verify(const struct map_ctx *ctx, const struct map_result *res, struc
     double *nadd = xcalloc(ctx->ns * nres1 + 1, sizeof(double));
     double *ladd = xcalloc(ctx->ne + 1, sizeof(double));
     unsigned *count = xcalloc(ctx->ns + 1, sizeof(unsigned));
+    bool *on = xcalloc(ctx->ns + 1, sizeof(bool));
+    size_t nhosts = ctx->nbusy;
 
     for (size_t v = 0; v < ctx->nv; v++) {
         size_t s = res->host[v];
@@ -403,8 +654,15 @@ map_result_verify(const struct map_ctx *ctx, const struct map_result *res, struc
             cn_err_set(err, CN_E_INTERNAL, "two request nodes share host %zu", s);
             goto cleanup;
         }
+        if (!on[s] && !ctx->busy[s])
+            nhosts++;
+        on[s] = true;
         for (size_t r = 0; r < ctx->nres; r++)
             nadd[s * nres1 + r] += ctx->dem[v * nres1 + r];
+    }
+    if (req->max_hosts && nhosts > req->max_hosts) {
+        cn_err_set(err, CN_E_INTERNAL, "%zu hosts in use, more than %zu", nhosts, req->max_hosts);
+        goto cleanup;
     }
     for (size_t s = 0; s < ctx->ns; s++) {
         for (size_t r = 0; r < ctx->nres; r++) {
@@ -453,7 +711,17 @@ cleanup:
     free(nadd);
     free(ladd);
     free(count);
+    free(on);
     return ret;
+}
+
+double
+map_eval_moves(const struct map_ctx *ctx, const struct map_result *res)
+{
+    double c = 0;
+    for (size_t v = 0; ctx->move && v < ctx->nv; v++)
+        c += ctx->move[v * ctx->ns + res->host[v]];
+    return c;
 }
 
 double
@@ -462,7 +730,7 @@ map_eval_cost(const struct map_ctx *ctx, const struct map_result *res)
     double c = ctx->node_cost_sum;
     for (size_t l = 0; l < ctx->nl; l++)
         c += ctx->req->links[l].bw * (double)(res->path_off[l + 1] - res->path_off[l]);
-    return c;
+    return c + map_eval_moves(ctx, res);
 }
 
 double
@@ -550,12 +818,71 @@ map_link_min_hops(const struct map_ctx *ctx, size_t l)
     return may_share(ctx, rl->a, rl->b) ? 0 : 1;
 }
 
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/*
+ * With distinct hosts a link takes one hop only over a substrate link
+ * between the two hosts, so a node on a host of degree D has at most D
+ * neighbours one hop away: the links to the others take two hops or more.
+ * Each node thus forces an extra hop on the links to at least deg - D of
+ * its neighbours (the cheapest), and a link is counted from both ends at
+ * most: half the sum is a valid bound.
+ */
+static double
+degree_bound(const struct map_ctx *ctx)
+{
+    const struct map_request *req = ctx->req;
+    double extra = 0;
+    double *bw = xmalloc((ctx->nl + 1) * sizeof(double));
+    size_t *nb_slot = xmalloc((ctx->nv + 1) * sizeof(size_t));
+    for (size_t v = 0; v < ctx->nv; v++)
+        nb_slot[v] = SIZE_MAX;
+    for (size_t v = 0; v < ctx->nv; v++) {
+        size_t most = 0, deg = 0;
+        for (size_t i = 0; i < ctx->ok_n[v]; i++) {
+            size_t narcs = ctx->sub->nodes[ctx->ok_list[v * ctx->ns + i]].narcs;
+            most = narcs > most ? narcs : most;
+        }
+        if (ctx->radj_off[v + 1] - ctx->radj_off[v] <= most)
+            continue;
+        /* Parallel links to one neighbour share their hops: one entry each neighbour. */
+        for (size_t k = ctx->radj_off[v]; k < ctx->radj_off[v + 1]; k++) {
+            const struct map_rlink *rl = &req->links[ctx->radj[k]];
+            size_t u = rl->a == v ? rl->b : rl->a;
+            if (nb_slot[u] == SIZE_MAX) {
+                nb_slot[u] = deg;
+                bw[deg++] = 0;
+            }
+            bw[nb_slot[u]] += rl->bw;
+        }
+        for (size_t k = ctx->radj_off[v]; k < ctx->radj_off[v + 1]; k++) {
+            const struct map_rlink *rl = &req->links[ctx->radj[k]];
+            nb_slot[rl->a == v ? rl->b : rl->a] = SIZE_MAX;
+        }
+        if (deg <= most)
+            continue;
+        qsort(bw, deg, sizeof(double), cmp_double);
+        for (size_t k = 0; k < deg - most; k++)
+            extra += bw[k];
+    }
+    free(bw);
+    free(nb_slot);
+    return extra / 2;
+}
+
 double
 map_cost_lower_bound(const struct map_ctx *ctx)
 {
     double lb = ctx->node_cost_sum;
     for (size_t l = 0; l < ctx->nl; l++)
         lb += ctx->req->links[l].bw * map_link_min_hops(ctx, l);
+    if (ctx->req->distinct)
+        lb += degree_bound(ctx);
     return lb;
 }
 
@@ -575,6 +902,8 @@ eval_objective(const struct map_ctx *ctx, const struct map_result *res)
         return map_eval_load(ctx, res);
     if (strcmp(o, "energy") == 0)
         return map_eval_energy(ctx, res);
+    if (strcmp(o, "migration") == 0)
+        return map_eval_moves(ctx, res);
     return map_eval_cost(ctx, res);
 }
 
@@ -590,7 +919,9 @@ map_solve(const struct map_substrate *sub, const struct map_request *req,
         map_options_init(&defaults);
         opts = &defaults;
     }
-    if (opts->objective && !map_objective_known(opts->objective))
+    /* "migration" only makes sense for requests with homes, which documents do not carry. */
+    if (opts->objective && !map_objective_known(opts->objective) &&
+        strcmp(opts->objective, "migration") != 0)
         return cn_err_set(err, CN_E_INVALID, "unknown objective %s", opts->objective);
     if (map_ctx_init(&ctx, sub, req, opts, err) < 0)
         return -1;
@@ -600,6 +931,11 @@ map_solve(const struct map_substrate *sub, const struct map_request *req,
                        req->nodes[v].name ? req->nodes[v].name : "?");
             goto cleanup;
         }
+    }
+    if (req->max_hosts && ctx.nbusy > req->max_hosts) {
+        cn_err_set(err, CN_E_INFEASIBLE, "%zu hosts are in use already, more than %zu", ctx.nbusy,
+                   req->max_hosts);
+        goto cleanup;
     }
     if (req->distinct && ctx.nv > ctx.ns) {
         cn_err_set(err, CN_E_INFEASIBLE, "more request nodes than substrate nodes");
@@ -625,14 +961,15 @@ map_solve(const struct map_substrate *sub, const struct map_request *req,
     ret = -1;
     if (map_result_verify(&ctx, res, err) < 0)
         goto cleanup;
-    res->cost = map_eval_cost(&ctx, res);
+    res->moves = map_eval_moves(&ctx, res);
+    res->cost = map_eval_cost(&ctx, res) - res->moves;
     if (opts->algorithm != MAP_ALG_MIP) {
         res->value = eval_objective(&ctx, res);
         double lb = map_cost_lower_bound(&ctx);
         bool is_cost = !opts->objective || strcmp(opts->objective, "cost") == 0;
         res->bound = is_cost ? lb : 0;
         res->gap = res->value > 0 ? (res->value - res->bound) / res->value : 0;
-        res->optimal = is_cost && res->cost <= lb + 1e-9;
+        res->optimal = is_cost && res->value <= lb + 1e-9;
         if (res->optimal)
             res->gap = 0;
     }

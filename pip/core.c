@@ -3,15 +3,32 @@
  * store (reservations, capacity, VLAN tags), the mapper (map_rdl_solve on
  * the residual substrate) and the embedding plugins.
  *
- * One mutex serialises every call, the reaper and recovery: the store is one
- * database connection and an embedding context is not thread-safe, and a
- * negotiation must see the residual substrate it reserves from. The store's
- * own transactions still keep other processes (pipctl) from double-booking.
+ * Concurrency. Calls run in the RPC server's threads at once:
+ * - each call takes a store (a database connection) from a pool, opening
+ *   another when none is idle, since a connection serves one thread;
+ * - the substrate is parsed once and shared read-only by every call
+ *   (struct ul_snap, reference counted) until the store's generation says
+ *   another was loaded;
+ * - calls on one CloudNet id run one after another (id_lock), calls on
+ *   different ids side by side;
+ * - mapping and the store's transactions run in parallel: the store's
+ *   transaction is the authority on capacity and tags, so a negotiation
+ *   that mapped onto a residual another one has taken from meanwhile is
+ *   refused with CN_E_INSUFFICIENT and maps again on the new residual;
+ * - the embedding context is not thread-safe (and libvirt's test driver
+ *   keeps its state per connection), so emb_lock serialises every
+ *   embedding call, and nothing else is done under it.
  *
  * Order of work in negotiate: map, reserve (capacity and tags, all or
  * nothing), then embed. When embedding fails the reservation is marked
  * failed, which frees what it held, so nothing is left either way.
+ *
+ * modify works in the same order on a live reservation: map the new
+ * overlay with the old mapping as the previous one, swap what the store
+ * holds, then bring the embedding from the old mapping to the new. When
+ * that fails, the old embedding and the old holdings are put back.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,16 +42,35 @@
 #include "rdl/rdl.h"
 #include "util/util.h"
 
+/* How often a negotiation maps again after losing capacity to a concurrent one. */
+#define MAP_ATTEMPTS 3
+
+/* The parsed substrate of one generation, shared read-only by the calls that hold it. */
+struct ul_snap {
+    struct rdl_graph *ul;
+    long long generation;
+    unsigned refs; /* the core's own reference while it is current, plus one per call */
+};
+
 struct pipd_core {
     const struct pipd_config *cfg;
-    pthread_mutex_t lock;
-    struct pip_store *store;
+    struct pip_store_config sc; /* strings borrowed from cfg */
+    char *password;
+    pthread_mutex_t lock; /* guards pool, ul and busy */
+    pthread_cond_t idle;  /* an id left busy */
+    struct pip_store **pool;
+    size_t npool, cap_pool;
+    struct ul_snap *ul;
+    char **busy; /* ids a call is working on */
+    size_t nbusy, cap_busy;
+    pthread_mutex_t emb_lock; /* serialises every use of emb */
     struct emb_ctx *emb;
 };
 
-/* The graphs of one reservation, parsed from the store. */
+/* The graphs of one reservation, parsed from the store; ul is borrowed from a snapshot. */
 struct graphs {
-    struct rdl_graph *ol, *ml, *ul;
+    struct rdl_graph *ol, *ml;
+    const struct rdl_graph *ul;
 };
 
 static void
@@ -42,7 +78,6 @@ graphs_release(struct graphs *g)
 {
     rdl_graph_free(g->ol);
     rdl_graph_free(g->ml);
-    rdl_graph_free(g->ul);
     memset(g, 0, sizeof(*g));
 }
 
@@ -86,10 +121,11 @@ static int
 load_substrate_file(struct pip_store *s, const char *path, struct cn_err *err)
 {
     struct cn_err probe = CN_ERR_INIT;
-    struct rdl_graph *have = pip_store_dump_substrate(s, &probe), *ul = NULL;
+    long long generation;
+    struct rdl_graph *ul = NULL;
     int ret = -1;
 
-    if (have) {
+    if (pip_store_substrate_generation(s, &generation, &probe) == 0) {
         /* The database is the authority once it holds a substrate. */
         ret = 0;
         goto cleanup;
@@ -107,10 +143,137 @@ load_substrate_file(struct pip_store *s, const char *path, struct cn_err *err)
     }
     ret = pip_store_load_substrate(s, ul, err);
 cleanup:
-    rdl_graph_free(have);
     rdl_graph_free(ul);
     cn_err_release(&probe);
     return ret;
+}
+
+/* A store for this thread's call: an idle one from the pool, or a new connection. */
+static struct pip_store *
+store_take(struct pipd_core *core, struct cn_err *err)
+{
+    struct pip_store *s = NULL;
+    pthread_mutex_lock(&core->lock);
+    if (core->npool > 0)
+        s = core->pool[--core->npool];
+    pthread_mutex_unlock(&core->lock);
+    return s ? s : pip_store_open(&core->sc, err);
+}
+
+/* Gives a store back to the pool; one whose connection was lost is closed. */
+static void
+store_give(struct pipd_core *core, struct pip_store *s)
+{
+    if (!s)
+        return;
+    if (pip_store_broken(s)) {
+        pip_store_close(s);
+        return;
+    }
+    pthread_mutex_lock(&core->lock);
+    CN_GROW(core->pool, core->cap_pool, core->npool + 1);
+    core->pool[core->npool++] = s;
+    pthread_mutex_unlock(&core->lock);
+}
+
+static void
+ul_unref_locked(struct ul_snap *snap)
+{
+    if (snap && --snap->refs == 0) {
+        rdl_graph_free(snap->ul);
+        free(snap);
+    }
+}
+
+static void
+ul_give(struct pipd_core *core, struct ul_snap *snap)
+{
+    if (!snap)
+        return;
+    pthread_mutex_lock(&core->lock);
+    ul_unref_locked(snap);
+    pthread_mutex_unlock(&core->lock);
+}
+
+/*
+ * The current substrate, parsed: the one kept when the store's generation
+ * is still its own, else read and parsed again (and kept). The caller
+ * gives it back with ul_give.
+ */
+static struct ul_snap *
+ul_take(struct pipd_core *core, struct pip_store *s, struct cn_err *err)
+{
+    struct ul_snap *snap = NULL;
+    long long generation;
+
+    if (pip_store_substrate_generation(s, &generation, err) < 0)
+        return NULL;
+    pthread_mutex_lock(&core->lock);
+    if (core->ul && core->ul->generation == generation) {
+        snap = core->ul;
+        snap->refs++;
+    }
+    pthread_mutex_unlock(&core->lock);
+    if (snap)
+        return snap;
+    snap = xcalloc(1, sizeof(*snap));
+    snap->ul = pip_store_dump_substrate_stamped(s, &snap->generation, err);
+    if (!snap->ul) {
+        free(snap);
+        return NULL;
+    }
+    snap->refs = 1;
+    pthread_mutex_lock(&core->lock);
+    /* A newer one kept by another call meanwhile stays; an older one is replaced. */
+    if (!core->ul || core->ul->generation < snap->generation) {
+        ul_unref_locked(core->ul);
+        core->ul = snap;
+        snap->refs++;
+    }
+    pthread_mutex_unlock(&core->lock);
+    return snap;
+}
+
+static bool
+id_busy_locked(const struct pipd_core *core, const char *id, size_t *ret_index)
+{
+    for (size_t i = 0; i < core->nbusy; i++) {
+        if (cn_streq(core->busy[i], id)) {
+            if (ret_index)
+                *ret_index = i;
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Waits until no other call works on CloudNet id, then marks it busy: the
+ * calls on one CloudNet are serialised (a release must not run between a
+ * negotiation's reservation and its embedding), those on different ones not.
+ */
+static void
+id_lock(struct pipd_core *core, const char *id)
+{
+    pthread_mutex_lock(&core->lock);
+    while (id_busy_locked(core, id, NULL))
+        pthread_cond_wait(&core->idle, &core->lock);
+    CN_GROW(core->busy, core->cap_busy, core->nbusy + 1);
+    core->busy[core->nbusy++] = xstrdup(id);
+    pthread_mutex_unlock(&core->lock);
+}
+
+static void
+id_unlock(struct pipd_core *core, const char *id)
+{
+    size_t i;
+    pthread_mutex_lock(&core->lock);
+    if (id_busy_locked(core, id, &i)) {
+        free(core->busy[i]);
+        core->busy[i] = core->busy[--core->nbusy];
+    }
+    pthread_cond_broadcast(&core->idle);
+    pthread_mutex_unlock(&core->lock);
 }
 
 struct pipd_core *
@@ -118,15 +281,6 @@ pipd_core_new(const struct pipd_config *cfg, struct cn_err *err)
 {
     struct pipd_core *core = xcalloc(1, sizeof(*core));
     const char *password = getenv("PIPD_DB_PASSWORD");
-    struct pip_store_config sc = {
-        .socket = cfg->db_socket,
-        .host = cfg->db_host,
-        .port = cfg->db_port,
-        .user = cfg->db_user,
-        .password = password && *password ? password : NULL,
-        .database = cfg->db_name,
-        .max_lease_s = cfg->max_lease_s,
-    };
     struct emb_config ec = {
         .libvirt_uri = cfg->libvirt_uri,
         .image_dir = cfg->image_dir,
@@ -134,21 +288,37 @@ pipd_core_new(const struct pipd_config *cfg, struct cn_err *err)
         .clipd_socket = cfg->clipd_socket,
         .dataplane_file = cfg->dataplane_file,
     };
+    struct pip_store *s = NULL;
 
     core->cfg = cfg;
+    /* Connections are opened later too: keep the password, not the environment's. */
+    core->password = password && *password ? xstrdup(password) : NULL;
+    core->sc = (struct pip_store_config){
+        .socket = cfg->db_socket,
+        .host = cfg->db_host,
+        .port = cfg->db_port,
+        .user = cfg->db_user,
+        .password = core->password,
+        .database = cfg->db_name,
+        .max_lease_s = cfg->max_lease_s,
+    };
     pthread_mutex_init(&core->lock, NULL);
-    core->store = pip_store_open(&sc, err);
-    if (!core->store)
+    pthread_cond_init(&core->idle, NULL);
+    pthread_mutex_init(&core->emb_lock, NULL);
+    s = pip_store_open(&core->sc, err);
+    if (!s)
         goto fail;
-    if (pip_store_migrate(core->store, 0, NULL, err) < 0)
+    if (pip_store_migrate(s, 0, NULL, err) < 0)
         goto fail;
-    if (cfg->substrate_file && load_substrate_file(core->store, cfg->substrate_file, err) < 0)
+    if (cfg->substrate_file && load_substrate_file(s, cfg->substrate_file, err) < 0)
         goto fail;
     core->emb = emb_ctx_new(&ec, err);
     if (!core->emb)
         goto fail;
+    store_give(core, s);
     return core;
 fail:
+    pip_store_close(s);
     pipd_core_free(core);
     return NULL;
 }
@@ -159,7 +329,16 @@ pipd_core_free(struct pipd_core *core)
     if (!core)
         return;
     emb_ctx_free(core->emb);
-    pip_store_close(core->store);
+    for (size_t i = 0; i < core->npool; i++)
+        pip_store_close(core->pool[i]);
+    free(core->pool);
+    ul_unref_locked(core->ul);
+    for (size_t i = 0; i < core->nbusy; i++)
+        free(core->busy[i]);
+    free(core->busy);
+    free(core->password);
+    pthread_mutex_destroy(&core->emb_lock);
+    pthread_cond_destroy(&core->idle);
     pthread_mutex_destroy(&core->lock);
     free(core);
 }
@@ -207,14 +386,23 @@ pipd_core_authenticate(const struct pipd_core *core, const char *secret, struct 
     return found;
 }
 
+/* How much of a reservation a call needs. */
+enum fetch {
+    FETCH_BRIEF, /* the row only */
+    FETCH_DOCS,  /* with its documents */
+    FETCH_ALL,   /* with its documents and tags */
+};
+
 /* The reservation, when it exists and belongs to peer. */
 static struct pip_reservation *
-get_owned(struct pipd_core *core, const char *peer, const char *id, struct cn_err *err)
+get_owned(struct pip_store *st, const char *peer, const char *id, enum fetch how,
+          struct cn_err *err)
 {
     struct pip_reservation *r;
     if (check_id(id, err) < 0)
         return NULL;
-    r = pip_store_get(core->store, id, err);
+    r = how == FETCH_ALL ? pip_store_get(st, id, err)
+                         : pip_store_get_brief(st, id, how == FETCH_DOCS, err);
     if (!r)
         return NULL;
     if (!cn_streq(r->peer ? r->peer : "", peer)) {
@@ -226,10 +414,10 @@ get_owned(struct pipd_core *core, const char *peer, const char *id, struct cn_er
 }
 
 static int
-load_graphs(struct pipd_core *core, const struct pip_reservation *r, struct graphs *ret,
+load_graphs(const struct pip_reservation *r, const struct rdl_graph *ul, struct graphs *ret,
             struct cn_err *err)
 {
-    struct graphs g = {NULL, NULL, NULL};
+    struct graphs g = {NULL, NULL, ul};
     if (r->overlay_yaml && *r->overlay_yaml) {
         g.ol = rdl_read_string(r->id, r->overlay_yaml, strlen(r->overlay_yaml), err);
         if (!g.ol)
@@ -241,9 +429,6 @@ load_graphs(struct pipd_core *core, const struct pip_reservation *r, struct grap
     }
     g.ml = rdl_read_string(r->id, r->mapping_yaml, strlen(r->mapping_yaml), err);
     if (!g.ml)
-        goto fail;
-    g.ul = pip_store_dump_substrate(core->store, err);
-    if (!g.ul)
         goto fail;
     *ret = g;
     return 0;
@@ -362,21 +547,24 @@ struct pipd_description *
 pipd_core_describe(struct pipd_core *core, const char *peer, struct cn_err *err)
 {
     struct pipd_description *d = xcalloc(1, sizeof(*d));
-    struct rdl_graph *ul = NULL;
+    struct pip_store *st = NULL;
+    struct ul_snap *snap = NULL;
     (void)peer;
 
-    pthread_mutex_lock(&core->lock);
     d->name = core->cfg->name;
     d->version = PIPD_VERSION;
-    if (pip_store_totals(core->store, &d->totals, &d->ntotals, err) < 0)
+    st = store_take(core, err);
+    if (!st)
         goto fail;
-    if (pip_store_free_vlans(core->store, NULL, &d->vlans, &d->nvlans, err) < 0)
+    if (pip_store_totals(st, &d->totals, &d->ntotals, err) < 0)
         goto fail;
-    ul = pip_store_dump_substrate(core->store, err);
-    if (!ul)
+    if (pip_store_free_vlans(st, NULL, &d->vlans, &d->nvlans, err) < 0)
         goto fail;
-    for (size_t i = 0; i < rdl_graph_element_count(ul); i++) {
-        const struct rdl_element *e = rdl_graph_element_at(ul, i);
+    snap = ul_take(core, st, err);
+    if (!snap)
+        goto fail;
+    for (size_t i = 0; i < rdl_graph_element_count(snap->ul); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(snap->ul, i);
         if (rdl_element_is_node(e)) {
             const struct rdl_props *f = rdl_element_features(e);
             for (size_t j = 0; j < rdl_props_count(f); j++)
@@ -389,12 +577,12 @@ pipd_core_describe(struct pipd_core *core, const char *peer, struct cn_err *err)
                 t->vlan_first = t->vlan_last = 0;
         }
     }
-    pthread_mutex_unlock(&core->lock);
-    rdl_graph_free(ul);
+    ul_give(core, snap);
+    store_give(core, st);
     return d;
 fail:
-    pthread_mutex_unlock(&core->lock);
-    rdl_graph_free(ul);
+    ul_give(core, snap);
+    store_give(core, st);
     pipd_description_free(d);
     return NULL;
 }
@@ -424,15 +612,51 @@ add_allocs(struct reserve_parts *p, const char *element, const struct rdl_props 
     }
 }
 
+static void
+reserve_parts_release(struct reserve_parts *p)
+{
+    free(p->allocs);
+    free(p->vlans);
+    memset(p, 0, sizeof(*p));
+}
+
+static bool
+is_transit(const char *type)
+{
+    return rdl_type_fits("/link/transit", type);
+}
+
+/*
+ * The tag a VNP chose for a transit link (feature `vlan`), 0 when the link
+ * is not a transit link or names none, -1 with err set when it is not a tag.
+ */
+static int
+transit_tag(const struct rdl_element *e, struct cn_err *err)
+{
+    const struct rdl_value *v = rdl_props_get(rdl_element_features(e), "vlan");
+    if (!is_transit(rdl_element_type(e)) || !v)
+        return 0;
+    double tag = rdl_value_kind(v) == RDL_VALUE_NUMBER ? rdl_value_number(v) : 0;
+    if (tag < 1 || tag > 4094 || tag != (int)tag)
+        return cn_err_set(err, CN_E_INVALID,
+                          "%s: feature vlan of transit link must be a tag 1-4094",
+                          rdl_element_id(e));
+    return (int)tag;
+}
+
 /*
  * What the mapping consumes: node resources on hosts, link resources on
  * every underlay link of a path (odd positions), and one VLAN tag per
  * virtual link. Tags are taken on the whole substrate: a tag is a
  * bridge-wide thing inside a node, so a tag unique across the PIP is what
- * keeps CloudNets apart whatever their paths.
+ * keeps CloudNets apart whatever their paths. A transit link gets the tag
+ * the VNP chose for it, which must also be one its underlay transit link
+ * may carry (docs/federation.md); the tag its frames carry on the wire
+ * (`wire_vlan`) is copied into its map entry for the transit plugin.
  */
-static void
-reserve_parts(const struct rdl_graph *ol, const struct rdl_graph *ml, struct reserve_parts *p)
+static int
+reserve_parts(const struct rdl_graph *ol, struct rdl_graph *ml, const struct rdl_graph *ul,
+              struct reserve_parts *p, struct cn_err *err)
 {
     for (size_t i = 0; i < rdl_mapping_count(ml); i++) {
         const struct rdl_map_entry *m = rdl_mapping_at(ml, i);
@@ -446,18 +670,31 @@ reserve_parts(const struct rdl_graph *ol, const struct rdl_graph *ml, struct res
     }
     for (size_t i = 0; i < rdl_graph_element_count(ol); i++) {
         const struct rdl_element *e = rdl_graph_element_at(ol, i);
-        int first, last, tag = 0;
+        const char *range_of = NULL;
         if (!rdl_element_is_link(e))
             continue;
-        /* A transit stub carries the tag the VNP chose for it. */
-        if (rdl_element_vlan_range(e, &first, &last) == 0 && first == last)
-            tag = first;
+        int tag = transit_tag(e, err);
+        if (tag < 0)
+            return -1;
+        struct rdl_map_entry *m = rdl_mapping_get(ml, rdl_element_id(e));
+        if (tag > 0 && m) {
+            for (size_t j = 1; j < rdl_map_entry_path_len(m) && !range_of; j += 2) {
+                const struct rdl_element *u = rdl_graph_element(ul, rdl_map_entry_path_at(m, j));
+                if (u && is_transit(rdl_element_type(u)))
+                    range_of = rdl_element_id(u);
+            }
+            const struct rdl_value *wire = rdl_props_get(rdl_element_features(e), "wire_vlan");
+            if (wire)
+                rdl_props_set(rdl_map_entry_features_mut(m), "wire_vlan", rdl_value_copy(wire));
+        }
         p->vlans = xrealloc(p->vlans, (p->nvlans + 1) * sizeof(*p->vlans));
         p->vlans[p->nvlans++] = (struct pip_vlan_request){
             .overlay_link = rdl_element_id(e),
             .tag = tag,
+            .range_of = range_of,
         };
     }
+    return 0;
 }
 
 /* The answer to a negotiate repeated for an existing reservation. */
@@ -471,33 +708,47 @@ negotiate_again(const struct pip_reservation *r, struct cn_err *err)
     return result_from(r, true);
 }
 
+/* Map options of a negotiation or modification. */
+static void
+map_opts(const struct pipd_core *core, struct map_options *opts)
+{
+    map_options_init(opts);
+    opts->algorithm = MAP_ALG_MIP;
+    opts->objective = "cost";
+    opts->time_limit_s = core->cfg->map_time_limit_s;
+}
+
+/* The residual substrate: a copy of the snapshot with the free amounts the store counts. */
+static struct rdl_graph *
+residual_of(struct pip_store *st, const struct ul_snap *snap, const char *except,
+            struct cn_err *err)
+{
+    struct rdl_graph *g = rdl_graph_copy(snap->ul);
+    if (pip_store_residual_apply(st, g, except, err) < 0) {
+        rdl_graph_free(g);
+        return NULL;
+    }
+    return g;
+}
+
+/* Runs under id_lock(id). */
 static struct pipd_result *
-negotiate_locked(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
-                 long lease_s, struct cn_err *err)
+negotiate_id(struct pipd_core *core, struct pip_store *st, const char *peer, const char *id,
+             const char *yaml, long lease_s, struct cn_err *err)
 {
     struct pip_reservation *r = NULL, *existing = NULL;
     struct rdl_graph *ol = NULL, *residual = NULL, *ml = NULL;
+    struct ul_snap *snap = NULL;
     struct graphs g = {NULL, NULL, NULL};
     struct cn_buf ml_yaml = CN_BUF_INIT;
     struct reserve_parts parts = {NULL, 0, NULL, 0};
     struct cn_err probe = CN_ERR_INIT, undo = CN_ERR_INIT;
     struct pipd_result *res = NULL;
     struct map_options opts;
-
-    if (check_id(id, err) < 0)
-        goto cleanup;
-    if (!yaml || strlen(yaml) > core->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
-                   core->cfg->max_request);
-        goto cleanup;
-    }
-    if (lease_s <= 0) {
-        cn_err_set(err, CN_E_INVALID, "the lease must be a positive number of seconds");
-        goto cleanup;
-    }
+    bool existed = false;
 
     /* A repeat returns what the first call gave, once the id is known to be the caller's. */
-    existing = pip_store_get(core->store, id, &probe);
+    existing = pip_store_get_brief(st, id, false, &probe);
     if (!existing && probe.code != CN_E_NOTFOUND) {
         cn_err_set(err, probe.code, "%s", cn_err_msg(&probe));
         goto cleanup;
@@ -507,7 +758,7 @@ negotiate_locked(struct pipd_core *core, const char *peer, const char *id, const
             cn_err_set(err, CN_E_FORBIDDEN, "forbidden: CloudNet '%s' belongs to another peer", id);
             goto cleanup;
         }
-        if (pip_store_lookup(core->store, id, yaml, &r, err) < 0)
+        if (pip_store_lookup(st, id, yaml, &r, err) < 0)
             goto cleanup;
         if (!r) {
             cn_err_set(err, CN_E_INTERNAL, "CloudNet '%s' vanished during lookup", id);
@@ -527,49 +778,57 @@ negotiate_locked(struct pipd_core *core, const char *peer, const char *id, const
                    rdl_kind_name(rdl_graph_kind(ol)));
         goto cleanup;
     }
-    residual = pip_store_residual_substrate(core->store, err);
-    if (!residual)
+    snap = ul_take(core, st, err);
+    if (!snap)
         goto cleanup;
-    map_options_init(&opts);
-    opts.algorithm = MAP_ALG_MIP;
-    opts.objective = "cost";
-    opts.time_limit_s = core->cfg->map_time_limit_s;
-    if (map_rdl_solve(residual, NULL, 0, ol, &opts, &ml, err) < 0)
-        goto cleanup;
-
-    reserve_parts(ol, ml, &parts);
-    if (rdl_write(ml, &ml_yaml, err) < 0)
-        goto cleanup;
-    struct pip_reserve_request req = {
-        .id = id,
-        .request = yaml,
-        .peer = peer,
-        .overlay_yaml = yaml,
-        .mapping_yaml = ml_yaml.s,
-        .lease_s = lease_s,
-        .allocs = parts.allocs,
-        .nallocs = parts.nallocs,
-        .vlans = parts.vlans,
-        .nvlans = parts.nvlans,
-    };
-    bool existed = false;
-    struct pip_reservation *tmp = pip_store_reserve(core->store, &req, &existed, err);
-    if (!tmp)
-        goto cleanup;
-    pip_reservation_free(tmp);
-    /* Read back: the stored mapping carries the tags the store picked. */
-    r = pip_store_get(core->store, id, err);
-    if (!r)
-        goto cleanup;
+    map_opts(core, &opts);
+    for (int attempt = 1;; attempt++) {
+        residual = residual_of(st, snap, NULL, err);
+        if (!residual || map_rdl_solve(residual, NULL, 0, ol, &opts, &ml, err) < 0)
+            goto cleanup;
+        if (reserve_parts(ol, ml, residual, &parts, err) < 0 || rdl_write(ml, &ml_yaml, err) < 0)
+            goto cleanup;
+        struct pip_reserve_request req = {
+            .id = id,
+            .request = yaml,
+            .peer = peer,
+            .overlay_yaml = yaml,
+            .mapping_yaml = ml_yaml.s,
+            .lease_s = lease_s,
+            .allocs = parts.allocs,
+            .nallocs = parts.nallocs,
+            .vlans = parts.vlans,
+            .nvlans = parts.nvlans,
+        };
+        /* The stored mapping carries the tags the store picked. */
+        r = pip_store_reserve(st, &req, &existed, err);
+        if (r)
+            break;
+        /* Another negotiation took capacity this mapping counted on: map again. */
+        if (err->code != CN_E_INSUFFICIENT || attempt >= MAP_ATTEMPTS)
+            goto cleanup;
+        cn_err_clear(err);
+        rdl_graph_free(residual);
+        rdl_graph_free(ml);
+        residual = ml = NULL;
+        cn_buf_release(&ml_yaml);
+        reserve_parts_release(&parts);
+    }
     if (existed) {
         res = negotiate_again(r, err);
         goto cleanup;
     }
-    if (load_graphs(core, r, &g, err) < 0 || emb_embed(core->emb, id, g.ol, g.ml, g.ul, err) < 0) {
+    int rc = load_graphs(r, snap->ul, &g, err);
+    if (rc == 0) {
+        pthread_mutex_lock(&core->emb_lock);
+        rc = emb_embed(core->emb, id, g.ol, g.ml, g.ul, err);
+        pthread_mutex_unlock(&core->emb_lock);
+    }
+    if (rc < 0) {
         int code = err->code;
         /* emb_embed undid its own work; give back the capacity and tags. */
         cn_err_prefix(err, "embedding failed");
-        if (pip_store_fail(core->store, id, cn_err_msg(err), &undo) < 0)
+        if (pip_store_fail(st, id, cn_err_msg(err), &undo) < 0)
             cn_err_add(err, undo.code, "and the reservation could not be failed: %s",
                        cn_err_msg(&undo));
         err->code = code == CN_E_BUSY ? CN_E_BUSY : CN_E_EMBEDDING;
@@ -583,9 +842,9 @@ cleanup:
     rdl_graph_free(residual);
     rdl_graph_free(ml);
     graphs_release(&g);
+    ul_give(core, snap);
     cn_buf_release(&ml_yaml);
-    free(parts.allocs);
-    free(parts.vlans);
+    reserve_parts_release(&parts);
     cn_err_release(&probe);
     cn_err_release(&undo);
     return res;
@@ -595,10 +854,424 @@ struct pipd_result *
 pipd_core_negotiate(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
                     long lease_s, struct cn_err *err)
 {
+    struct pipd_result *res = NULL;
+    struct pip_store *st = NULL;
+
+    if (check_id(id, err) < 0)
+        return NULL;
+    if (!yaml || strlen(yaml) > core->cfg->max_request) {
+        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
+                   core->cfg->max_request);
+        return NULL;
+    }
+    if (lease_s <= 0) {
+        cn_err_set(err, CN_E_INVALID, "the lease must be a positive number of seconds");
+        return NULL;
+    }
+    id_lock(core, id);
+    st = store_take(core, err);
+    if (st)
+        res = negotiate_id(core, st, peer, id, yaml, lease_s, err);
+    store_give(core, st);
+    id_unlock(core, id);
+    return res;
+}
+
+/* ---- modify ---- */
+
+static bool
+props_equal(const struct rdl_props *a, const struct rdl_props *b)
+{
+    if (rdl_props_count(a) != rdl_props_count(b))
+        return false;
+    for (size_t i = 0; i < rdl_props_count(a); i++) {
+        const struct rdl_value *w = rdl_props_get(b, rdl_props_name_at(a, i));
+        if (!w || !rdl_value_equal(rdl_props_value_at(a, i), w))
+            return false;
+    }
+    return true;
+}
+
+/*
+ * Whether two map entries are realised alike. A link's resources are left
+ * out: bandwidth is accounted in the store, not configured on any port.
+ */
+static bool
+entry_same(const struct rdl_map_entry *m, const struct rdl_map_entry *n)
+{
+    const char *a = rdl_map_entry_to(m), *b = rdl_map_entry_to(n);
+    if ((a == NULL) != (b == NULL) || (a && !cn_streq(a, b)))
+        return false;
+    if (rdl_map_entry_path_len(m) != rdl_map_entry_path_len(n) ||
+        rdl_map_entry_vlan(m) != rdl_map_entry_vlan(n) ||
+        !props_equal(rdl_map_entry_features(m), rdl_map_entry_features(n)))
+        return false;
+    for (size_t i = 0; i < rdl_map_entry_path_len(m); i++)
+        if (!cn_streq(rdl_map_entry_path_at(m, i), rdl_map_entry_path_at(n, i)))
+            return false;
+    return !a || props_equal(rdl_map_entry_resources(m), rdl_map_entry_resources(n));
+}
+
+/*
+ * Whether overlay element id is realised alike under both versions: same
+ * entry, and for a VNode also the same features and the same links, each
+ * realised alike (a VNode has one interface per link, tagged with its tag).
+ */
+static bool
+element_same(const struct graphs *old, const struct graphs *new, const char *id)
+{
+    const struct rdl_map_entry *m = rdl_mapping_get(old->ml, id), *n = rdl_mapping_get(new->ml, id);
+    if (!m || !n || !entry_same(m, n))
+        return false;
+    if (!rdl_map_entry_to(m))
+        return true;
+    const struct rdl_element *a = rdl_graph_element(old->ol, id),
+                             *b = rdl_graph_element(new->ol, id);
+    if (!a || !b || !cn_streq(rdl_element_type(a), rdl_element_type(b)) ||
+        !props_equal(rdl_element_features(a), rdl_element_features(b)) ||
+        rdl_element_degree(a) != rdl_element_degree(b))
+        return false;
+    for (size_t i = 0; i < rdl_element_degree(a); i++) {
+        const char *link = rdl_element_id(rdl_element_neighbour(a, i));
+        bool found = false;
+        for (size_t j = 0; j < rdl_element_degree(b) && !found; j++)
+            found = cn_streq(link, rdl_element_id(rdl_element_neighbour(b, j)));
+        m = rdl_mapping_get(old->ml, link);
+        n = rdl_mapping_get(new->ml, link);
+        if (!found || !m || !n || !entry_same(m, n))
+            return false;
+    }
+    return true;
+}
+
+/* A copy of ml with only the entries for which keep() holds. */
+static struct rdl_graph *
+sub_mapping(const struct rdl_graph *ml, const struct graphs *old, const struct graphs *new,
+            bool (*keep)(const struct graphs *, const struct graphs *, const char *))
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *g = rdl_graph_new(RDL_MAPPING, rdl_graph_name(ml));
+    rdl_mapping_set_graphs(g, rdl_mapping_overlay(ml), rdl_mapping_underlay(ml));
+    for (size_t i = 0; i < rdl_mapping_count(ml); i++) {
+        const struct rdl_map_entry *m = rdl_mapping_at(ml, i);
+        if (!keep(old, new, rdl_map_entry_id(m)))
+            continue;
+        struct rdl_map_entry *c = rdl_mapping_add(g, rdl_map_entry_id(m), &err);
+        if (!c)
+            continue;
+        if (rdl_map_entry_to(m))
+            rdl_map_entry_set_to(c, rdl_map_entry_to(m));
+        for (size_t j = 0; j < rdl_map_entry_path_len(m); j++)
+            rdl_map_entry_path_append(c, rdl_map_entry_path_at(m, j));
+        if (rdl_map_entry_vlan(m) > 0)
+            rdl_map_entry_set_vlan(c, rdl_map_entry_vlan(m));
+        const struct rdl_props *p = rdl_map_entry_resources(m);
+        for (size_t j = 0; j < rdl_props_count(p); j++)
+            rdl_props_set(rdl_map_entry_resources_mut(c), rdl_props_name_at(p, j),
+                          rdl_value_copy(rdl_props_value_at(p, j)));
+        p = rdl_map_entry_features(m);
+        for (size_t j = 0; j < rdl_props_count(p); j++)
+            rdl_props_set(rdl_map_entry_features_mut(c), rdl_props_name_at(p, j),
+                          rdl_value_copy(rdl_props_value_at(p, j)));
+    }
+    cn_err_release(&err);
+    return g;
+}
+
+static bool
+only_old(const struct graphs *old, const struct graphs *new, const char *id)
+{
+    (void)old;
+    return !rdl_mapping_get(new->ml, id);
+}
+
+/* How the embedding gets from one version of a CloudNet to the next. */
+enum change {
+    CHANGE_NONE,    /* nothing realised differs (e.g. only bandwidth changed) */
+    CHANGE_REMOVE,  /* elements go, and nothing that stays touches them */
+    CHANGE_REBUILD, /* anything else */
+};
+
+static enum change
+classify(const struct graphs *old, const struct graphs *new)
+{
+    bool removed = false;
+    for (size_t i = 0; i < rdl_mapping_count(new->ml); i++)
+        if (!element_same(old, new, rdl_map_entry_id(rdl_mapping_at(new->ml, i))))
+            return CHANGE_REBUILD;
+    for (size_t i = 0; i < rdl_mapping_count(old->ml); i++)
+        removed = removed || only_old(old, new, rdl_map_entry_id(rdl_mapping_at(old->ml, i)));
+    return removed ? CHANGE_REMOVE : CHANGE_NONE;
+}
+
+/* The VNodes of ml that are running, as a NULL-terminated array of borrowed ids. */
+static const char **
+running_vnodes(struct pipd_core *core, const char *id, const struct graphs *g)
+{
+    const char **ids = xcalloc(rdl_mapping_count(g->ml) + 1, sizeof(*ids));
+    size_t n = 0;
+    for (size_t i = 0; i < rdl_mapping_count(g->ml); i++) {
+        const struct rdl_map_entry *m = rdl_mapping_at(g->ml, i);
+        struct cn_err ignored = CN_ERR_INIT;
+        enum emb_state st = EMB_STATE_ABSENT;
+        if (rdl_map_entry_to(m) &&
+            emb_status(core->emb, id, g->ml, g->ul, rdl_map_entry_id(m), &st, &ignored) == 0 &&
+            st == EMB_STATE_RUNNING)
+            ids[n++] = rdl_map_entry_id(m);
+        cn_err_release(&ignored);
+    }
+    return ids;
+}
+
+/*
+ * Starts the VNodes of g that were running before (in `was`, ids of the old
+ * version) or are new in g; VNodes that were stopped stay stopped.
+ */
+static int
+restart_vnodes(struct pipd_core *core, const char *id, const struct graphs *g,
+               const struct graphs *before, const char *const *was, struct cn_err *err)
+{
+    for (size_t i = 0; i < rdl_mapping_count(g->ml); i++) {
+        const struct rdl_map_entry *m = rdl_mapping_at(g->ml, i);
+        const char *el = rdl_map_entry_id(m);
+        bool start = !rdl_mapping_get(before->ml, el);
+        for (size_t j = 0; was[j] && !start; j++)
+            start = cn_streq(was[j], el);
+        if (rdl_map_entry_to(m) && start && emb_start(core->emb, id, g->ml, g->ul, el, err) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/*
+ * Brings the embedding from old to new. The embedding cannot add to a
+ * CloudNet it holds already (emb_embed refuses a partly embedded one), so
+ * anything beyond removals is done by releasing the old version and
+ * embedding the new one, after which the VNodes of a provisioned CloudNet
+ * that were running (and its new ones) are started. When the new version
+ * cannot be embedded the old one is embedded again: -1 with err saying why.
+ */
+static int
+apply_change(struct pipd_core *core, const char *id, bool provisioned, const struct graphs *old,
+             const struct graphs *new, struct cn_err *err)
+{
+    struct rdl_graph *gone = NULL;
+    const char **was = NULL;
+    int ret = -1;
+
+    switch (classify(old, new)) {
+    case CHANGE_NONE:
+        ret = 0;
+        break;
+    case CHANGE_REMOVE:
+        gone = sub_mapping(old->ml, old, new, only_old);
+        if (emb_release(core->emb, id, NULL, gone, old->ul, err) < 0) {
+            cn_err_prefix(err, "removing elements of '%s'", id);
+            err->code = CN_E_INTERNAL;
+            break;
+        }
+        ret = 0;
+        break;
+    case CHANGE_REBUILD:
+        was = provisioned ? running_vnodes(core, id, old) : xcalloc(1, sizeof(*was));
+        if (emb_release(core->emb, id, old->ol, old->ml, old->ul, err) < 0) {
+            cn_err_prefix(err, "releasing the embedding of '%s'", id);
+            err->code = CN_E_INTERNAL;
+            break;
+        }
+        if (emb_embed(core->emb, id, new->ol, new->ml, new->ul, err) == 0) {
+            if (provisioned && restart_vnodes(core, id, new, old, was, err) < 0) {
+                cn_err_prefix(err, "starting the VNodes of '%s' again", id);
+                err->code = CN_E_INTERNAL;
+                break;
+            }
+            ret = 0;
+            break;
+        }
+        cn_err_prefix(err, "embedding failed");
+        err->code = CN_E_EMBEDDING;
+        {
+            struct cn_err undo = CN_ERR_INIT;
+            static const char *const none[] = {NULL};
+            if (emb_embed(core->emb, id, old->ol, old->ml, old->ul, &undo) < 0 ||
+                (provisioned && restart_vnodes(core, id, old, old, was ? was : none, &undo) < 0))
+                cn_err_add(err, CN_E_EMBEDDING, "and the old version could not be restored: %s",
+                           cn_err_msg(&undo));
+            cn_err_release(&undo);
+        }
+        break;
+    }
+    rdl_graph_free(gone);
+    free(was);
+    return ret;
+}
+
+/* The tags a reservation holds, as wanted tags, so a store modify can put them back. */
+static struct pip_vlan_request *
+held_vlans(const struct pip_reservation *r)
+{
+    struct pip_vlan_request *v = xcalloc(r->nvlans ? r->nvlans : 1, sizeof(*v));
+    for (size_t i = 0; i < r->nvlans; i++)
+        v[i] = (struct pip_vlan_request){.overlay_link = r->vlans[i].overlay_link,
+                                         .tag = r->vlans[i].tag};
+    return v;
+}
+
+static struct pipd_result *
+modify_locked(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
+              struct cn_err *err)
+{
+    struct pip_reservation *r = NULL, *now = NULL;
+    struct rdl_graph *ol = NULL, *residual = NULL, *ml = NULL;
+    struct graphs old = {NULL, NULL, NULL}, new = {NULL, NULL, NULL};
+    struct cn_buf ml_yaml = CN_BUF_INIT;
+    struct reserve_parts parts = {NULL, 0, NULL, 0}, back = {NULL, 0, NULL, 0};
+    struct pip_vlan_request *tags = NULL;
+    struct pipd_result *res = NULL;
+    struct map_options opts;
+
+    if (!yaml || strlen(yaml) > core->cfg->max_request) {
+        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
+                   core->cfg->max_request);
+        goto cleanup;
+    }
+    r = get_owned(core, peer, id, err);
+    if (!r || check_usable(r, err) < 0)
+        goto cleanup;
+    /* A repeat finds its document in place already: the same answer, nothing redone. */
+    if (cn_streq(r->overlay_yaml, yaml)) {
+        res = result_from(r, true);
+        goto cleanup;
+    }
+    ol = rdl_read_string(id, yaml, strlen(yaml), err);
+    if (!ol) {
+        err->code = CN_E_INVALID;
+        goto cleanup;
+    }
+    if (rdl_graph_kind(ol) != RDL_OVERLAY) {
+        cn_err_set(err, CN_E_INVALID, "%s: an overlay document is expected, not a %s", id,
+                   rdl_kind_name(rdl_graph_kind(ol)));
+        goto cleanup;
+    }
+    if (load_graphs(core, r, &old, err) < 0)
+        goto cleanup;
+    if (!old.ol) {
+        cn_err_set(err, CN_E_INTERNAL, "CloudNet '%s' has no stored overlay to modify", id);
+        goto cleanup;
+    }
+    /* The CloudNet's own allocation is being replaced: it is free for the new version. */
+    residual = pip_store_residual_substrate_without(core->store, id, err);
+    if (!residual)
+        goto cleanup;
+    map_options_init(&opts);
+    opts.algorithm = MAP_ALG_MIP;
+    opts.objective = "cost";
+    opts.time_limit_s = core->cfg->map_time_limit_s;
+    opts.previous = old.ml;
+    opts.move_cost = INFINITY;
+    if (map_rdl_solve(residual, NULL, 0, ol, &opts, &ml, err) < 0)
+        goto cleanup;
+    if (reserve_parts(ol, ml, residual, &parts, err) < 0 || rdl_write(ml, &ml_yaml, err) < 0)
+        goto cleanup;
+    struct pip_modify_request req = {
+        .id = id,
+        .overlay_yaml = yaml,
+        .mapping_yaml = ml_yaml.s,
+        .allocs = parts.allocs,
+        .nallocs = parts.nallocs,
+        .vlans = parts.vlans,
+        .nvlans = parts.nvlans,
+    };
+    if (pip_store_modify(core->store, &req, NULL, err) < 0)
+        goto cleanup;
+    /* Read back: the stored mapping carries the tags the store kept or picked. */
+    now = pip_store_get(core->store, id, err);
+    if (!now || load_graphs(core, now, &new, err) < 0 ||
+        apply_change(core, id, r->state == PIP_PROVISIONED, &old, &new, err) < 0) {
+        /* The embedding is the old version again: so must the store be. */
+        struct cn_err undo = CN_ERR_INIT;
+        tags = held_vlans(r);
+        if (reserve_parts(old.ol, old.ml, old.ul, &back, &undo) == 0) {
+            struct pip_modify_request restore = {
+                .id = id,
+                .overlay_yaml = r->overlay_yaml,
+                .mapping_yaml = r->mapping_yaml,
+                .allocs = back.allocs,
+                .nallocs = back.nallocs,
+                .vlans = tags,
+                .nvlans = r->nvlans,
+            };
+            pip_store_modify(core->store, &restore, NULL, &undo);
+        }
+        if (cn_err_is_set(&undo))
+            cn_err_add(err, CN_E_INTERNAL, "and the reservation could not be restored: %s",
+                       cn_err_msg(&undo));
+        cn_err_release(&undo);
+        goto cleanup;
+    }
+    res = result_from(now, true);
+cleanup:
+    pip_reservation_free(r);
+    pip_reservation_free(now);
+    rdl_graph_free(ol);
+    rdl_graph_free(residual);
+    rdl_graph_free(ml);
+    graphs_release(&old);
+    graphs_release(&new);
+    cn_buf_release(&ml_yaml);
+    reserve_parts_release(&parts);
+    reserve_parts_release(&back);
+    free(tags);
+    return res;
+}
+
+struct pipd_result *
+pipd_core_modify(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
+                 struct cn_err *err)
+{
     pthread_mutex_lock(&core->lock);
-    struct pipd_result *res = negotiate_locked(core, peer, id, yaml, lease_s, err);
+    struct pipd_result *res = modify_locked(core, peer, id, yaml, err);
     pthread_mutex_unlock(&core->lock);
     return res;
+}
+
+/* ---- list ---- */
+
+int
+pipd_core_list(struct pipd_core *core, const char *peer, struct pipd_summary **ret_items,
+               size_t *ret_count, struct cn_err *err)
+{
+    struct pip_reservation *items = NULL;
+    size_t n = 0, k = 0;
+
+    pthread_mutex_lock(&core->lock);
+    int rc = pip_store_list(core->store, PIP_LIST_ALL, &items, &n, err);
+    pthread_mutex_unlock(&core->lock);
+    if (rc < 0)
+        return -1;
+    struct pipd_summary *out = xcalloc(n ? n : 1, sizeof(*out));
+    for (size_t i = 0; i < n; i++) {
+        if (!cn_streq(items[i].peer ? items[i].peer : "", peer))
+            continue;
+        out[k].id = xstrdup(items[i].id);
+        out[k].state = items[i].state;
+        out[k].expires_at = items[i].state == PIP_ALLOCATED ? items[i].expires_at : 0;
+        k++;
+    }
+    pip_reservations_free(items, n);
+    *ret_items = out;
+    *ret_count = k;
+    return 0;
+}
+
+void
+pipd_summaries_free(struct pipd_summary *items, size_t count)
+{
+    if (!items)
+        return;
+    for (size_t i = 0; i < count; i++)
+        free(items[i].id);
+    free(items);
 }
 
 /* ---- confirm, renew, release ---- */
@@ -748,7 +1421,7 @@ pipd_core_status(struct pipd_core *core, const char *peer, const char *id, struc
     r = get_owned(core, peer, id, err);
     if (!r)
         goto cleanup;
-    res = result_from(r, false);
+    res = result_from(r, true);
     if (fill_states(core, r, res, err) < 0) {
         pipd_result_free(res);
         res = NULL;

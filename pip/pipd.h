@@ -141,7 +141,16 @@ struct pipd_result *pipd_core_release(struct pipd_core *core, const char *peer, 
                                       struct cn_err *err);
 struct pipd_result *pipd_core_renew(struct pipd_core *core, const char *peer, const char *id,
                                     long lease_s, struct cn_err *err);
-/* With the operational state of every element. */
+/*
+ * Changes a live CloudNet to the overlay in yaml: the new document replaces
+ * the old, the elements that stay keep their hosts, and the state and lease
+ * do not change. All or nothing: when mapping, reserving or embedding
+ * fails, the store and the embedding are as before. Repeating it (the same
+ * document as the current one) answers the current state.
+ */
+struct pipd_result *pipd_core_modify(struct pipd_core *core, const char *peer, const char *id,
+                                     const char *yaml, struct cn_err *err);
+/* With the mapping document and the operational state of every element. */
 struct pipd_result *pipd_core_status(struct pipd_core *core, const char *peer, const char *id,
                                      struct cn_err *err);
 
@@ -157,6 +166,17 @@ enum pipd_power_op {
 struct pipd_result *pipd_core_power(struct pipd_core *core, const char *peer, const char *id,
                                     enum pipd_power_op op, const char *const *elements,
                                     size_t nelements, struct cn_err *err);
+/* One CloudNet in list(). */
+struct pipd_summary {
+    char *id;
+    enum pip_state state;
+    long long expires_at; /* 0: no lease */
+};
+/* The peer's CloudNets in every state, ordered by id; the caller frees them. */
+int pipd_core_list(struct pipd_core *core, const char *peer, struct pipd_summary **ret_items,
+                   size_t *ret_count, struct cn_err *err);
+void pipd_summaries_free(struct pipd_summary *items, size_t count);
+
 /* Where the VNode's console is; the caller frees the string. */
 char *pipd_core_console(struct pipd_core *core, const char *peer, const char *id,
                         const char *element, struct cn_err *err);

@@ -28,8 +28,15 @@
 /* XML-RPC wrapping and escaping on top of the graph's own size. */
 #define XML_OVERHEAD (64u * 1024)
 
+/* What the one handler of start, stop and powercycle is registered with. */
+struct power_info {
+    struct pipd_rpc *rpc;
+    enum pipd_power_op op;
+};
+
 struct pipd_rpc {
     struct pipd_core *core;
+    struct power_info power[PIPD_POWERCYCLE + 1];
     const struct pipd_config *cfg;
     xmlrpc_registry *registry;
     xmlrpc_server_abyss_t *server;
@@ -349,14 +356,19 @@ m_renew(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
     return v;
 }
 
+/* start, stop and powercycle: (secret, id [, elements]). */
 static xmlrpc_value *
-power(xmlrpc_env *env, xmlrpc_value *params, struct pipd_rpc *rpc, enum pipd_power_op op)
+m_power(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
 {
+    const struct power_info *pi = info;
+    struct pipd_rpc *rpc = pi->rpc;
+    enum pipd_power_op op = pi->op;
     struct cn_err err = CN_ERR_INIT;
     xmlrpc_value *v = NULL, *list = NULL;
     char *id = NULL, **names = NULL;
     size_t n = 0;
     const char *peer = begin(env, rpc, params, 2, 3);
+    (void)call;
 
     if (!peer || !(id = param_string(env, params, 1, "id must be a string")))
         goto cleanup;
@@ -391,27 +403,6 @@ cleanup:
 }
 
 static xmlrpc_value *
-m_start(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
-{
-    (void)call;
-    return power(env, params, info, PIPD_START);
-}
-
-static xmlrpc_value *
-m_stop(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
-{
-    (void)call;
-    return power(env, params, info, PIPD_STOP);
-}
-
-static xmlrpc_value *
-m_powercycle(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
-{
-    (void)call;
-    return power(env, params, info, PIPD_POWERCYCLE);
-}
-
-static xmlrpc_value *
 m_console(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
 {
     struct pipd_rpc *rpc = info;
@@ -441,30 +432,74 @@ static xmlrpc_value *
 m_modify(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
 {
     struct pipd_rpc *rpc = info;
+    struct cn_err err = CN_ERR_INIT;
+    char *id = NULL, *yaml = NULL;
+    xmlrpc_value *v = NULL;
+    const char *peer = begin(env, rpc, params, 3, 3);
     (void)call;
-    if (begin(env, rpc, params, 3, 3))
-        xmlrpc_env_set_fault(env, cn_fault_code(CN_E_INTERNAL),
-                             "modify is not supported by this pipd yet: release and negotiate "
-                             "again under a new id");
-    return NULL;
+
+    if (peer && (id = param_string(env, params, 1, "id must be a string")) &&
+        (yaml = param_string(env, params, 2, "graph_yaml must be a string")))
+        v = finish(env, pipd_core_modify(rpc->core, peer, id, yaml, &err), &err);
+    free(id);
+    free(yaml);
+    cn_err_release(&err);
+    return v;
 }
+
+static xmlrpc_value *
+m_list(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
+{
+    struct pipd_rpc *rpc = info;
+    struct cn_err err = CN_ERR_INIT;
+    struct pipd_summary *items = NULL;
+    size_t n = 0;
+    xmlrpc_value *v = NULL;
+    const char *peer = begin(env, rpc, params, 1, 1);
+    (void)call;
+
+    if (!peer)
+        goto cleanup;
+    if (pipd_core_list(rpc->core, peer, &items, &n, &err) < 0) {
+        set_fault(env, &err);
+        goto cleanup;
+    }
+    v = xmlrpc_array_new(env);
+    for (size_t i = 0; i < n; i++) {
+        xmlrpc_value *st = xmlrpc_struct_new(env);
+        set_member(env, st, "id", xmlrpc_string_new(env, items[i].id));
+        set_member(env, st, "state", xmlrpc_string_new(env, pip_state_name(items[i].state)));
+        set_member(env, st, "expires", xmlrpc_int_new(env, (int)items[i].expires_at));
+        xmlrpc_array_append_item(env, v, st);
+        xmlrpc_DECREF(st);
+    }
+cleanup:
+    pipd_summaries_free(items, n);
+    cn_err_release(&err);
+    return v;
+}
+
+#define NOT_POWER (-1)
 
 static const struct {
     const char *name;
     xmlrpc_method2 fn;
     const char *help;
+    int power_op; /* the operation m_power does, or NOT_POWER */
 } methods[] = {
-    {"describe", m_describe, "describe(secret): the PIP's advertisement"},
-    {"negotiate", m_negotiate, "negotiate(secret, id, graph_yaml, lease_s): map and embed"},
-    {"modify", m_modify, "modify(secret, id, graph_yaml): change an embedded CloudNet"},
-    {"confirm", m_confirm, "confirm(secret, id): make an allocation permanent"},
-    {"release", m_release, "release(secret, id): undo, from any state"},
-    {"renew", m_renew, "renew(secret, id, lease_s): extend the lease"},
-    {"status", m_status, "status(secret, id): state and each element's state"},
-    {"start", m_start, "start(secret, id, [elements]): start VNodes"},
-    {"stop", m_stop, "stop(secret, id, [elements]): power VNodes off"},
-    {"powercycle", m_powercycle, "powercycle(secret, id, [elements]): reset VNodes"},
-    {"console", m_console, "console(secret, id, element): where the console is"},
+    {"describe", m_describe, "describe(secret): the PIP's advertisement", NOT_POWER},
+    {"negotiate", m_negotiate, "negotiate(secret, id, graph_yaml, lease_s): map and embed",
+     NOT_POWER},
+    {"modify", m_modify, "modify(secret, id, graph_yaml): change a live CloudNet", NOT_POWER},
+    {"confirm", m_confirm, "confirm(secret, id): make an allocation permanent", NOT_POWER},
+    {"release", m_release, "release(secret, id): undo, from any state", NOT_POWER},
+    {"renew", m_renew, "renew(secret, id, lease_s): extend the lease", NOT_POWER},
+    {"status", m_status, "status(secret, id): state, manifest and each element's state", NOT_POWER},
+    {"list", m_list, "list(secret): the caller's CloudNets", NOT_POWER},
+    {"start", m_power, "start(secret, id, [elements]): start VNodes", PIPD_START},
+    {"stop", m_power, "stop(secret, id, [elements]): power VNodes off", PIPD_STOP},
+    {"powercycle", m_power, "powercycle(secret, id, [elements]): reset VNodes", PIPD_POWERCYCLE},
+    {"console", m_console, "console(secret, id, element): where the console is", NOT_POWER},
 };
 
 /* ---- the server ---- */
@@ -502,11 +537,14 @@ pipd_rpc_new(struct pipd_core *core, const struct pipd_config *cfg, struct cn_er
     rpc->registry = xmlrpc_registry_new(&env);
     if (env.fault_occurred)
         goto xfail;
+    for (size_t i = 0; i < CN_ARRAY_SIZE(rpc->power); i++)
+        rpc->power[i] = (struct power_info){rpc, (enum pipd_power_op)i};
     for (size_t i = 0; i < CN_ARRAY_SIZE(methods); i++) {
+        int op = methods[i].power_op;
         struct xmlrpc_method_info3 mi = {
             .methodName = methods[i].name,
             .methodFunction = methods[i].fn,
-            .serverInfo = rpc,
+            .serverInfo = op == NOT_POWER ? (void *)rpc : (void *)&rpc->power[op],
             .stackSize = METHOD_STACK_SIZE,
             .help = methods[i].help,
         };

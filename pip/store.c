@@ -29,6 +29,7 @@
 #include <time.h>
 
 #include <mysql.h>
+#include <errmsg.h>
 #include <mysqld_error.h>
 
 #include "pip/store.h"
@@ -51,13 +52,26 @@ extern const size_t pip_schema_script_count;
 #define BUSY_ATTEMPTS 3
 #define SCHEMA_LOCK_NAME "cloudnet_pip_schema"
 #define SCHEMA_LOCK_WAIT_S 60
+/* Statements kept prepared per connection; pipd uses about 40 distinct ones. */
+#define STMT_CACHE_MAX 96
+
+/* A statement kept prepared on the connection (stmt_get). */
+struct stmt_slot {
+    char *sql;
+    MYSQL_STMT *st;
+    unsigned long long used;
+};
 
 struct pip_store {
     MYSQL *db;
+    struct stmt_slot stmts[STMT_CACHE_MAX];
+    size_t nstmts;
+    unsigned long long tick;
     long max_lease_s;
     long long (*now)(void *arg);
     void *now_arg;
     unsigned last_errno; /* server error of the last failed statement, or 0 */
+    bool broken;         /* the connection was lost: the store is of no further use */
 };
 
 /* ---- small helpers ---- */
@@ -156,6 +170,8 @@ static int
 db_fail(struct pip_store *s, unsigned code, const char *msg, struct cn_err *err)
 {
     s->last_errno = code;
+    if (code == CR_SERVER_GONE_ERROR || code == CR_SERVER_LOST || code == CR_SERVER_LOST_EXTENDED)
+        s->broken = true;
     if (code == ER_LOCK_DEADLOCK || code == ER_LOCK_WAIT_TIMEOUT)
         return cn_err_set(err, CN_E_BUSY, "database busy, retry: %s", msg);
     return cn_err_set(err, CN_E_DB, "database: %s", msg);
@@ -238,84 +254,134 @@ cleanup:
     return ret;
 }
 
-/*
- * Runs one prepared statement. `types` has one letter per `?`: 's' a string
- * (const char *, NULL binds SQL NULL), 'i' a long long, 'z' a const long long * (NULL
- * binds SQL NULL), 'd' a double. When
- * rows is not NULL the result set is read into it (the caller releases it,
- * also on failure); ret_affected, when not NULL, gets the rows changed.
- */
-static int
-db_exec(struct pip_store *s, struct db_rows *rows, unsigned long long *ret_affected,
-        struct cn_err *err, const char *sql, const char *types, ...)
-{
-    int ret = -1;
-    size_t nparams = strlen(types);
-    MYSQL_BIND *params = xcalloc(nparams ? nparams : 1, sizeof(*params));
-    union {
-        long long ll;
-        double d;
-    } *vals = xcalloc(nparams ? nparams : 1, sizeof(*vals));
-    MYSQL_RES *meta = NULL;
-    va_list ap;
+/* One parameter of a statement, for statements built at run time. */
+struct db_param {
+    char type; /* 's' string, 'i' long long, 'd' double, 'n' SQL NULL */
+    const char *s;
+    long long ll;
+    double d;
+};
 
-    s->last_errno = 0;
+/*
+ * A statement prepared once on this connection and kept, keyed by its
+ * text: preparing costs a round trip and a server-side parse, and closing
+ * another, on every execution otherwise.
+ */
+static MYSQL_STMT *
+stmt_get(struct pip_store *s, const char *sql, struct cn_err *err)
+{
+    struct stmt_slot *slot = NULL;
+
+    for (size_t i = 0; i < s->nstmts; i++) {
+        if (cn_streq(s->stmts[i].sql, sql)) {
+            s->stmts[i].used = ++s->tick;
+            return s->stmts[i].st;
+        }
+    }
     MYSQL_STMT *st = mysql_stmt_init(s->db);
     if (!st) {
         db_fail(s, mysql_errno(s->db), mysql_error(s->db), err);
-        goto cleanup;
+        return NULL;
     }
     if (mysql_stmt_prepare(st, sql, strlen(sql))) {
         stmt_fail(s, st, err);
-        goto cleanup;
+        mysql_stmt_close(st);
+        return NULL;
     }
+    if (s->nstmts < STMT_CACHE_MAX) {
+        slot = &s->stmts[s->nstmts++];
+    } else {
+        /* The least recently used one goes: run-time texts (multi-row inserts) vary. */
+        slot = &s->stmts[0];
+        for (size_t i = 1; i < s->nstmts; i++)
+            if (s->stmts[i].used < slot->used)
+                slot = &s->stmts[i];
+        mysql_stmt_close(slot->st);
+        free(slot->sql);
+    }
+    slot->sql = xstrdup(sql);
+    slot->st = st;
+    slot->used = ++s->tick;
+    return st;
+}
+
+/* Drops a statement that failed: after some errors it cannot be executed again. */
+static void
+stmt_drop(struct pip_store *s, MYSQL_STMT *st)
+{
+    for (size_t i = 0; i < s->nstmts; i++) {
+        if (s->stmts[i].st == st) {
+            mysql_stmt_close(st);
+            free(s->stmts[i].sql);
+            s->stmts[i] = s->stmts[--s->nstmts];
+            return;
+        }
+    }
+}
+
+static void
+stmts_close(struct pip_store *s)
+{
+    for (size_t i = 0; i < s->nstmts; i++) {
+        mysql_stmt_close(s->stmts[i].st);
+        free(s->stmts[i].sql);
+    }
+    s->nstmts = 0;
+}
+
+/*
+ * Runs one statement with nparams parameters. When rows is not NULL the
+ * result set is read into it (the caller releases it, also on failure);
+ * ret_affected, when not NULL, gets the rows changed.
+ */
+static int
+db_run(struct pip_store *s, struct db_rows *rows, unsigned long long *ret_affected,
+       struct cn_err *err, const char *sql, const struct db_param *p, size_t nparams)
+{
+    int ret = -1;
+    MYSQL_BIND *params = xcalloc(nparams ? nparams : 1, sizeof(*params));
+    long long *lls = xcalloc(nparams ? nparams : 1, sizeof(*lls));
+    double *ds = xcalloc(nparams ? nparams : 1, sizeof(*ds));
+    MYSQL_RES *meta = NULL;
+
+    s->last_errno = 0;
+    MYSQL_STMT *st = stmt_get(s, sql, err);
+    if (!st)
+        goto cleanup;
     if (mysql_stmt_param_count(st) != nparams) {
         cn_err_set(err, CN_E_INTERNAL, "statement has %lu parameters, %zu given: %s",
                    mysql_stmt_param_count(st), nparams, sql);
         goto cleanup;
     }
-    va_start(ap, types);
     for (size_t i = 0; i < nparams; i++) {
-        switch (types[i]) {
-        case 's': {
-            const char *str = va_arg(ap, const char *);
-            if (!str) {
+        switch (p[i].type) {
+        case 's':
+            if (!p[i].s) {
                 params[i].buffer_type = MYSQL_TYPE_NULL;
                 break;
             }
             params[i].buffer_type = MYSQL_TYPE_STRING;
-            params[i].buffer = unconst(str);
-            params[i].buffer_length = strlen(str);
+            params[i].buffer = unconst(p[i].s);
+            params[i].buffer_length = strlen(p[i].s);
             break;
-        }
         case 'i':
-            vals[i].ll = va_arg(ap, long long);
+            lls[i] = p[i].ll;
             params[i].buffer_type = MYSQL_TYPE_LONGLONG;
-            params[i].buffer = &vals[i].ll;
+            params[i].buffer = &lls[i];
             break;
-        case 'z': {
-            const long long *p = va_arg(ap, const long long *);
-            if (!p) {
-                params[i].buffer_type = MYSQL_TYPE_NULL;
-                break;
-            }
-            vals[i].ll = *p;
-            params[i].buffer_type = MYSQL_TYPE_LONGLONG;
-            params[i].buffer = &vals[i].ll;
-            break;
-        }
         case 'd':
-            vals[i].d = va_arg(ap, double);
+            ds[i] = p[i].d;
             params[i].buffer_type = MYSQL_TYPE_DOUBLE;
-            params[i].buffer = &vals[i].d;
+            params[i].buffer = &ds[i];
+            break;
+        case 'n':
+            params[i].buffer_type = MYSQL_TYPE_NULL;
             break;
         default:
-            va_end(ap);
-            cn_err_set(err, CN_E_INTERNAL, "bad parameter type '%c'", types[i]);
+            cn_err_set(err, CN_E_INTERNAL, "bad parameter type '%c'", p[i].type);
             goto cleanup;
         }
     }
-    va_end(ap);
     if (nparams && mysql_stmt_bind_param(st, params)) {
         stmt_fail(s, st, err);
         goto cleanup;
@@ -339,11 +405,85 @@ db_exec(struct pip_store *s, struct db_rows *rows, unsigned long long *ret_affec
 cleanup:
     if (meta)
         mysql_free_result(meta);
-    if (st)
-        mysql_stmt_close(st);
+    if (st) {
+        if (ret < 0)
+            stmt_drop(s, st);
+        else
+            mysql_stmt_free_result(st);
+    }
     free(params);
-    free(vals);
+    free(lls);
+    free(ds);
     return ret;
+}
+
+/*
+ * Runs one prepared statement. `types` has one letter per `?`: 's' a string
+ * (const char *, NULL binds SQL NULL), 'i' a long long, 'z' a const long long * (NULL
+ * binds SQL NULL), 'd' a double. When
+ * rows is not NULL the result set is read into it (the caller releases it,
+ * also on failure); ret_affected, when not NULL, gets the rows changed.
+ */
+static int
+db_exec(struct pip_store *s, struct db_rows *rows, unsigned long long *ret_affected,
+        struct cn_err *err, const char *sql, const char *types, ...)
+{
+    size_t nparams = strlen(types);
+    struct db_param *p = xcalloc(nparams ? nparams : 1, sizeof(*p));
+    va_list ap;
+    int ret = -1;
+
+    va_start(ap, types);
+    for (size_t i = 0; i < nparams; i++) {
+        p[i].type = types[i];
+        switch (types[i]) {
+        case 's':
+            p[i].s = va_arg(ap, const char *);
+            break;
+        case 'i':
+            p[i].ll = va_arg(ap, long long);
+            break;
+        case 'z': {
+            const long long *v = va_arg(ap, const long long *);
+            p[i].type = v ? 'i' : 'n';
+            p[i].ll = v ? *v : 0;
+            break;
+        }
+        case 'd':
+            p[i].d = va_arg(ap, double);
+            break;
+        default:
+            va_end(ap);
+            cn_err_set(err, CN_E_INTERNAL, "bad parameter type '%c'", types[i]);
+            goto cleanup;
+        }
+    }
+    va_end(ap);
+    ret = db_run(s, rows, ret_affected, err, sql, p, nparams);
+cleanup:
+    free(p);
+    return ret;
+}
+
+/*
+ * "PREFIX (?, ..., ?), (?, ..., ?)...": a multi-row INSERT of nrows rows
+ * of width columns, or an IN list (width 1, no parentheses when bare).
+ */
+static char *
+sql_rows(const char *prefix, size_t nrows, size_t width, bool bare, const char *suffix)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    cn_buf_puts(&b, prefix);
+    for (size_t r = 0; r < nrows; r++) {
+        cn_buf_puts(&b, r ? ", " : "");
+        cn_buf_puts(&b, bare ? "" : "(");
+        for (size_t c = 0; c < width; c++)
+            cn_buf_puts(&b, c ? ", ?" : "?");
+        cn_buf_puts(&b, bare ? "" : ")");
+    }
+    cn_buf_puts(&b, suffix);
+    return cn_buf_detach(&b);
 }
 
 /* Runs a statement that carries no values (DDL), discarding any result. */
@@ -361,12 +501,15 @@ db_exec_text(struct pip_store *s, const char *sql, struct cn_err *err)
     return 0;
 }
 
+/*
+ * Transactions are opened explicitly with autocommit left on: one round
+ * trip to begin and one to end, where switching autocommit off and on
+ * again would cost a third.
+ */
 static int
 db_begin(struct pip_store *s, struct cn_err *err)
 {
-    if (mysql_autocommit(s->db, 0))
-        return db_fail(s, mysql_errno(s->db), mysql_error(s->db), err);
-    return 0;
+    return db_exec_text(s, "START TRANSACTION", err);
 }
 
 static int
@@ -375,10 +518,8 @@ db_commit(struct pip_store *s, struct cn_err *err)
     if (mysql_commit(s->db)) {
         db_fail(s, mysql_errno(s->db), mysql_error(s->db), err);
         mysql_rollback(s->db);
-        mysql_autocommit(s->db, 1);
         return -1;
     }
-    mysql_autocommit(s->db, 1);
     return 0;
 }
 
@@ -387,7 +528,6 @@ static void
 db_rollback(struct pip_store *s)
 {
     mysql_rollback(s->db);
-    mysql_autocommit(s->db, 1);
 }
 
 static int
@@ -494,9 +634,16 @@ pip_store_close(struct pip_store *s)
 {
     if (!s)
         return;
+    stmts_close(s);
     if (s->db)
         mysql_close(s->db);
     free(s);
+}
+
+bool
+pip_store_broken(const struct pip_store *s)
+{
+    return s->broken;
 }
 
 void
@@ -763,10 +910,11 @@ load_substrate_once(struct pip_store *s, const struct rdl_graph *ul, const char 
         db_exec(s, NULL, NULL, err, "DELETE FROM ul_element", "") < 0 ||
         insert_underlay_rows(s, ul, err) < 0 ||
         db_exec(s, NULL, NULL, err,
-                "INSERT INTO underlay (id, name, yaml, vlan_first, vlan_last, loaded_at) "
-                "VALUES (1, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name), "
-                "yaml = VALUES(yaml), vlan_first = VALUES(vlan_first), "
-                "vlan_last = VALUES(vlan_last), loaded_at = VALUES(loaded_at)",
+                "INSERT INTO underlay (id, name, yaml, vlan_first, vlan_last, loaded_at, "
+                "generation) VALUES (1, ?, ?, ?, ?, ?, 1) ON DUPLICATE KEY UPDATE "
+                "name = VALUES(name), yaml = VALUES(yaml), vlan_first = VALUES(vlan_first), "
+                "vlan_last = VALUES(vlan_last), loaded_at = VALUES(loaded_at), "
+                "generation = generation + 1",
                 "sszzi", rdl_graph_name(ul), yaml, has_range ? &f : NULL, has_range ? &l : NULL,
                 now) < 0)
         goto cleanup;
@@ -807,12 +955,14 @@ cleanup:
 }
 
 struct rdl_graph *
-pip_store_dump_substrate(struct pip_store *s, struct cn_err *err)
+pip_store_dump_substrate_stamped(struct pip_store *s, long long *ret_generation,
+                                 struct cn_err *err)
 {
     struct rdl_graph *g = NULL;
     struct db_rows rows = DB_ROWS_INIT;
 
-    if (db_exec(s, &rows, NULL, err, "SELECT yaml FROM underlay WHERE id = 1", "") < 0)
+    if (db_exec(s, &rows, NULL, err, "SELECT yaml, generation FROM underlay WHERE id = 1", "") <
+        0)
         goto cleanup;
     if (rows.nrows == 0) {
         cn_err_set(err, CN_E_NOTFOUND, "no substrate loaded");
@@ -820,11 +970,41 @@ pip_store_dump_substrate(struct pip_store *s, struct cn_err *err)
     }
     const char *yaml = db_cell(&rows, 0, 0);
     g = rdl_read_string("stored substrate", yaml, strlen(yaml), err);
-    if (!g)
+    if (!g) {
         cn_err_prefix(err, "database");
+        goto cleanup;
+    }
+    if (ret_generation)
+        *ret_generation = db_cell_ll(&rows, 0, 1);
 cleanup:
     db_rows_release(&rows);
     return g;
+}
+
+struct rdl_graph *
+pip_store_dump_substrate(struct pip_store *s, struct cn_err *err)
+{
+    return pip_store_dump_substrate_stamped(s, NULL, err);
+}
+
+int
+pip_store_substrate_generation(struct pip_store *s, long long *ret_generation,
+                               struct cn_err *err)
+{
+    struct db_rows rows = DB_ROWS_INIT;
+    int ret = -1;
+
+    if (db_exec(s, &rows, NULL, err, "SELECT generation FROM underlay WHERE id = 1", "") < 0)
+        goto cleanup;
+    if (rows.nrows == 0) {
+        cn_err_set(err, CN_E_NOTFOUND, "no substrate loaded");
+        goto cleanup;
+    }
+    *ret_generation = db_cell_ll(&rows, 0, 0);
+    ret = 0;
+cleanup:
+    db_rows_release(&rows);
+    return ret;
 }
 
 /*
@@ -834,28 +1014,32 @@ cleanup:
 #define LIVE_RESERVATION                                                                           \
     "v.state IN ('allocated', 'provisioned') AND (v.expires_at IS NULL OR v.expires_at > ?)"
 
-/* Rows of element, resource, capacity, used, kind, in document order. */
+/*
+ * Rows of element, resource, capacity, used, kind, in document order; what
+ * reservation `except` holds is not counted (ids are never empty, so ""
+ * leaves nothing out).
+ */
 static int
-usage_rows(struct pip_store *s, struct db_rows *rows, struct cn_err *err)
+usage_rows(struct pip_store *s, const char *except, struct db_rows *rows, struct cn_err *err)
 {
     return db_exec(s, rows, NULL, err,
                    "SELECT r.element_id, r.name, r.capacity, "
                    "COALESCE((SELECT SUM(a.amount) FROM allocation a "
                    "JOIN reservation v ON v.id = a.reservation_id "
                    "WHERE a.element_id = r.element_id AND a.resource = r.name AND " LIVE_RESERVATION
-                   "), 0), e.kind "
+                   " AND v.id <> ?), 0), e.kind "
                    "FROM ul_resource r JOIN ul_element e ON e.id = r.element_id "
                    "ORDER BY e.seq, r.name",
-                   "i", store_now(s));
+                   "is", store_now(s), except ? except : "");
 }
 
-int
-pip_store_usage(struct pip_store *s, struct pip_usage **ret_usage, size_t *ret_count,
-                struct cn_err *err)
+static int
+usage_except(struct pip_store *s, const char *except, struct pip_usage **ret_usage,
+             size_t *ret_count, struct cn_err *err)
 {
     struct db_rows rows = DB_ROWS_INIT;
 
-    if (usage_rows(s, &rows, err) < 0) {
+    if (usage_rows(s, except, &rows, err) < 0) {
         db_rows_release(&rows);
         return -1;
     }
@@ -873,6 +1057,13 @@ pip_store_usage(struct pip_store *s, struct pip_usage **ret_usage, size_t *ret_c
     return 0;
 }
 
+int
+pip_store_usage(struct pip_store *s, struct pip_usage **ret_usage, size_t *ret_count,
+                struct cn_err *err)
+{
+    return usage_except(s, NULL, ret_usage, ret_count, err);
+}
+
 void
 pip_usage_free(struct pip_usage *usage, size_t count)
 {
@@ -888,23 +1079,40 @@ pip_usage_free(struct pip_usage *usage, size_t count)
 struct rdl_graph *
 pip_store_residual_substrate(struct pip_store *s, struct cn_err *err)
 {
-    struct pip_usage *u = NULL;
-    size_t n = 0;
+    return pip_store_residual_substrate_without(s, NULL, err);
+}
+
+int
+pip_store_residual_apply(struct pip_store *s, struct rdl_graph *g, const char *except,
+                         struct cn_err *err)
+{
+    struct db_rows rows = DB_ROWS_INIT;
+
+    if (usage_rows(s, except, &rows, err) < 0) {
+        db_rows_release(&rows);
+        return -1;
+    }
+    for (size_t i = 0; i < rows.nrows; i++) {
+        struct rdl_element *e = rdl_graph_element(g, db_cell(&rows, i, 0));
+        double capacity = db_cell_double(&rows, i, 2), used = db_cell_double(&rows, i, 3);
+        /* The tables are a copy of the stored document, so e is there when g is a copy of it. */
+        if (e)
+            rdl_props_set_number(rdl_element_resources_mut(e), db_cell(&rows, i, 1),
+                                 capacity > used ? capacity - used : 0);
+    }
+    db_rows_release(&rows);
+    return 0;
+}
+
+struct rdl_graph *
+pip_store_residual_substrate_without(struct pip_store *s, const char *id, struct cn_err *err)
+{
     struct rdl_graph *g = pip_store_dump_substrate(s, err);
 
-    if (!g)
-        return NULL;
-    if (pip_store_usage(s, &u, &n, err) < 0) {
+    if (g && pip_store_residual_apply(s, g, id, err) < 0) {
         rdl_graph_free(g);
         return NULL;
     }
-    for (size_t i = 0; i < n; i++) {
-        struct rdl_element *e = rdl_graph_element(g, u[i].element);
-        /* The tables are a copy of this very document, so e is there. */
-        if (e)
-            rdl_props_set_number(rdl_element_resources_mut(e), u[i].resource, u[i].free);
-    }
-    pip_usage_free(u, n);
     return g;
 }
 
@@ -916,7 +1124,7 @@ pip_store_totals(struct pip_store *s, struct pip_total **ret_totals, size_t *ret
     struct pip_total *t = NULL;
     size_t n = 0, cap = 0;
 
-    if (usage_rows(s, &rows, err) < 0) {
+    if (usage_rows(s, NULL, &rows, err) < 0) {
         db_rows_release(&rows);
         return -1;
     }
@@ -1190,6 +1398,37 @@ cleanup:
     return r;
 }
 
+struct pip_reservation *
+pip_store_get_brief(struct pip_store *s, const char *id, bool with_documents, struct cn_err *err)
+{
+    struct pip_reservation *r = NULL;
+    struct db_rows rows = DB_ROWS_INIT;
+
+    if (!id_ok(id)) {
+        cn_err_set(err, CN_E_INVALID, "CloudNet id must be 1-%d bytes", MAX_ID_LEN);
+        goto cleanup;
+    }
+    if (db_exec(s, &rows, NULL, err,
+                with_documents ? "SELECT " RESERVATION_COLUMNS ", overlay_yaml, mapping_yaml "
+                                 "FROM reservation WHERE id = ?"
+                               : "SELECT " RESERVATION_COLUMNS " FROM reservation WHERE id = ?",
+                "s", id) < 0)
+        goto cleanup;
+    if (rows.nrows == 0) {
+        cn_err_set(err, CN_E_NOTFOUND, "no CloudNet %s", id);
+        goto cleanup;
+    }
+    r = xcalloc(1, sizeof(*r));
+    reservation_fill(r, &rows, 0);
+    if (with_documents) {
+        r->overlay_yaml = db_cell_dup(&rows, 0, 7);
+        r->mapping_yaml = db_cell_dup(&rows, 0, 8);
+    }
+cleanup:
+    db_rows_release(&rows);
+    return r;
+}
+
 int
 pip_store_lookup(struct pip_store *s, const char *id, const char *request,
                  struct pip_reservation **ret, struct cn_err *err)
@@ -1246,6 +1485,42 @@ str_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* Checks the allocations and VLAN requests of a reserve or modify request for CloudNet id. */
+static int
+check_parts(const char *id, const struct pip_alloc *allocs, size_t nallocs,
+            const struct pip_vlan_request *vlans, size_t nvlans, struct cn_err *err)
+{
+    for (size_t i = 0; i < nallocs; i++) {
+        const struct pip_alloc *a = &allocs[i];
+        if (!id_ok(a->element) || !id_ok(a->resource) || !amount_ok(a->amount))
+            cn_err_add(err, CN_E_INVALID,
+                       "%s: allocation %zu: element, resource and an amount from 0 to %g needed",
+                       id, i, AMOUNT_MAX);
+    }
+    for (size_t i = 0; i < nvlans; i++) {
+        const struct pip_vlan_request *v = &vlans[i];
+        if (!id_ok(v->overlay_link)) {
+            cn_err_add(err, CN_E_INVALID, "%s: VLAN request %zu: overlay link missing", id, i);
+            continue;
+        }
+        if (v->tag != 0 && (v->tag < VLAN_MIN || v->tag > VLAN_MAX))
+            cn_err_add(err, CN_E_INVALID, "%s: %s: VLAN tag %d not in %d-%d", id, v->overlay_link,
+                       v->tag, VLAN_MIN, VLAN_MAX);
+        if (v->range_of && !id_ok(v->range_of))
+            cn_err_add(err, CN_E_INVALID, "%s: %s: bad underlay element for the VLAN range", id,
+                       v->overlay_link);
+        for (size_t j = 0; j < v->nscopes; j++)
+            if (!id_ok(v->scopes[j]))
+                cn_err_add(err, CN_E_INVALID, "%s: %s: bad underlay element in VLAN scope", id,
+                           v->overlay_link);
+        for (size_t j = 0; j < i; j++)
+            if (id_ok(vlans[j].overlay_link) && cn_streq(vlans[j].overlay_link, v->overlay_link))
+                cn_err_add(err, CN_E_INVALID, "%s: %s: two VLAN requests for one link", id,
+                           v->overlay_link);
+    }
+    return cn_err_is_set(err) ? -1 : 0;
+}
+
 static int
 check_request(const struct pip_reserve_request *req, struct cn_err *err)
 {
@@ -1259,38 +1534,52 @@ check_request(const struct pip_reserve_request *req, struct cn_err *err)
     if (req->lease_s <= 0)
         return cn_err_set(err, CN_E_INVALID, "%s: lease must be positive, not %ld s", req->id,
                           req->lease_s);
-    for (size_t i = 0; i < req->nallocs; i++) {
-        const struct pip_alloc *a = &req->allocs[i];
-        if (!id_ok(a->element) || !id_ok(a->resource) || !amount_ok(a->amount))
-            cn_err_add(err, CN_E_INVALID,
-                       "%s: allocation %zu: element, resource and an amount from 0 to %g needed",
-                       req->id, i, AMOUNT_MAX);
+    return check_parts(req->id, req->allocs, req->nallocs, req->vlans, req->nvlans, err);
+}
+
+/* Rows per multi-row statement, well inside the protocol's 65535 parameters. */
+#define ROWS_PER_STATEMENT 500
+
+/* Runs "PREFIX (?, ...), ..." over nrows rows of width parameters each, in chunks. */
+static int
+insert_rows(struct pip_store *s, const char *prefix, size_t width, const struct db_param *p,
+            size_t nrows, struct cn_err *err)
+{
+    for (size_t done = 0; done < nrows;) {
+        size_t n = nrows - done < ROWS_PER_STATEMENT ? nrows - done : ROWS_PER_STATEMENT;
+        char *sql = sql_rows(prefix, n, width, false, "");
+        int rc = db_run(s, NULL, NULL, err, sql, p + done * width, n * width);
+        free(sql);
+        if (rc < 0)
+            return -1;
+        done += n;
     }
-    for (size_t i = 0; i < req->nvlans; i++) {
-        const struct pip_vlan_request *v = &req->vlans[i];
-        if (!id_ok(v->overlay_link)) {
-            cn_err_add(err, CN_E_INVALID, "%s: VLAN request %zu: overlay link missing", req->id, i);
-            continue;
-        }
-        if (v->tag != 0 && (v->tag < VLAN_MIN || v->tag > VLAN_MAX))
-            cn_err_add(err, CN_E_INVALID, "%s: %s: VLAN tag %d not in %d-%d", req->id,
-                       v->overlay_link, v->tag, VLAN_MIN, VLAN_MAX);
-        for (size_t j = 0; j < v->nscopes; j++)
-            if (!id_ok(v->scopes[j]))
-                cn_err_add(err, CN_E_INVALID, "%s: %s: bad underlay element in VLAN scope", req->id,
-                           v->overlay_link);
-        for (size_t j = 0; j < i; j++)
-            if (id_ok(req->vlans[j].overlay_link) &&
-                cn_streq(req->vlans[j].overlay_link, v->overlay_link))
-                cn_err_add(err, CN_E_INVALID, "%s: %s: two VLAN requests for one link", req->id,
-                           v->overlay_link);
-    }
-    return cn_err_is_set(err) ? -1 : 0;
+    return 0;
+}
+
+static struct db_param
+str_param(const char *str)
+{
+    return (struct db_param){.type = 's', .s = str};
+}
+
+/* The distinct strings of a sorted array, in a new array of borrowed pointers. */
+static const char **
+uniq_sorted(const char *const *sorted, size_t n, size_t *ret_count)
+{
+    const char **u = xcalloc(n ? n : 1, sizeof(*u));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (k == 0 || !cn_streq(u[k - 1], sorted[i]))
+            u[k++] = sorted[i];
+    *ret_count = k;
+    return u;
 }
 
 /*
- * Locks the substrate row and the elements of wants (sorted), in that
- * order. An unknown element is CN_E_INVALID.
+ * Locks the substrate row and the elements (sorted), in that order, the
+ * elements with one statement that locks them in index order. An unknown
+ * element is CN_E_INVALID.
  */
 static int
 lock_elements(struct pip_store *s, bool exclusive, const char *const *elements, size_t n,
@@ -1298,6 +1587,9 @@ lock_elements(struct pip_store *s, bool exclusive, const char *const *elements, 
 {
     int ret = -1;
     struct db_rows rows = DB_ROWS_INIT;
+    size_t nu = 0;
+    const char **u = uniq_sorted(elements, n, &nu);
+    struct db_param *p = xcalloc(nu ? nu : 1, sizeof(*p));
 
     if (db_exec(s, &rows, NULL, err,
                 exclusive ? "SELECT id FROM underlay WHERE id = 1 FOR UPDATE"
@@ -1308,19 +1600,31 @@ lock_elements(struct pip_store *s, bool exclusive, const char *const *elements, 
         cn_err_set(err, CN_E_NOTFOUND, "no substrate loaded");
         goto cleanup;
     }
-    for (size_t i = 0; i < n; i++) {
-        if (i > 0 && cn_streq(elements[i - 1], elements[i]))
-            continue;
+    for (size_t done = 0; done < nu;) {
+        size_t k = nu - done < ROWS_PER_STATEMENT ? nu - done : ROWS_PER_STATEMENT;
+        for (size_t i = 0; i < k; i++)
+            p[i] = str_param(u[done + i]);
+        char *sql = sql_rows("SELECT id FROM ul_element WHERE id IN (", k, 1, true,
+                             ") ORDER BY id FOR UPDATE");
         db_rows_release(&rows);
-        if (db_exec(s, &rows, NULL, err, "SELECT id FROM ul_element WHERE id = ? FOR UPDATE", "s",
-                    elements[i]) < 0)
+        int rc = db_run(s, &rows, NULL, err, sql, p, k);
+        free(sql);
+        if (rc < 0)
             goto cleanup;
-        if (rows.nrows == 0)
-            cn_err_add(err, CN_E_INVALID, "no underlay element %s", elements[i]);
+        for (size_t i = 0; i < k; i++) {
+            bool found = false;
+            for (size_t j = 0; j < rows.nrows && !found; j++)
+                found = cn_streq(db_cell(&rows, j, 0), u[done + i]);
+            if (!found)
+                cn_err_add(err, CN_E_INVALID, "no underlay element %s", u[done + i]);
+        }
+        done += k;
     }
     ret = cn_err_is_set(err) ? -1 : 0;
 cleanup:
     db_rows_release(&rows);
+    free(u);
+    free(p);
     return ret;
 }
 
@@ -1331,26 +1635,52 @@ check_capacity(struct pip_store *s, const struct want *w, size_t n, long long no
 {
     struct db_rows rows = DB_ROWS_INIT;
     struct cn_err shortfalls = CN_ERR_INIT;
+    const char **elements = xcalloc(n ? n : 1, sizeof(*elements));
+    size_t nu = 0, from = 0;
     int ret = -1;
 
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++)
+        elements[i] = w[i].element; /* w is sorted by element */
+    const char **u = uniq_sorted(elements, n, &nu);
+    struct db_param *p = xcalloc(nu + 1, sizeof(*p));
+    /* What the elements have and what live reservations use of it, one statement per chunk. */
+    for (size_t done = 0; done < nu;) {
+        size_t k = nu - done < ROWS_PER_STATEMENT ? nu - done : ROWS_PER_STATEMENT;
+        p[0] = (struct db_param){.type = 'i', .ll = now};
+        for (size_t i = 0; i < k; i++)
+            p[i + 1] = str_param(u[done + i]);
+        char *sql = sql_rows("SELECT r.element_id, r.name, r.capacity, "
+                             "COALESCE((SELECT SUM(a.amount) FROM allocation a "
+                             "JOIN reservation v ON v.id = a.reservation_id "
+                             "WHERE a.element_id = r.element_id AND a.resource = r.name "
+                             "AND " LIVE_RESERVATION "), 0) "
+                             "FROM ul_resource r WHERE r.element_id IN (",
+                             k, 1, true, ")");
         db_rows_release(&rows);
-        if (db_exec(s, &rows, NULL, err,
-                    "SELECT r.capacity, COALESCE((SELECT SUM(a.amount) FROM allocation a "
-                    "JOIN reservation v ON v.id = a.reservation_id "
-                    "WHERE a.element_id = r.element_id AND a.resource = r.name "
-                    "AND " LIVE_RESERVATION "), 0) "
-                    "FROM ul_resource r WHERE r.element_id = ? AND r.name = ?",
-                    "iss", now, w[i].element, w[i].resource) < 0)
+        int rc = db_run(s, &rows, NULL, err, sql, p, k + 1);
+        free(sql);
+        if (rc < 0)
             goto cleanup;
-        /* An element without the resource has none of it to give. */
-        double capacity = rows.nrows ? db_cell_double(&rows, 0, 0) : 0;
-        double used = rows.nrows ? db_cell_double(&rows, 0, 1) : 0;
-        double free_now = capacity - used;
-        if (w[i].amount > free_now + AMOUNT_EPSILON)
-            cn_err_add(&shortfalls, CN_E_INSUFFICIENT, "%s: %s: %g wanted, %g free of %g",
-                       w[i].element, w[i].resource, w[i].amount, free_now > 0 ? free_now : 0,
-                       capacity);
+        /* The wants of these elements: w is sorted, so they follow one another. */
+        const char *last = u[done + k - 1];
+        for (; from < n && strcmp(w[from].element, last) <= 0; from++) {
+            double capacity = 0, used = 0;
+            /* An element without the resource has none of it to give. */
+            for (size_t j = 0; j < rows.nrows; j++) {
+                if (cn_streq(db_cell(&rows, j, 0), w[from].element) &&
+                    cn_streq(db_cell(&rows, j, 1), w[from].resource)) {
+                    capacity = db_cell_double(&rows, j, 2);
+                    used = db_cell_double(&rows, j, 3);
+                    break;
+                }
+            }
+            double free_now = capacity - used;
+            if (w[from].amount > free_now + AMOUNT_EPSILON)
+                cn_err_add(&shortfalls, CN_E_INSUFFICIENT, "%s: %s: %g wanted, %g free of %g",
+                           w[from].element, w[from].resource, w[from].amount,
+                           free_now > 0 ? free_now : 0, capacity);
+        }
+        done += k;
     }
     if (cn_err_is_set(&shortfalls)) {
         cn_err_set(err, CN_E_INSUFFICIENT, "%s", cn_err_msg(&shortfalls));
@@ -1360,19 +1690,93 @@ check_capacity(struct pip_store *s, const struct want *w, size_t n, long long no
 cleanup:
     cn_err_release(&shortfalls);
     db_rows_release(&rows);
+    free(elements);
+    free(u);
+    free(p);
     return ret;
 }
 
 /*
- * Takes the tag of one VLAN request on each of its scopes (the substrate
- * lock is held exclusively) and fills *ret_tag.
+ * The tags one transaction picks (the substrate lock is held exclusively):
+ * the substrate's range and every tag in use are read once, the picks are
+ * added to them in memory, and the rows are inserted together at the end
+ * (tags_insert).
+ */
+struct tag_pick {
+    bool loaded;
+    int first, last;     /* the substrate's range */
+    struct tag_set used; /* held anywhere, picks of this transaction included */
+    struct db_param *rows; /* scope, tag, reservation, overlay link: 4 per row */
+    size_t nrows, cap;
+};
+
+static struct tag_pick *
+tag_pick_new(void)
+{
+    return xcalloc(1, sizeof(struct tag_pick));
+}
+
+static void
+tag_pick_free(struct tag_pick *tp)
+{
+    if (!tp)
+        return;
+    free(tp->rows);
+    free(tp);
+}
+
+static int
+tag_pick_load(struct pip_store *s, struct tag_pick *tp, struct cn_err *err)
+{
+    bool found;
+    if (tp->loaded)
+        return 0;
+    if (vlan_range_of(s, NULL, &found, &tp->first, &tp->last, err) < 0 ||
+        mark_tags(s, &tp->used, "SELECT DISTINCT tag FROM vlan", NULL, err) < 0)
+        return -1;
+    for (size_t i = 0; i < tp->nrows; i++)
+        tp->used.used[tp->rows[4 * i + 1].ll] = 1;
+    tp->loaded = true;
+    return 0;
+}
+
+static void
+tag_pick_add(struct tag_pick *tp, const char *scope, int tag, const char *id, const char *link)
+{
+    CN_GROW(tp->rows, tp->cap, 4 * (tp->nrows + 1));
+    struct db_param *r = &tp->rows[4 * tp->nrows++];
+    r[0] = str_param(scope);
+    r[1] = (struct db_param){.type = 'i', .ll = tag};
+    r[2] = str_param(id);
+    r[3] = str_param(link);
+    tp->used.used[tag] = 1;
+}
+
+/* Inserts the picked tags; the reservation row must exist (foreign key). */
+static int
+tags_insert(struct pip_store *s, struct tag_pick *tp, struct cn_err *err)
+{
+    if (insert_rows(s, "INSERT INTO vlan (scope, tag, reservation_id, overlay_link) VALUES ", 4,
+                    tp->rows, tp->nrows, err) < 0) {
+        if (s->last_errno == ER_DUP_ENTRY)
+            cn_err_set(err, CN_E_VLAN, "VLAN tag already in use");
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Picks the tag of one VLAN request on each of its scopes (the substrate
+ * lock is held exclusively) and fills *ret_tag; the rows are inserted by
+ * tags_insert.
  */
 static int
-take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v, int *ret_tag,
-          struct cn_err *err)
+take_vlan(struct pip_store *s, struct tag_pick *tp, const char *id,
+          const struct pip_vlan_request *v, int *ret_tag, struct cn_err *err)
 {
     int ret = -1;
     struct tag_set *set = xcalloc(1, sizeof(*set));
+    const struct tag_set *check = set;
     const char **scopes = NULL;
     size_t nscopes = 0;
     int first = VLAN_MIN, last = VLAN_MAX, tag = 0;
@@ -1388,9 +1792,11 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
             scopes[nscopes++] = scopes[i];
 
     if (nscopes == 0) {
-        if (vlan_range_of(s, NULL, &found, &first, &last, err) < 0 ||
-            mark_tags(s, set, "SELECT DISTINCT tag FROM vlan", NULL, err) < 0)
+        if (tag_pick_load(s, tp, err) < 0)
             goto cleanup;
+        first = tp->first;
+        last = tp->last;
+        check = &tp->used;
     } else {
         if (mark_tags(s, set, "SELECT tag FROM vlan WHERE scope = ''", NULL, err) < 0)
             goto cleanup;
@@ -1408,6 +1814,27 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
             if (mark_tags(s, set, "SELECT tag FROM vlan WHERE scope = ?", scopes[i], err) < 0)
                 goto cleanup;
         }
+        /* This transaction's picks are not in the table yet. */
+        for (size_t r = 0; r < tp->nrows; r++) {
+            const char *sc = tp->rows[4 * r].s;
+            bool mine = !*sc;
+            for (size_t i = 0; i < nscopes && !mine; i++)
+                mine = cn_streq(sc, scopes[i]);
+            if (mine)
+                set->used[tp->rows[4 * r + 1].ll] = 1;
+        }
+    }
+    if (v->range_of) {
+        int f, l;
+        if (vlan_range_of(s, v->range_of, &found, &f, &l, err) < 0)
+            goto cleanup;
+        if (!found) {
+            cn_err_set(err, CN_E_INVALID, "%s: VLAN range: no underlay element %s", v->overlay_link,
+                       v->range_of);
+            goto cleanup;
+        }
+        first = f > first ? f : first;
+        last = l < last ? l : last;
     }
     if (v->tag) {
         if (v->tag < first || v->tag > last) {
@@ -1415,14 +1842,14 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
                        v->tag, first, last);
             goto cleanup;
         }
-        if (set->used[v->tag]) {
+        if (check->used[v->tag]) {
             cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link, v->tag);
             goto cleanup;
         }
         tag = v->tag;
     } else {
         for (int t = first; t <= last && !tag; t++)
-            if (!set->used[t])
+            if (!check->used[t])
                 tag = t;
         if (!tag) {
             cn_err_set(err, CN_E_VLAN, "%s: no VLAN tag free in %d-%d", v->overlay_link, first,
@@ -1430,16 +1857,8 @@ take_vlan(struct pip_store *s, const char *id, const struct pip_vlan_request *v,
             goto cleanup;
         }
     }
-    for (size_t i = 0; i < (nscopes ? nscopes : 1); i++) {
-        if (db_exec(s, NULL, NULL, err,
-                    "INSERT INTO vlan (scope, tag, reservation_id, overlay_link) "
-                    "VALUES (?, ?, ?, ?)",
-                    "siss", nscopes ? scopes[i] : "", (long long)tag, id, v->overlay_link) < 0) {
-            if (s->last_errno == ER_DUP_ENTRY)
-                cn_err_set(err, CN_E_VLAN, "%s: VLAN tag %d already in use", v->overlay_link, tag);
-            goto cleanup;
-        }
-    }
+    for (size_t i = 0; i < (nscopes ? nscopes : 1); i++)
+        tag_pick_add(tp, nscopes ? scopes[i] : "", tag, id, v->overlay_link);
     *ret_tag = tag;
     ret = 0;
 cleanup:
@@ -1453,8 +1872,8 @@ cleanup:
  * or NULL with err set when it cannot be read.
  */
 static char *
-mapping_with_tags(const char *id, const char *mapping_yaml, const struct pip_reserve_request *req,
-                  const int *tags, struct cn_err *err)
+mapping_with_tags(const char *id, const char *mapping_yaml, const struct pip_vlan_request *vlans,
+                  size_t nvlans, const int *tags, struct cn_err *err)
 {
     struct cn_buf out = CN_BUF_INIT;
     char *name = xasprintf("mapping of %s", id);
@@ -1464,8 +1883,8 @@ mapping_with_tags(const char *id, const char *mapping_yaml, const struct pip_res
     struct rdl_graph *ml = rdl_read_string(name, mapping_yaml, strlen(mapping_yaml), err);
     if (!ml)
         goto cleanup;
-    for (size_t i = 0; i < req->nvlans; i++) {
-        struct rdl_map_entry *m = rdl_mapping_get(ml, req->vlans[i].overlay_link);
+    for (size_t i = 0; i < nvlans; i++) {
+        struct rdl_map_entry *m = rdl_mapping_get(ml, vlans[i].overlay_link);
         if (m)
             rdl_map_entry_set_vlan(m, tags[i]);
     }
@@ -1479,6 +1898,37 @@ cleanup:
     return ret;
 }
 
+/* Inserts the allocations of wants (amounts above 0) for reservation id. */
+static int
+allocations_insert(struct pip_store *s, const char *id, const struct want *w, size_t nw,
+                   struct cn_err *err)
+{
+    struct db_param *p = xcalloc(4 * (nw ? nw : 1), sizeof(*p));
+    size_t n = 0;
+    for (size_t i = 0; i < nw; i++) {
+        if (w[i].amount <= 0)
+            continue;
+        p[4 * n] = str_param(id);
+        p[4 * n + 1] = str_param(w[i].element);
+        p[4 * n + 2] = str_param(w[i].resource);
+        p[4 * n + 3] = (struct db_param){.type = 'd', .d = w[i].amount};
+        n++;
+    }
+    int rc = insert_rows(s,
+                         "INSERT INTO allocation (reservation_id, element_id, resource, amount) "
+                         "VALUES ",
+                         4, p, n, err);
+    free(p);
+    return rc;
+}
+
+static int
+grant_cmp(const void *a, const void *b)
+{
+    const struct pip_vlan_grant *x = a, *y = b;
+    return strcmp(x->overlay_link, y->overlay_link);
+}
+
 /* The outcome of one attempt at a reservation. */
 enum reserve_outcome {
     RESERVE_DONE,
@@ -1486,16 +1936,20 @@ enum reserve_outcome {
     RESERVE_EXISTS, /* another transaction inserted the same id first */
 };
 
+/*
+ * One attempt; on success *ret_r is the reservation as stored, built from
+ * what was written rather than read back.
+ */
 static enum reserve_outcome
 reserve_once(struct pip_store *s, const struct pip_reserve_request *req, long lease_s,
-             const struct want *w, size_t nw, struct cn_err *err)
+             const struct want *w, size_t nw, struct pip_reservation **ret_r, struct cn_err *err)
 {
     enum reserve_outcome ret = RESERVE_FAILED;
     const char **elements = xcalloc(nw ? nw : 1, sizeof(*elements));
     int *tags = xcalloc(req->nvlans ? req->nvlans : 1, sizeof(*tags));
+    struct tag_pick *tp = tag_pick_new();
     char *mapping = NULL, *detail = NULL;
     struct db_rows rows = DB_ROWS_INIT;
-    bool picked = false;
 
     for (size_t i = 0; i < nw; i++)
         elements[i] = w[i].element; /* w is sorted by element */
@@ -1517,44 +1971,48 @@ reserve_once(struct pip_store *s, const struct pip_reserve_request *req, long le
     long long now = store_now(s);
     if (check_capacity(s, w, nw, now, err) < 0)
         goto cleanup;
+    for (size_t i = 0; i < req->nvlans; i++)
+        if (take_vlan(s, tp, req->id, &req->vlans[i], &tags[i], err) < 0)
+            goto cleanup;
+    /* The tags go into the document before it is stored, so it is written once. */
+    if (req->nvlans > 0 && *req->mapping_yaml) {
+        mapping = mapping_with_tags(req->id, req->mapping_yaml, req->vlans, req->nvlans, tags, err);
+        if (!mapping)
+            goto cleanup;
+    }
     if (db_exec(s, NULL, NULL, err,
                 "INSERT INTO reservation (id, state, peer, request_hash, expires_at, created_at, "
                 "updated_at, overlay_yaml, mapping_yaml) "
                 "VALUES (?, 'allocated', ?, SHA2(?, 256), ?, ?, ?, ?, ?)",
                 "sssiiiss", req->id, req->peer ? req->peer : "", req->request, now + lease_s, now,
-                now, req->overlay_yaml, req->mapping_yaml) < 0) {
+                now, req->overlay_yaml, mapping ? mapping : req->mapping_yaml) < 0) {
         if (s->last_errno == ER_DUP_ENTRY) {
             cn_err_clear(err);
             ret = RESERVE_EXISTS;
         }
         goto cleanup;
     }
-    for (size_t i = 0; i < nw; i++) {
-        if (w[i].amount <= 0)
-            continue;
-        if (db_exec(s, NULL, NULL, err,
-                    "INSERT INTO allocation (reservation_id, element_id, resource, amount) "
-                    "VALUES (?, ?, ?, ?)",
-                    "sssd", req->id, w[i].element, w[i].resource, w[i].amount) < 0)
-            goto cleanup;
-    }
-    for (size_t i = 0; i < req->nvlans; i++) {
-        if (take_vlan(s, req->id, &req->vlans[i], &tags[i], err) < 0)
-            goto cleanup;
-        if (req->vlans[i].tag == 0)
-            picked = true;
-    }
-    if (picked && *req->mapping_yaml) {
-        mapping = mapping_with_tags(req->id, req->mapping_yaml, req, tags, err);
-        if (!mapping ||
-            db_exec(s, NULL, NULL, err, "UPDATE reservation SET mapping_yaml = ? WHERE id = ?",
-                    "ss", mapping, req->id) < 0)
-            goto cleanup;
-    }
+    if (allocations_insert(s, req->id, w, nw, err) < 0 || tags_insert(s, tp, err) < 0)
+        goto cleanup;
     detail = xasprintf("allocated until %lld: %zu allocations, %zu VLAN tags", now + lease_s, nw,
                        req->nvlans);
     if (event_add(s, now, req->id, "reserve", detail, err) < 0 || db_commit(s, err) < 0)
         goto cleanup;
+    struct pip_reservation *r = xcalloc(1, sizeof(*r));
+    r->id = xstrdup(req->id);
+    r->state = PIP_ALLOCATED;
+    r->peer = xstrdup(req->peer ? req->peer : "");
+    r->expires_at = now + lease_s;
+    r->created_at = r->updated_at = now;
+    r->overlay_yaml = xstrdup(req->overlay_yaml);
+    r->mapping_yaml = mapping ? mapping : xstrdup(req->mapping_yaml);
+    mapping = NULL;
+    r->vlans = xcalloc(req->nvlans ? req->nvlans : 1, sizeof(*r->vlans));
+    r->nvlans = req->nvlans;
+    for (size_t i = 0; i < req->nvlans; i++)
+        r->vlans[i] = (struct pip_vlan_grant){xstrdup(req->vlans[i].overlay_link), tags[i]};
+    qsort(r->vlans, r->nvlans, sizeof(*r->vlans), grant_cmp);
+    *ret_r = r;
     ret = RESERVE_DONE;
 cleanup:
     if (ret != RESERVE_DONE)
@@ -1563,8 +2021,29 @@ cleanup:
     free(tags);
     free(mapping);
     free(detail);
+    tag_pick_free(tp);
     db_rows_release(&rows);
     return ret;
+}
+
+/* The allocations sorted by element and resource, duplicates summed; the caller frees. */
+static struct want *
+make_wants(const struct pip_alloc *allocs, size_t nallocs, size_t *ret_count)
+{
+    struct want *w = xcalloc(nallocs ? nallocs : 1, sizeof(*w));
+    size_t nw = 0;
+
+    for (size_t i = 0; i < nallocs; i++)
+        w[i] = (struct want){allocs[i].element, allocs[i].resource, allocs[i].amount};
+    qsort(w, nallocs, sizeof(*w), want_cmp);
+    for (size_t i = 0; i < nallocs; i++) {
+        if (nw > 0 && want_cmp(&w[nw - 1], &w[i]) == 0)
+            w[nw - 1].amount += w[i].amount;
+        else
+            w[nw++] = w[i];
+    }
+    *ret_count = nw;
+    return w;
 }
 
 struct pip_reservation *
@@ -1579,45 +2058,50 @@ pip_store_reserve(struct pip_store *s, const struct pip_reserve_request *req, bo
         goto cleanup;
     long lease_s = req->lease_s < s->max_lease_s ? req->lease_s : s->max_lease_s;
 
-    w = xcalloc(req->nallocs ? req->nallocs : 1, sizeof(*w));
-    for (size_t i = 0; i < req->nallocs; i++)
-        w[i] =
-            (struct want){req->allocs[i].element, req->allocs[i].resource, req->allocs[i].amount};
-    qsort(w, req->nallocs, sizeof(*w), want_cmp);
-    for (size_t i = 0; i < req->nallocs; i++) {
-        if (nw > 0 && want_cmp(&w[nw - 1], &w[i]) == 0)
-            w[nw - 1].amount += w[i].amount;
-        else
-            w[nw++] = w[i];
-    }
+    w = make_wants(req->allocs, req->nallocs, &nw);
 
     for (int attempt = 1;; attempt++) {
-        struct pip_reservation *existing = NULL;
-        if (pip_store_lookup(s, req->id, req->request, &existing, err) < 0)
-            goto cleanup;
-        if (existing) {
+        enum reserve_outcome o = reserve_once(s, req, lease_s, w, nw, &r, err);
+        if (o == RESERVE_DONE) {
             if (ret_existed)
-                *ret_existed = true;
-            r = existing;
-            goto cleanup;
-        }
-        enum reserve_outcome o = reserve_once(s, req, lease_s, w, nw, err);
-        if (o == RESERVE_DONE)
+                *ret_existed = false;
             break;
-        if (o == RESERVE_EXISTS) {
-            /* The lookup above now finds it; it is never deleted, so this ends. */
+        }
+        bool busy = o == RESERVE_FAILED && err->code == CN_E_BUSY && s->last_errno != 0;
+        /*
+         * An id that exists answers as the existing reservation, whatever
+         * this attempt ran into: looked up only now, since new ids are the
+         * common case.
+         */
+        if (o == RESERVE_EXISTS || !busy) {
+            struct pip_reservation *existing = NULL;
+            struct cn_err probe = CN_ERR_INIT;
+            if (pip_store_lookup(s, req->id, req->request, &existing, &probe) < 0) {
+                cn_err_clear(err);
+                cn_err_set(err, probe.code, "%s", cn_err_msg(&probe));
+                cn_err_release(&probe);
+                goto cleanup;
+            }
+            cn_err_release(&probe);
+            if (existing) {
+                cn_err_clear(err);
+                if (ret_existed)
+                    *ret_existed = true;
+                r = existing;
+                goto cleanup;
+            }
+            if (o == RESERVE_FAILED)
+                goto cleanup;
+            /* Inserted and gone again cannot happen (ids are never deleted); retry. */
             if (attempt < BUSY_ATTEMPTS)
                 continue;
             cn_err_set(err, CN_E_BUSY, "CloudNet %s is being reserved concurrently", req->id);
             goto cleanup;
         }
-        if (err->code != CN_E_BUSY || s->last_errno == 0 || attempt >= BUSY_ATTEMPTS)
+        if (attempt >= BUSY_ATTEMPTS)
             goto cleanup;
         cn_err_clear(err);
     }
-    r = pip_store_get(s, req->id, err);
-    if (r && ret_existed)
-        *ret_existed = false;
 cleanup:
     free(w);
     return r;
@@ -1781,6 +2265,153 @@ end_once(struct pip_store *s, const char *id, enum pip_state to, const char *rea
         return -1;
     }
     return 0;
+}
+
+/* The tag a reservation holds for an overlay link (from held, sorted), or 0. */
+static int
+held_tag(const struct db_rows *held, const char *link)
+{
+    for (size_t i = 0; i < held->nrows; i++)
+        if (cn_streq(db_cell(held, i, 0), link))
+            return (int)db_cell_ll(held, i, 1);
+    return 0;
+}
+
+static int
+modify_once(struct pip_store *s, const struct pip_modify_request *req, const struct want *w,
+            size_t nw, bool *ret_unchanged, struct cn_err *err)
+{
+    int ret = -1;
+    const char **elements = xcalloc(nw ? nw : 1, sizeof(*elements));
+    struct pip_vlan_request *vlans = xcalloc(req->nvlans ? req->nvlans : 1, sizeof(*vlans));
+    int *tags = xcalloc(req->nvlans ? req->nvlans : 1, sizeof(*tags));
+    struct db_rows rows = DB_ROWS_INIT, held = DB_ROWS_INIT;
+    struct tag_pick *tp = tag_pick_new();
+    char *mapping = NULL, *detail = NULL;
+
+    for (size_t i = 0; i < nw; i++)
+        elements[i] = w[i].element; /* w is sorted by element */
+    if (db_begin(s, err) < 0)
+        goto cleanup;
+    /* The lock order of reserve: substrate, elements, then the reservation row. */
+    if (lock_elements(s, req->nvlans > 0, elements, nw, err) < 0)
+        goto cleanup;
+    if (db_exec(s, &rows, NULL, err,
+                "SELECT state, COALESCE(expires_at, 0), overlay_yaml = ? FROM reservation "
+                "WHERE id = ? FOR UPDATE",
+                "ss", req->overlay_yaml, req->id) < 0)
+        goto cleanup;
+    if (rows.nrows == 0) {
+        cn_err_set(err, CN_E_NOTFOUND, "no CloudNet %s", req->id);
+        goto cleanup;
+    }
+    enum pip_state state = state_from_name(db_cell(&rows, 0, 0));
+    long long expires_at = db_cell_ll(&rows, 0, 1);
+    long long now = store_now(s);
+    if (state != PIP_ALLOCATED && state != PIP_PROVISIONED) {
+        cn_err_set(err, CN_E_INVALID, "CloudNet %s is %s", req->id, pip_state_name(state));
+        goto cleanup;
+    }
+    if (lease_ended(state, expires_at, now)) {
+        cn_err_set(err, CN_E_EXPIRED, "CloudNet %s: lease ended at %lld", req->id, expires_at);
+        goto cleanup;
+    }
+    if (db_cell_ll(&rows, 0, 2) == 1) {
+        *ret_unchanged = true;
+        ret = db_commit(s, err);
+        goto cleanup;
+    }
+    if (db_exec(s, &held, NULL, err,
+                "SELECT overlay_link, MIN(tag) FROM vlan WHERE reservation_id = ? "
+                "GROUP BY overlay_link",
+                "s", req->id) < 0)
+        goto cleanup;
+    /* The old holdings go first, so the capacity check sees only the new ones. */
+    if (db_exec(s, NULL, NULL, err, "DELETE FROM allocation WHERE reservation_id = ?", "s",
+                req->id) < 0 ||
+        db_exec(s, NULL, NULL, err, "DELETE FROM vlan WHERE reservation_id = ?", "s", req->id) < 0)
+        goto cleanup;
+    if (check_capacity(s, w, nw, now, err) < 0 || allocations_insert(s, req->id, w, nw, err) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < req->nvlans; i++) {
+        vlans[i] = req->vlans[i];
+        if (!vlans[i].tag)
+            vlans[i].tag = held_tag(&held, vlans[i].overlay_link);
+    }
+    /* Definite tags (kept or wanted) before picked ones, so a pick cannot take one of them. */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < req->nvlans; i++) {
+            if ((pass == 0) != (vlans[i].tag != 0))
+                continue;
+            if (take_vlan(s, tp, req->id, &vlans[i], &tags[i], err) < 0)
+                goto cleanup;
+        }
+    }
+    if (tags_insert(s, tp, err) < 0)
+        goto cleanup;
+    if (*req->mapping_yaml) {
+        mapping = mapping_with_tags(req->id, req->mapping_yaml, vlans, req->nvlans, tags, err);
+        if (!mapping)
+            goto cleanup;
+    }
+    if (db_exec(s, NULL, NULL, err,
+                "UPDATE reservation SET overlay_yaml = ?, mapping_yaml = ?, updated_at = ? "
+                "WHERE id = ?",
+                "ssis", req->overlay_yaml, mapping ? mapping : req->mapping_yaml, now, req->id) < 0)
+        goto cleanup;
+    detail =
+        xasprintf("%s: %zu allocations, %zu VLAN tags", pip_state_name(state), nw, req->nvlans);
+    if (event_add(s, now, req->id, "modify", detail, err) < 0 || db_commit(s, err) < 0)
+        goto cleanup;
+    *ret_unchanged = false;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        db_rollback(s);
+    free(elements);
+    free(vlans);
+    free(tags);
+    free(mapping);
+    free(detail);
+    tag_pick_free(tp);
+    db_rows_release(&rows);
+    db_rows_release(&held);
+    return ret;
+}
+
+int
+pip_store_modify(struct pip_store *s, const struct pip_modify_request *req, bool *ret_unchanged,
+                 struct cn_err *err)
+{
+    struct want *w = NULL;
+    size_t nw = 0;
+    bool unchanged = false;
+    int ret = -1;
+
+    if (!id_ok(req->id)) {
+        cn_err_set(err, CN_E_INVALID, "CloudNet id must be 1-%d bytes", MAX_ID_LEN);
+        goto cleanup;
+    }
+    if (!req->overlay_yaml || !req->mapping_yaml) {
+        cn_err_set(err, CN_E_INVALID, "%s: overlay and mapping are required", req->id);
+        goto cleanup;
+    }
+    if (check_parts(req->id, req->allocs, req->nallocs, req->vlans, req->nvlans, err) < 0)
+        goto cleanup;
+    w = make_wants(req->allocs, req->nallocs, &nw);
+    for (int attempt = 1;; attempt++) {
+        if (modify_once(s, req, w, nw, &unchanged, err) == 0)
+            break;
+        if (err->code != CN_E_BUSY || s->last_errno == 0 || attempt >= BUSY_ATTEMPTS)
+            goto cleanup;
+        cn_err_clear(err);
+    }
+    if (ret_unchanged)
+        *ret_unchanged = unchanged;
+    ret = 0;
+cleanup:
+    free(w);
+    return ret;
 }
 
 /* The arguments of one lease or state operation, so one retry loop serves them all. */

@@ -53,6 +53,12 @@ struct pip_store *pip_store_open(const struct pip_store_config *cfg, struct cn_e
 void pip_store_close(struct pip_store *s);
 
 /*
+ * Whether the connection to the server was lost: every further call fails,
+ * so a pool of stores drops this one.
+ */
+bool pip_store_broken(const struct pip_store *s);
+
+/*
  * Replaces the clock (Unix seconds) used for leases and timestamps; tests
  * use it to let leases run out. NULL restores the system clock.
  */
@@ -85,6 +91,15 @@ int pip_store_migrate(struct pip_store *s, int target, int *ret_from, struct cn_
 int pip_store_load_substrate(struct pip_store *s, const struct rdl_graph *ul, struct cn_err *err);
 /* The stored substrate, equal to what was loaded; CN_E_NOTFOUND when none. */
 struct rdl_graph *pip_store_dump_substrate(struct pip_store *s, struct cn_err *err);
+/*
+ * The same, with the substrate's generation: a number that grows each time
+ * another substrate is loaded, so a copy parsed once can be kept as long as
+ * pip_store_substrate_generation answers the same.
+ */
+struct rdl_graph *pip_store_dump_substrate_stamped(struct pip_store *s, long long *ret_generation,
+                                                   struct cn_err *err);
+int pip_store_substrate_generation(struct pip_store *s, long long *ret_generation,
+                                   struct cn_err *err);
 
 /* One resource of one underlay element. */
 struct pip_usage {
@@ -104,6 +119,21 @@ void pip_usage_free(struct pip_usage *usage, size_t count);
  * graph the mapper places a new CloudNet on.
  */
 struct rdl_graph *pip_store_residual_substrate(struct pip_store *s, struct cn_err *err);
+/*
+ * The same, except that reservation `id` is counted as holding nothing: the
+ * graph a modified CloudNet is placed on, since its new allocations replace
+ * its old ones.
+ */
+struct rdl_graph *pip_store_residual_substrate_without(struct pip_store *s, const char *id,
+                                                       struct cn_err *err);
+
+/*
+ * Replaces every resource of g, a copy of the stored substrate, with what
+ * is free of it, not counting what reservation `except` (may be NULL)
+ * holds: the residual substrate without parsing the stored document again.
+ */
+int pip_store_residual_apply(struct pip_store *s, struct rdl_graph *g, const char *except,
+                             struct cn_err *err);
 
 /*
  * Free resources summed per resource name over the substrate's nodes (what
@@ -162,6 +192,12 @@ struct pip_vlan_request {
     const char *const *scopes;
     size_t nscopes;
     int tag;
+    /*
+     * When not NULL, an underlay element (a /link/transit, say) whose range
+     * the tag must also lie in, wherever the tag is held: the tag a VNP
+     * chose for a transit link must be one that link may carry.
+     */
+    const char *range_of;
 };
 
 struct pip_reserve_request {
@@ -170,9 +206,9 @@ struct pip_reserve_request {
     const char *peer;    /* who asks; NULL means '' (local tools) */
     const char *overlay_yaml;
     /*
-     * The mapping document, stored as given, except that when a tag is
-     * picked (tag 0) it must be a mapping document or "", and the entry of
-     * the virtual link, if there is one, gets the tag as its `vlan`.
+     * The mapping document, stored as given, except that with VLAN requests
+     * it must be a mapping document or "", and the entry of each virtual
+     * link, if there is one, gets the link's tag as its `vlan`.
      */
     const char *mapping_yaml;
     long lease_s; /* > 0; capped by the configured maximum */
@@ -226,8 +262,52 @@ struct pip_reservation *pip_store_reserve(struct pip_store *s,
 int pip_store_lookup(struct pip_store *s, const char *id, const char *request,
                      struct pip_reservation **ret, struct cn_err *err);
 
+/*
+ * What a modified CloudNet holds instead of what it held: its new overlay
+ * and mapping documents, allocations and VLAN requests.
+ */
+struct pip_modify_request {
+    const char *id;
+    const char *overlay_yaml;
+    /*
+     * The new mapping document, stored with the tag of every VLAN request
+     * written into the entry of its virtual link (when it has one); "" is
+     * stored as is.
+     */
+    const char *mapping_yaml;
+    const struct pip_alloc *allocs;
+    size_t nallocs;
+    const struct pip_vlan_request *vlans;
+    size_t nvlans;
+};
+
+/*
+ * Swaps a live reservation's allocations, VLAN tags and documents for the
+ * request's, in one transaction with the same locks and capacity check as
+ * pip_store_reserve (the reservation's own old allocations do not count
+ * against it): all or nothing. A virtual link the reservation holds a tag
+ * for keeps that tag (unless its request names another one), a new link
+ * gets a tag as in pip_store_reserve, and the tags of links not requested
+ * any more are freed. State, lease, peer and the negotiated request's hash
+ * stay as they were.
+ *
+ * When the stored overlay is the request's overlay already, nothing changes
+ * and *ret_unchanged (may be NULL) is true, so a repeated modify is
+ * harmless. CN_E_NOTFOUND for an unknown id, CN_E_INVALID when released or
+ * failed or for malformed input, CN_E_EXPIRED when the lease has ended,
+ * CN_E_INSUFFICIENT and CN_E_VLAN as for pip_store_reserve.
+ */
+int pip_store_modify(struct pip_store *s, const struct pip_modify_request *req, bool *ret_unchanged,
+                     struct cn_err *err);
+
 /* The reservation with its documents; CN_E_NOTFOUND when unknown. */
 struct pip_reservation *pip_store_get(struct pip_store *s, const char *id, struct cn_err *err);
+/*
+ * The same in one statement, without the VLAN tags (vlans NULL), and with
+ * the documents only when with_documents (the tags are in the mapping).
+ */
+struct pip_reservation *pip_store_get_brief(struct pip_store *s, const char *id,
+                                            bool with_documents, struct cn_err *err);
 
 /*
  * allocated -> provisioned, which ends the lease (a confirmed CloudNet lives

@@ -54,7 +54,7 @@ bridge_mode() {
 
 wire_mode() { # 802.1Q on the transit wires when the kernel has VLAN devices
     ip netns add dm-probe
-    ip -n dm-probe link add d0 type dummy
+    ip -n dm-probe link add d0 type veth peer name d1
     if ip -n dm-probe link add link d0 name d0.5 type vlan id 5 2>/dev/null; then
         echo vlan
     else
@@ -200,14 +200,25 @@ start_daemon() { # start_daemon NAME PROGRAM CONFIG
     echo "$1 $!" >>"$DIR/pids"
 }
 
-wait_for() { # wait_for URL: until the daemon answers
+wait_for() { # wait_for URL SECRET: until the daemon answers
     for _ in $(seq 1 50); do
-        if "$BIN/cloudnet" list --url "$1" >/dev/null 2>&1; then
+        if CLOUDNET_SECRET=$2 "$BIN/cloudnet" list --url "$1" >/dev/null 2>&1; then
             return 0
         fi
         sleep 0.2
     done
     return 1
+}
+
+draw() { # draw MAPPING UNDERLAY|"" OUT: OUT.svg, or OUT.dot without Graphviz
+    set -- "$1" "${2:+--underlay}" "$2" "$3"
+    if command -v dot >/dev/null 2>&1; then
+        "$BIN/cloudnet" dot "$1" ${2:+"$2" "$3"} --svg "$4.svg"
+        echo "$4.svg"
+    else
+        "$BIN/cloudnet" dot "$1" ${2:+"$2" "$3"} >"$4.dot"
+        echo "$4.dot (Graphviz is not installed)"
+    fi
 }
 
 start() {
@@ -216,8 +227,9 @@ start() {
         [ -x "$BIN/$p" ] || die "$BIN/$p is missing; run 'make' first"
     done
     stop >/dev/null 2>&1 || true
+    # A fresh federation every time: the databases of an earlier run go too.
+    rm -rf "$DIR"
     mkdir -p "$DIR"
-    rm -f "$DIR/pids"
 
     say "validating the federation's documents"
     "$BIN/cloudnet" validate examples/federation/*.yaml
@@ -247,7 +259,13 @@ start() {
     done
     start_daemon vnpd vnpd "$DIR/vnpd.conf"
     export CLOUDNET_CONFIG="$DIR/client.conf"
-    wait_for "$VNP_URL" || die "vnpd did not come up; see $DIR/vnpd.log"
+    n=0
+    for pip in $PIPS; do
+        n=$((n + 1))
+        wait_for "http://127.0.0.1:$((PORT + n))/RPC2" "$(awk -v p="$pip" '$1 == p {print $2}' "$DIR/secrets")" ||
+            die "pipd of $pip did not come up; see $DIR/pipd-$pip.log"
+    done
+    wait_for "$VNP_URL" "$CLIENT_SECRET" || die "vnpd did not come up; see $DIR/vnpd.log"
     echo "vnpd at $VNP_URL; PIPs on ports $((PORT + 1))-$((PORT + 3)); logs in $DIR/*.log"
 
     say "submitting examples/federation/shop.yaml to the VNP"
@@ -269,13 +287,17 @@ start() {
     done
 
     say "drawing where everything landed"
-    if command -v dot >/dev/null 2>&1; then
-        "$BIN/cloudnet" dot "$DIR/$ID-manifest.yaml" --svg "$DIR/$ID.svg"
-        echo "$DIR/$ID.svg"
-    else
-        "$BIN/cloudnet" dot "$DIR/$ID-manifest.yaml" >"$DIR/$ID.dot"
-        echo "$DIR/$ID.dot (Graphviz is not installed)"
-    fi
+    # The whole CloudNet over the PIPs, then each PIP's part on its own
+    # substrate (the PIP's manifest, fetched with the VNP's secret there).
+    draw "$DIR/$ID-manifest.yaml" "" "$DIR/$ID"
+    n=0
+    for pip in $PIPS; do
+        n=$((n + 1))
+        CLOUDNET_SECRET=$(awk -v p="$pip" '$1 == p {print $2}' "$DIR/secrets") \
+            "$BIN/cloudnet" manifest --url "http://127.0.0.1:$((PORT + n))/RPC2" "$ID" \
+            >"$DIR/$ID-at-$pip.yaml"
+        draw "$DIR/$ID-at-$pip.yaml" "examples/federation/$pip.yaml" "$DIR/$ID-at-$pip"
+    done
 
     say "done"
     echo "The federation keeps running. Try:"

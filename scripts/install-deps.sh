@@ -13,6 +13,7 @@ libvirt-dev libvirt0 libxml2-dev
 libjson-c-dev
 graphviz
 iproute2 iputils-ping
+python3
 "
 
 missing=""

@@ -4,7 +4,8 @@
  * same_as values decided by the solve, existing mappings taking capacity,
  * latency bounds and non-forwarding nodes shaping paths, anti-affinity, and
  * random tiny instances compared with a brute force that enumerates every
- * placement and every set of simple paths. Every mapping any case produces
+ * placement and every set of simple paths, migration-aware re-mapping
+ * against a previous mapping, and rebalancing several CloudNets. Every mapping any case produces
  * goes through the independent checker.
  */
 #include <math.h>
@@ -1239,6 +1240,404 @@ cleanup:
     return ret;
 }
 
+/* ---- migration-aware re-mapping ---- */
+
+/* Four hosts in a ring: h1 - h2 - h3 - h4 - h1. */
+static const char ring_ul[] = "rdl: 1\nkind: underlay\nname: ring\nelements:\n"
+                              "  h1: {type: /node/host/server, resources: {cpu: 4}}\n"
+                              "  h2: {type: /node/host/server, resources: {cpu: 4}}\n"
+                              "  h3: {type: /node/host/server, resources: {cpu: 4}}\n"
+                              "  h4: {type: /node/host/server, resources: {cpu: 4}}\n"
+                              "  h1-h2: {type: /link/eth, resources: {bandwidth: 100}}\n"
+                              "  h2-h3: {type: /link/eth, resources: {bandwidth: 100}}\n"
+                              "  h3-h4: {type: /link/eth, resources: {bandwidth: 100}}\n"
+                              "  h4-h1: {type: /link/eth, resources: {bandwidth: 100}}\n"
+                              "interfaces:\n"
+                              "  - {between: [h1, h1-h2]}\n  - {between: [h1-h2, h2]}\n"
+                              "  - {between: [h2, h2-h3]}\n  - {between: [h2-h3, h3]}\n"
+                              "  - {between: [h3, h3-h4]}\n  - {between: [h3-h4, h4]}\n"
+                              "  - {between: [h4, h4-h1]}\n  - {between: [h4-h1, h1]}\n";
+
+/* Version 1 of "app" as it was mapped: a on h1, b on h3 (not where a fresh solve puts them). */
+static const char app_prev[] =
+    "rdl: 1\nkind: mapping\nname: app\noverlay: app\nunderlay: ring\nmap:\n"
+    "  a: {to: h1, resources: {cpu: 1}}\n"
+    "  b: {to: h3, resources: {cpu: 1}}\n"
+    "  old: {to: h2, resources: {cpu: 3}}\n"
+    "  a-b: {path: [h1, h1-h2, h2, h2-h3, h3], resources: {bandwidth: 10}}\n"
+    "  a-old: {path: [h1, h1-h2, h2], resources: {bandwidth: 10}}\n";
+
+/* Another CloudNet: 3 cpu on h1 and 50 Mbit/s on h1-h2. */
+static const char other_ml[] =
+    "rdl: 1\nkind: mapping\nname: other\noverlay: other\nunderlay: ring\nmap:\n"
+    "  x: {to: h1, resources: {cpu: 3}}\n"
+    "  y: {to: h2, resources: {cpu: 0}}\n"
+    "  x-y: {path: [h1, h1-h2, h2], resources: {bandwidth: 50}}\n";
+
+struct mig_case {
+    const char *overlay; /* app version 2 */
+    double move_cost;
+    bool with_other;
+    const char *want_a, *want_b, *want_c; /* hosts; no want_a: a and b together */
+    const char *want_ab;                  /* path of a-b, or NULL */
+    double want_cost;
+    const char *want_err; /* prefix of the error, or NULL */
+    int want_code;
+};
+
+static int
+test_migration(const void *data)
+{
+    const struct mig_case *mc = data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(ring_ul);
+    struct rdl_graph *prev = parse(app_prev);
+    struct rdl_graph *other = parse(other_ml);
+    struct rdl_graph *ol = parse(mc->overlay);
+    struct rdl_graph *ml = NULL;
+    char *path = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    struct map_options o;
+    map_options_init(&o);
+    o.previous = prev;
+    o.move_cost = mc->move_cost;
+    const struct rdl_graph *ex[] = {other};
+    size_t nex = mc->with_other ? 1 : 0;
+    bool bad;
+    if (!ul || !prev || !other || !ol)
+        goto cleanup;
+    if (mc->want_err) {
+        CHECK(map_rdl_solve(ul, ex, nex, ol, &o, &ml, &err) < 0);
+        CHECK(ml == NULL);
+        CHECK(err.code == mc->want_code);
+        if (strncmp(cn_err_msg(&err), mc->want_err, strlen(mc->want_err)) != 0) {
+            fprintf(stderr, "  got: %s\n  expected: %s...\n", cn_err_msg(&err), mc->want_err);
+            goto cleanup;
+        }
+        ret = 0;
+        goto cleanup;
+    }
+    if (solve_checked(ul, ex, nex, ol, &o, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    if (mc->want_a) {
+        CHECK_STR(host_of(ml, "a"), mc->want_a);
+        CHECK_STR(host_of(ml, "b"), mc->want_b);
+    } else {
+        /* Either end may be the one that moves, not both. */
+        CHECK(cn_streq(host_of(ml, "a"), host_of(ml, "b")));
+        CHECK(cn_streq(host_of(ml, "a"), "h1") || cn_streq(host_of(ml, "a"), "h3"));
+    }
+    if (mc->want_c)
+        CHECK_STR(host_of(ml, "c"), mc->want_c);
+    /* Elements of the earlier version that are gone stay gone. */
+    CHECK(rdl_mapping_get(ml, "old") == NULL && rdl_mapping_get(ml, "a-old") == NULL);
+    if (mc->want_ab) {
+        path = path_of(ml, "a-b");
+        CHECK_STR(path, mc->want_ab);
+    }
+    if (fabs(objective_of(ml) - mc->want_cost) > 1e-9) {
+        fprintf(stderr, "  cost %g, expected %g\n", objective_of(ml), mc->want_cost);
+        show(ml);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    free(path);
+    rdl_graph_free(ul);
+    rdl_graph_free(prev);
+    rdl_graph_free(other);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+#define APP_V2(a_cpu, b_feat, ab_bw, extra)                                                        \
+    "rdl: 1\nkind: overlay\nname: app\nelements:\n"                                                \
+    "  a: {type: /node/host/generic, resources: {cpu: " a_cpu "}}\n"                               \
+    "  b: {type: /node/host/generic, resources: {cpu: 1}" b_feat "}\n"                             \
+    "  a-b: {type: /link/generic, resources: {bandwidth: " ab_bw "}}\n" extra
+
+#define AB_IFACES "interfaces:\n  - {between: [a, a-b]}\n  - {between: [a-b, b]}\n"
+
+/* Pinned (the default): both stay although sharing a host would be cheaper. */
+static const struct mig_case mig_pinned = {
+    .overlay = APP_V2("1", "", "10", AB_IFACES),
+    .move_cost = INFINITY,
+    .want_a = "h1",
+    .want_b = "h3",
+    .want_cost = 2 + 10 * 2,
+};
+
+/* a-b grew to 80 Mbit/s; h1-h2 has 50 left next to the other CloudNet: the other way round. */
+static const struct mig_case mig_grown_link = {
+    .overlay = APP_V2("1", "", "80", AB_IFACES),
+    .move_cost = INFINITY,
+    .with_other = true,
+    .want_a = "h1",
+    .want_b = "h3",
+    .want_ab = "h1 h4-h1 h4 h3-h4 h3",
+    .want_cost = 2 + 80 * 2,
+};
+
+/* A new node c, tied to b, goes next to it; the removed 'old' is ignored. */
+static const struct mig_case mig_added = {
+    .overlay = APP_V2("1", "", "10",
+                      "  c: {type: /node/host/generic, resources: {cpu: 2}}\n"
+                      "  b-c: {type: /link/generic, resources: {bandwidth: 30}}\n" AB_IFACES
+                      "  - {between: [b, b-c]}\n  - {between: [b-c, c]}\n"),
+    .move_cost = INFINITY,
+    .want_a = "h1",
+    .want_b = "h3",
+    .want_c = "h3",
+    .want_cost = 4 + 10 * 2,
+};
+
+/* A move worth less than the two hops it saves is made... */
+static const struct mig_case mig_cheap_move = {
+    .overlay = APP_V2("1", "", "10", AB_IFACES),
+    .move_cost = 5,
+    .want_cost = 2,
+};
+
+/* ...one worth more is not, unless the node's own migration_cost says otherwise. */
+static const struct mig_case mig_dear_move = {
+    .overlay = APP_V2("1", "", "10", AB_IFACES),
+    .move_cost = 50,
+    .want_a = "h1",
+    .want_b = "h3",
+    .want_cost = 22,
+};
+
+static const struct mig_case mig_own_cost = {
+    .overlay = APP_V2("1", ", features: {migration_cost: 1}", "10", AB_IFACES),
+    .move_cost = 50,
+    .want_a = "h1",
+    .want_b = "h1",
+    .want_cost = 2,
+};
+
+/* a grew to 2 cpu; h1 has 1 left next to the other CloudNet. */
+static const struct mig_case mig_cannot_stay = {
+    .overlay = APP_V2("2", "", "10", AB_IFACES),
+    .move_cost = INFINITY,
+    .with_other = true,
+    .want_err = "'a' cannot stay on 'h1': it needs cpu 2, the host has 1 free",
+    .want_code = CN_E_INFEASIBLE,
+};
+
+/* With a finite cost it moves instead, next to b. */
+static const struct mig_case mig_must_move = {
+    .overlay = APP_V2("2", "", "10", AB_IFACES),
+    .move_cost = 1,
+    .with_other = true,
+    .want_a = "h3",
+    .want_b = "h3",
+    .want_cost = 3,
+};
+
+static const struct mig_case mig_bad_own_cost = {
+    .overlay = APP_V2("1", ", features: {migration_cost: -3}", "10", AB_IFACES),
+    .move_cost = INFINITY,
+    .want_err = "overlay 'app': node 'b': migration_cost must be a number >= 0",
+    .want_code = CN_E_INVALID,
+};
+
+/* The previous mapping must be one of this overlay on this underlay. */
+static int
+test_migration_bad_previous(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(ring_ul);
+    struct rdl_graph *ol = parse(APP_V2("1", "", "10", AB_IFACES));
+    struct rdl_graph *other = parse(other_ml);
+    struct rdl_graph *ml = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    struct map_options o;
+    map_options_init(&o);
+    if (!ul || !ol || !other)
+        goto cleanup;
+    CHECK(isinf(o.move_cost) && o.previous == NULL);
+    o.previous = other;
+    CHECK(map_rdl_solve(ul, NULL, 0, ol, &o, &ml, &err) < 0 && ml == NULL);
+    CHECK(err.code == CN_E_INVALID);
+    CHECK(strstr(cn_err_msg(&err), "is of overlay 'other', not of 'app'") != NULL);
+    cn_err_clear(&err);
+    o.previous = ol;
+    CHECK(map_rdl_solve(ul, NULL, 0, ol, &o, &ml, &err) < 0 && ml == NULL);
+    CHECK(err.code == CN_E_INVALID);
+    CHECK(strstr(cn_err_msg(&err), "must be a mapping document") != NULL);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(other);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* ---- rebalancing ---- */
+
+static const char rb_app1[] =
+    "rdl: 1\nkind: overlay\nname: app1\nelements:\n"
+    "  a: {type: /node/host/generic, resources: {cpu: 2}, features: {migration_cost: 10}}\n"
+    "  b: {type: /node/host/generic, resources: {cpu: 2}}\n"
+    "  a-b: {type: /link/generic, resources: {bandwidth: 10}}\n" AB_IFACES;
+static const char rb_app1_ml[] =
+    "rdl: 1\nkind: mapping\nname: app1\noverlay: app1\nunderlay: ring\nmap:\n"
+    "  a: {to: h1, resources: {cpu: 2}}\n"
+    "  b: {to: h2, resources: {cpu: 2}}\n"
+    "  a-b: {path: [h1, h1-h2, h2], resources: {bandwidth: 10}}\n";
+static const char rb_app2[] = "rdl: 1\nkind: overlay\nname: app2\nelements:\n"
+                              "  c: {type: /node/host/generic, resources: {cpu: 1}}\n"
+                              "  d: {type: /node/host/generic, resources: {cpu: 1}}\n"
+                              "  c-d: {type: /link/generic, resources: {bandwidth: 20}}\n"
+                              "interfaces:\n  - {between: [c, c-d]}\n  - {between: [c-d, d]}\n";
+static const char rb_app2_ml[] =
+    "rdl: 1\nkind: mapping\nname: app2\noverlay: app2\nunderlay: ring\nmap:\n"
+    "  c: {to: h3, resources: {cpu: 1}}\n"
+    "  d: {to: h4, resources: {cpu: 1}}\n"
+    "  c-d: {path: [h3, h3-h4, h4], resources: {bandwidth: 20}}\n";
+
+struct rb_case {
+    double free_pct;
+    double move_cost;
+    size_t want_moves, want_used;
+    double want_cost;
+    const char *want_err; /* the whole message, or NULL */
+};
+
+static int
+test_rebalance(const void *data)
+{
+    const struct rb_case *rc = data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(ring_ul);
+    struct rdl_graph *ol[2] = {parse(rb_app1), parse(rb_app2)};
+    struct rdl_graph *ml[2] = {parse(rb_app1_ml), parse(rb_app2_ml)};
+    struct map_rdl_rebalance *rb = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    struct map_options o;
+    map_options_init(&o);
+    o.move_cost = rc->move_cost;
+    if (!ul || !ol[0] || !ol[1] || !ml[0] || !ml[1])
+        goto cleanup;
+    int r = map_rdl_rebalance(ul, NULL, 0, (const struct rdl_graph *const *)ol,
+                              (const struct rdl_graph *const *)ml, 2, rc->free_pct, &o, &rb, &err);
+    if (rc->want_err) {
+        CHECK(r < 0 && rb == NULL);
+        CHECK(err.code == CN_E_INFEASIBLE);
+        CHECK_STR(cn_err_msg(&err), rc->want_err);
+        ret = 0;
+        goto cleanup;
+    }
+    if (r < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK(rb->n == 2 && rb->hosts == 4 && rb->used_before == 4);
+    CHECK(rb->nmoves == rc->want_moves);
+    CHECK(rb->used_after == rc->want_used);
+    CHECK(fabs(rb->move_cost - rc->want_cost) < 1e-9);
+    CHECK(rb->gap == 0);
+    /* a's own migration_cost of 10 keeps it in place whenever something else can move. */
+    for (size_t i = 0; i < rb->nmoves; i++)
+        CHECK(strcmp(rb->moves[i].element, "a") != 0);
+    /* Each new mapping is valid next to the other new one, and hosts agree with the count. */
+    size_t nused = 0;
+    const char *seen[8];
+    for (size_t i = 0; i < 2; i++) {
+        const struct rdl_graph *other[] = {rb->mappings[1 - i]};
+        if (map_rdl_check(ul, other, 1, ol[i], rb->mappings[i], &err) < 0) {
+            fprintf(stderr, "  checker: %s\n", cn_err_msg(&err));
+            show(rb->mappings[i]);
+            goto cleanup;
+        }
+        for (size_t k = 0; k < rdl_mapping_count(rb->mappings[i]); k++) {
+            const char *to = rdl_map_entry_to(rdl_mapping_at(rb->mappings[i], k));
+            bool dup = !to;
+            for (size_t j = 0; j < nused && !dup; j++)
+                dup = strcmp(seen[j], to) == 0;
+            if (!dup)
+                seen[nused++] = to;
+        }
+    }
+    CHECK(nused == rc->want_used);
+    ret = 0;
+cleanup:
+    map_rdl_rebalance_free(rb);
+    rdl_graph_free(ul);
+    for (size_t i = 0; i < 2; i++) {
+        rdl_graph_free(ol[i]);
+        rdl_graph_free(ml[i]);
+    }
+    cn_err_release(&err);
+    return ret;
+}
+
+static const struct rb_case rb_none = {.free_pct = 0, .move_cost = INFINITY, .want_used = 4};
+static const struct rb_case rb_half = {
+    .free_pct = 50, .move_cost = INFINITY, .want_moves = 2, .want_used = 2, .want_cost = 2};
+static const struct rb_case rb_half_priced = {
+    .free_pct = 50, .move_cost = 4, .want_moves = 2, .want_used = 2, .want_cost = 8};
+static const struct rb_case rb_quarter = {
+    .free_pct = 25, .move_cost = 1, .want_moves = 1, .want_used = 3, .want_cost = 1};
+static const struct rb_case rb_too_much = {
+    .free_pct = 75,
+    .move_cost = 1,
+    .want_err = "cannot free 75% of 4 hosts: at most 2 (50.0%) can be emptied"};
+static const struct rb_case rb_all = {
+    .free_pct = 100,
+    .move_cost = 1,
+    .want_err = "cannot free 100% of 4 hosts: at most 2 (50.0%) can be emptied"};
+
+/* Bad arguments change nothing. */
+static int
+test_rebalance_bad(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(ring_ul);
+    struct rdl_graph *ol[2] = {parse(rb_app1), parse(rb_app2)};
+    struct rdl_graph *ml[2] = {parse(rb_app1_ml), parse(rb_app2_ml)};
+    struct map_rdl_rebalance *rb = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!ul || !ol[0] || !ol[1] || !ml[0] || !ml[1])
+        goto cleanup;
+    const struct rdl_graph *const *ols = (const struct rdl_graph *const *)ol;
+    const struct rdl_graph *const *mls = (const struct rdl_graph *const *)ml;
+    CHECK(map_rdl_rebalance(ul, NULL, 0, ols, mls, 0, 50, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    CHECK(map_rdl_rebalance(ul, NULL, 0, ols, mls, 2, 150, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    const struct rdl_graph *swapped[] = {ml[1], ml[0]};
+    CHECK(map_rdl_rebalance(ul, NULL, 0, ols, swapped, 2, 50, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INVALID);
+    CHECK(strstr(cn_err_msg(&err), "is of overlay 'app2', not of 'app1'") != NULL);
+    cn_err_clear(&err);
+    CHECK(map_rdl_rebalance(ol[0], NULL, 0, ols, mls, 2, 50, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INVALID);
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    for (size_t i = 0; i < 2; i++) {
+        rdl_graph_free(ol[i]);
+        rdl_graph_free(ml[i]);
+    }
+    cn_err_release(&err);
+    return ret;
+}
+
 /* ---- argument errors ---- */
 
 static int
@@ -1304,5 +1703,23 @@ main(void)
     TEST_RUN("checker rejects wrong mappings", test_checker_rejects, NULL);
     TEST_RUN("brute force on random tiny instances", test_brute_force, NULL);
     TEST_RUN("documents of the wrong kind", test_wrong_kinds, NULL);
+    TEST_RUN("migration: pinned nodes keep their hosts", test_migration, &mig_pinned);
+    TEST_RUN("migration: a grown link is re-routed", test_migration, &mig_grown_link);
+    TEST_RUN("migration: an added node is placed, removed ones ignored", test_migration,
+             &mig_added);
+    TEST_RUN("migration: a cheap move is made", test_migration, &mig_cheap_move);
+    TEST_RUN("migration: a dear move is not", test_migration, &mig_dear_move);
+    TEST_RUN("migration: migration_cost overrides per node", test_migration, &mig_own_cost);
+    TEST_RUN("migration: a pinned node that no longer fits", test_migration, &mig_cannot_stay);
+    TEST_RUN("migration: a node that no longer fits moves", test_migration, &mig_must_move);
+    TEST_RUN("migration: bad migration_cost", test_migration, &mig_bad_own_cost);
+    TEST_RUN("migration: previous of another overlay or kind", test_migration_bad_previous, NULL);
+    TEST_RUN("rebalance: free nothing", test_rebalance, &rb_none);
+    TEST_RUN("rebalance: free a quarter", test_rebalance, &rb_quarter);
+    TEST_RUN("rebalance: free half", test_rebalance, &rb_half);
+    TEST_RUN("rebalance: free half at a price per move", test_rebalance, &rb_half_priced);
+    TEST_RUN("rebalance: more than can be freed", test_rebalance, &rb_too_much);
+    TEST_RUN("rebalance: every host", test_rebalance, &rb_all);
+    TEST_RUN("rebalance: bad arguments", test_rebalance_bad, NULL);
     return test_summary();
 }

@@ -702,6 +702,136 @@ test_bad_input(const void *data)
     return 0;
 }
 
+/*
+ * Hosts A, B, C, X; links A-C, C-B, A-X, X-B of 10 each. a on A, b on B, c
+ * on C, links a-b, c-a, c-b of 10. The shortest path of a-b may run through
+ * C, whose two links c needs: the routing must go round through X.
+ */
+static int
+test_spread_routing(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    const char *names[] = {"cpu"};
+    struct map_substrate *sub = map_substrate_new(1, names);
+    struct map_request *req = map_request_new(1, names);
+    struct map_result *res = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    double cap[] = {10}, dem[] = {1};
+    const char *hn[] = {"A", "B", "C", "X"};
+    for (size_t s = 0; s < 4; s++)
+        CHECK(map_substrate_add_node(sub, hn[s], cap, true, &err) == (long)s);
+    CHECK(map_substrate_add_link(sub, "A-C", 0, 2, 10, 0, &err) == 0);
+    CHECK(map_substrate_add_link(sub, "C-B", 2, 1, 10, 0, &err) == 1);
+    CHECK(map_substrate_add_link(sub, "A-X", 0, 3, 10, 0, &err) == 2);
+    CHECK(map_substrate_add_link(sub, "X-B", 3, 1, 10, 0, &err) == 3);
+    for (size_t v = 0; v < 3; v++) {
+        size_t host = v; /* a on A, b on B, c on C */
+        CHECK(map_request_add_node(req, hn[v], dem, &err) == (long)v);
+        CHECK(map_request_set_candidates(req, v, &host, 1, &err) == 0);
+    }
+    CHECK(map_request_add_link(req, "a-b", 0, 1, 10, 0, &err) == 0);
+    CHECK(map_request_add_link(req, "c-a", 2, 0, 10, 0, &err) == 1);
+    CHECK(map_request_add_link(req, "c-b", 2, 1, 10, 0, &err) == 2);
+    map_request_set_distinct_hosts(req, true);
+    struct map_options opts;
+    map_options_init(&opts);
+    opts.algorithm = MAP_ALG_HEURISTIC;
+    if (map_solve(sub, req, &opts, &res, &err) < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    size_t n;
+    const size_t *p = map_result_path(res, 0, &n);
+    CHECK(n == 2 && p[0] == 2 && p[1] == 3);
+    CHECK(fabs(map_result_cost(res) - (3 + 10 * 2 + 10 + 10)) < 1e-9);
+    ret = 0;
+cleanup:
+    map_result_free(res);
+    map_request_free(req);
+    map_substrate_free(sub);
+    cn_err_release(&err);
+    return ret;
+}
+
+/*
+ * Homes and a limit on hosts: a line of three hosts, two request nodes at
+ * home on hosts 0 and 2 joined by a link of 5 (two hops).
+ */
+static int
+homes_case(double move_cost, const char *objective, size_t max_hosts, size_t want0, size_t want1,
+           double want_cost, double want_moves, int want_code)
+{
+    int ret = -1;
+    const char *names[] = {"cpu"};
+    struct map_substrate *sub = map_substrate_new(1, names);
+    struct map_request *req = map_request_new(1, names);
+    struct map_result *res = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    double cap[] = {4}, dem[] = {2};
+    for (size_t s = 0; s < 3; s++)
+        CHECK(map_substrate_add_node(sub, NULL, cap, true, &err) == (long)s);
+    CHECK(map_substrate_add_link(sub, NULL, 0, 1, 100, 0, &err) == 0);
+    CHECK(map_substrate_add_link(sub, NULL, 1, 2, 100, 0, &err) == 1);
+    CHECK(map_request_add_node(req, "a", dem, &err) == 0);
+    CHECK(map_request_add_node(req, "b", dem, &err) == 1);
+    CHECK(map_request_add_link(req, "a-b", 0, 1, 5, 0, &err) == 0);
+    CHECK(map_request_set_home(req, 0, 0, move_cost, &err) == 0);
+    CHECK(map_request_set_home(req, 1, 2, move_cost, &err) == 0);
+    CHECK(map_request_set_home(req, 2, 0, 1, &err) < 0 && err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    CHECK(map_request_set_home(req, 0, 0, -1, &err) < 0 && err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    map_request_set_max_hosts(req, max_hosts);
+    struct map_options opts;
+    map_options_init(&opts);
+    opts.objective = objective;
+    int rc = map_solve(sub, req, &opts, &res, &err);
+    if (want_code) {
+        CHECK(rc < 0 && err.code == want_code);
+        ret = 0;
+        goto cleanup;
+    }
+    if (rc < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    if (want0 == SIZE_MAX) {
+        /* Together, on either home. */
+        CHECK(map_result_host(res, 0) == map_result_host(res, 1));
+        CHECK(map_result_host(res, 0) == 0 || map_result_host(res, 0) == 2);
+    } else {
+        CHECK(map_result_host(res, 0) == want0 && map_result_host(res, 1) == want1);
+    }
+    CHECK(fabs(map_result_cost(res) - want_cost) < 1e-9);
+    CHECK(fabs(map_result_moves(res) - want_moves) < 1e-9);
+    CHECK(map_result_optimal(res));
+    ret = 0;
+cleanup:
+    map_result_free(res);
+    map_request_free(req);
+    map_substrate_free(sub);
+    cn_err_release(&err);
+    return ret;
+}
+
+static int
+test_homes(const void *data)
+{
+    (void)data;
+    /* Pinned: both stay, the link takes two hops. */
+    CHECK(homes_case(INFINITY, "cost", 0, 0, 2, 4 + 10, 0, 0) == 0);
+    /* A dear move: staying (14) beats moving (4 + 20). */
+    CHECK(homes_case(20, "cost", 0, 0, 2, 14, 0, 0) == 0);
+    /* A cheap move: one joins the other (4 + 3 < 14). */
+    CHECK(homes_case(3, NULL, 0, SIZE_MAX, SIZE_MAX, 4, 3, 0) == 0);
+    /* One host at most: a move is forced however dear. */
+    CHECK(homes_case(20, "migration", 1, SIZE_MAX, SIZE_MAX, 4, 20, 0) == 0);
+    /* Pinned apart and one host at most: no mapping. */
+    CHECK(homes_case(INFINITY, "migration", 1, 0, 0, 0, 0, CN_E_INFEASIBLE) == 0);
+    return 0;
+}
+
 int
 main(void)
 {
@@ -709,5 +839,7 @@ main(void)
     TEST_RUN("bad input", test_bad_input, NULL);
     TEST_RUN("brute force agrees with the MIP", test_brute_force, NULL);
     TEST_RUN("random instances under all options", test_random_options, NULL);
+    TEST_RUN("routing round the request's hosts", test_spread_routing, NULL);
+    TEST_RUN("homes, move costs and a limit on hosts", test_homes, NULL);
     return test_summary();
 }

@@ -650,7 +650,7 @@ test_invalid(const void *data)
         goto out;
     cn_err_clear(&err);
     static const char *const ghost_scope[] = {"h1-sw", "nowhere"};
-    struct pip_vlan_request v = {"a-b", ghost_scope, 2, 0};
+    struct pip_vlan_request v = {"a-b", ghost_scope, 2, 0, NULL};
     req.allocs = duo_allocs;
     req.nallocs = CN_ARRAY_SIZE(duo_allocs);
     req.vlans = &v;
@@ -708,7 +708,7 @@ test_vlans(const void *data)
     static const char *const transit[] = {"tr"};
 
     /* Picked: the lowest tag of the substrate's range, written into the mapping. */
-    struct pip_vlan_request v0 = {"a-b", path, 2, 0};
+    struct pip_vlan_request v0 = {"a-b", path, 2, 0, NULL};
     struct pip_reserve_request req = duo_request("v0", "v0");
     req.mapping_yaml = mapping;
     req.vlans = &v0;
@@ -723,14 +723,14 @@ test_vlans(const void *data)
         goto out;
 
     /* Per link: 100 is taken on h1-sw and h2-sw, so each gets 101. */
-    struct pip_vlan_request v1 = {"x", left, 1, 0};
+    struct pip_vlan_request v1 = {"x", left, 1, 0, NULL};
     req = duo_request("v1", "v1");
     req.allocs = NULL;
     req.nallocs = 0;
     req.vlans = &v1;
     req.nvlans = 1;
     r[1] = pip_store_reserve(s, &req, NULL, &err);
-    struct pip_vlan_request v2 = {"y", right, 2, 0};
+    struct pip_vlan_request v2 = {"y", right, 2, 0, NULL};
     req.id = req.request = "v2";
     req.vlans = &v2;
     r[2] = pip_store_reserve(s, &req, NULL, &err);
@@ -738,7 +738,7 @@ test_vlans(const void *data)
         goto out;
 
     /* On the whole substrate: the lowest tag used nowhere. */
-    struct pip_vlan_request v3 = {"z", NULL, 0, 0};
+    struct pip_vlan_request v3 = {"z", NULL, 0, 0, NULL};
     req.id = req.request = "v3";
     req.vlans = &v3;
     r[3] = pip_store_reserve(s, &req, NULL, &err);
@@ -746,7 +746,7 @@ test_vlans(const void *data)
         goto out;
 
     /* Wanted tags: taken, outside the range, and free. */
-    struct pip_vlan_request v4 = {"w", left, 1, 101};
+    struct pip_vlan_request v4 = {"w", left, 1, 101, NULL};
     req.id = req.request = "v4";
     req.vlans = &v4;
     if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_VLAN)
@@ -807,6 +807,200 @@ out:
     return ret;
 }
 
+/* The tag the stored reservation holds for link, or -1. */
+static int
+tag_of(const struct pip_reservation *r, const char *link)
+{
+    for (size_t i = 0; r && i < r->nvlans; i++)
+        if (cn_streq(r->vlans[i].overlay_link, link))
+            return r->vlans[i].tag;
+    return -1;
+}
+
+static int
+test_modify(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_modify", true);
+    struct pip_reservation *r = NULL, *other = NULL, *g = NULL;
+    struct rdl_graph *ml = NULL, *residual = NULL;
+    char *mapping = read_text("mapping.yaml");
+    char *before = NULL, *after = NULL;
+    bool unchanged = true;
+    int ret = -1;
+
+    CHECK(s && mapping);
+    /* Links x and y hold 100 and 101; 102 goes to another CloudNet. */
+    struct pip_vlan_request v[] = {{"x", NULL, 0, 0, NULL}, {"y", NULL, 0, 0, NULL}};
+    struct pip_reserve_request req = duo_request("m1", "m1");
+    req.overlay_yaml = "overlay one";
+    req.mapping_yaml = "";
+    req.vlans = v;
+    req.nvlans = 2;
+    r = pip_store_reserve(s, &req, NULL, &err);
+    struct pip_vlan_request vo = {"o", NULL, 0, 0, NULL};
+    struct pip_reserve_request oreq = duo_request("other", "other");
+    oreq.allocs = NULL;
+    oreq.nallocs = 0;
+    oreq.vlans = &vo;
+    oreq.nvlans = 1;
+    other = pip_store_reserve(s, &oreq, NULL, &err);
+    if (!r || !other || tag_of(r, "x") != 100 || tag_of(r, "y") != 101 || tag_of(other, "o") != 102)
+        goto out;
+
+    /* The residual without m1 gives back what m1 holds, and only that. */
+    residual = pip_store_residual_substrate_without(s, "m1", &err);
+    if (!residual ||
+        rdl_props_number(rdl_element_resources(rdl_graph_element(residual, "h1")), "cpu", -1) !=
+            4 ||
+        rdl_props_number(rdl_element_resources(rdl_graph_element(residual, "h1-sw")), "bandwidth",
+                         -1) != 1000)
+        goto out;
+
+    /* x stays (keeps 100), y goes (frees 101), z and a-b are new (lowest free: 101, 103). */
+    static const struct pip_alloc more[] = {{"h1", "cpu", 3}, {"h1", "memory", 2048}};
+    struct pip_vlan_request nv[] = {
+        {"x", NULL, 0, 0, NULL}, {"z", NULL, 0, 0, NULL}, {"a-b", NULL, 0, 0, NULL}};
+    struct pip_modify_request mod = {
+        .id = "m1",
+        .overlay_yaml = "overlay two",
+        .mapping_yaml = mapping,
+        .allocs = more,
+        .nallocs = CN_ARRAY_SIZE(more),
+        .vlans = nv,
+        .nvlans = 3,
+    };
+    fake_time += 5;
+    if (pip_store_modify(s, &mod, &unchanged, &err) < 0 || unchanged)
+        goto out;
+    g = pip_store_get(s, "m1", &err);
+    if (!g || g->state != PIP_ALLOCATED || g->expires_at != fake_time - 5 + 60 ||
+        !cn_streq(g->overlay_yaml, "overlay two") || g->nvlans != 3 || tag_of(g, "x") != 100 ||
+        tag_of(g, "z") != 101 || tag_of(g, "a-b") != 103 || tag_of(g, "y") != -1)
+        goto out;
+    if (used_of(s, "h1", "cpu") != 3 || used_of(s, "h2", "cpu") != 0 ||
+        used_of(s, "h1-sw", "bandwidth") != 0 || used_of(s, "h1", "memory") != 2048)
+        goto out;
+    ml = rdl_read_string("stored", g->mapping_yaml, strlen(g->mapping_yaml), &err);
+    if (!ml || rdl_map_entry_vlan(rdl_mapping_get(ml, "a-b")) != 103)
+        goto out;
+
+    /* The same overlay again: nothing changes, not even updated_at. */
+    before = tables(s);
+    fake_time += 5;
+    mod.allocs = NULL;
+    mod.nallocs = 0;
+    if (pip_store_modify(s, &mod, &unchanged, &err) < 0 || !unchanged)
+        goto out;
+    after = tables(s);
+    if (!before || !after || strcmp(before, after) != 0)
+        goto out;
+    free(after);
+    after = NULL;
+
+    /* Failures change nothing: capacity, a taken tag, an unknown element, bad input. */
+    static const struct pip_alloc too_much[] = {{"h1", "cpu", 5}};
+    mod.overlay_yaml = "overlay three";
+    mod.allocs = too_much;
+    mod.nallocs = 1;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_INSUFFICIENT)
+        goto out;
+    cn_err_clear(&err);
+    struct pip_vlan_request taken[] = {{"x", NULL, 0, 102, NULL}};
+    mod.allocs = more;
+    mod.nallocs = 2;
+    mod.vlans = taken;
+    mod.nvlans = 1;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_VLAN)
+        goto out;
+    cn_err_clear(&err);
+    static const struct pip_alloc unknown[] = {{"h9", "cpu", 1}};
+    mod.allocs = unknown;
+    mod.nallocs = 1;
+    mod.vlans = NULL;
+    mod.nvlans = 0;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    mod.overlay_yaml = NULL;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    mod.overlay_yaml = "overlay three";
+    mod.id = "nosuch";
+    mod.allocs = more;
+    mod.nallocs = 2;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_NOTFOUND)
+        goto out;
+    cn_err_clear(&err);
+    mod.id = "m1";
+    after = tables(s);
+    if (!after || strcmp(before, after) != 0)
+        goto out;
+    free(after);
+    after = NULL;
+
+    /* A transit tag must lie in the transit link's range as well (tr: 200-201). */
+    static const char *const transit[] = {"tr"};
+    struct pip_vlan_request tv = {"t", NULL, 0, 105, "tr"};
+    mod.vlans = &tv;
+    mod.nvlans = 1;
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_VLAN)
+        goto out;
+    cn_err_clear(&err);
+    tv.scopes = transit;
+    tv.nscopes = 1;
+    tv.tag = 201;
+    if (pip_store_modify(s, &mod, NULL, &err) < 0)
+        goto out;
+    pip_reservation_free(g);
+    g = pip_store_get(s, "m1", &err);
+    if (!g || g->nvlans != 1 || tag_of(g, "t") != 201 || tag_of(g, "x") != -1)
+        goto out;
+
+    /* Provisioned stays provisioned; an ended lease or a released one is refused. */
+    if (pip_store_confirm(s, "m1", &err) < 0)
+        goto out;
+    mod.overlay_yaml = "overlay four";
+    mod.vlans = NULL;
+    mod.nvlans = 0;
+    if (pip_store_modify(s, &mod, NULL, &err) < 0)
+        goto out;
+    pip_reservation_free(g);
+    g = pip_store_get(s, "m1", &err);
+    if (!g || g->state != PIP_PROVISIONED || g->nvlans != 0)
+        goto out;
+    fake_time += 1000;
+    if (pip_store_modify(
+            s, &(struct pip_modify_request){.id = "other", .overlay_yaml = "x", .mapping_yaml = ""},
+            NULL, &err) == 0 ||
+        err.code != CN_E_EXPIRED)
+        goto out;
+    cn_err_clear(&err);
+    if (pip_store_release(s, "m1", NULL, &err) < 0)
+        goto out;
+    mod.overlay_yaml = "overlay five";
+    if (pip_store_modify(s, &mod, NULL, &err) == 0 || err.code != CN_E_INVALID)
+        goto out;
+    cn_err_clear(&err);
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    pip_reservation_free(r);
+    pip_reservation_free(other);
+    pip_reservation_free(g);
+    rdl_graph_free(ml);
+    rdl_graph_free(residual);
+    free(mapping);
+    free(before);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
 /* ---- races ---- */
 
 struct racer {
@@ -816,6 +1010,7 @@ struct racer {
     int index;
     bool vlan;
     bool same_id; /* every racer repeats one request */
+    bool modify;  /* even racers modify an existing reservation, odd ones reserve */
     bool existed;
     int code; /* CN_OK when the reservation was granted */
     int tag;
@@ -836,7 +1031,7 @@ race(void *arg)
         mine[1] = (struct pip_alloc){"h1", "cpu", 1};
     }
     static const char *const transit[] = {"tr"};
-    struct pip_vlan_request v = {"t", transit, 1, 0};
+    struct pip_vlan_request v = {"t", transit, 1, 0, NULL};
 
     snprintf(id, sizeof(id), me->same_id ? "race" : "race-%d", me->index);
     struct pip_reserve_request req = duo_request(id, id);
@@ -845,9 +1040,26 @@ race(void *arg)
     req.vlans = me->vlan ? &v : NULL;
     req.nvlans = me->vlan ? 1 : 0;
 
+    struct pip_modify_request mod = {
+        .id = id,
+        .overlay_yaml = "modified",
+        .mapping_yaml = "",
+        .allocs = mine,
+        .nallocs = 2,
+    };
+    bool modify = me->modify && me->index % 2 == 0;
+    if (modify)
+        snprintf(id, sizeof(id), "held-%d", me->index);
+
     /* Every racer waits here, connected, so they all ask at once. */
     pthread_barrier_wait(me->start);
-    struct pip_reservation *r = s ? pip_store_reserve(s, &req, &me->existed, &err) : NULL;
+    struct pip_reservation *r = NULL;
+    if (modify) {
+        if (s && pip_store_modify(s, &mod, NULL, &err) == 0)
+            r = pip_store_get(s, id, &err);
+    } else if (s) {
+        r = pip_store_reserve(s, &req, &me->existed, &err);
+    }
     me->code = r ? CN_OK : err.code;
     me->tag = r && r->nvlans ? r->vlans[0].tag : 0;
     snprintf(me->msg, sizeof(me->msg), "%s", cn_err_msg(&err));
@@ -859,7 +1071,8 @@ race(void *arg)
 
 /* Runs n racers against database; returns how many got through. */
 static int
-run_race(const char *database, int n, bool vlan, bool same_id, struct racer *racers, int fail_code)
+run_race(const char *database, int n, bool vlan, bool same_id, bool modify, struct racer *racers,
+         int fail_code)
 {
     pthread_barrier_t start;
     int won = 0;
@@ -872,6 +1085,7 @@ run_race(const char *database, int n, bool vlan, bool same_id, struct racer *rac
             .index = i,
             .vlan = vlan,
             .same_id = same_id,
+            .modify = modify,
         };
         pthread_create(&racers[i].thread, NULL, race, &racers[i]);
     }
@@ -909,7 +1123,7 @@ test_race_capacity(const void *data)
     if (!base)
         goto out;
 
-    int won = run_race("t_race", RACERS, false, false, racers, CN_E_INSUFFICIENT);
+    int won = run_race("t_race", RACERS, false, false, false, racers, CN_E_INSUFFICIENT);
     int insufficient = 0;
     for (int i = 0; i < RACERS; i++)
         insufficient += racers[i].code == CN_E_INSUFFICIENT;
@@ -952,7 +1166,7 @@ test_race_vlan(const void *data)
     CHECK(s);
     /* tr has tags 200-201; take 200 so one is left. */
     static const char *const transit[] = {"tr"};
-    struct pip_vlan_request v = {"first", transit, 1, 200};
+    struct pip_vlan_request v = {"first", transit, 1, 200, NULL};
     struct pip_reserve_request req = duo_request("vbase", "vbase");
     req.vlans = &v;
     req.nvlans = 1;
@@ -960,7 +1174,7 @@ test_race_vlan(const void *data)
     if (!base)
         goto out;
 
-    int won = run_race("t_race_vlan", 2, true, false, racers, CN_E_VLAN);
+    int won = run_race("t_race_vlan", 2, true, false, false, racers, CN_E_VLAN);
     if (won != 1 || (racers[0].code != CN_E_VLAN && racers[1].code != CN_E_VLAN) ||
         racers[0].tag + racers[1].tag != 201) {
         fprintf(stderr, "  %d won; tags %d %d\n", won, racers[0].tag, racers[1].tag);
@@ -975,6 +1189,73 @@ out:
     if (ret)
         fprintf(stderr, "  %s\n", cn_err_msg(&err));
     pip_reservation_free(base);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
+/*
+ * Half the racers modify reservations they hold (memory only) to take one
+ * cpu on each host, the other half reserve the same afresh: one cpu is free
+ * on each host, so exactly one of them gets it, and every loser keeps what
+ * it held.
+ */
+static int
+test_race_modify(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_race_modify", false);
+    struct pip_reservation *held[RACERS] = {NULL};
+    struct racer racers[RACERS];
+    char *after = NULL;
+    int ret = -1;
+
+    CHECK(s);
+    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
+    static const struct pip_alloc mem[] = {{"h1", "memory", 1}};
+    struct pip_reserve_request req = duo_request("base", "base");
+    req.allocs = most;
+    req.nallocs = 2;
+    held[1] = pip_store_reserve(s, &req, NULL, &err);
+    if (!held[1])
+        goto out;
+    for (int i = 0; i < RACERS; i += 2) {
+        char id[32];
+        snprintf(id, sizeof(id), "held-%d", i);
+        req = duo_request(id, id);
+        req.allocs = mem;
+        req.nallocs = 1;
+        held[i] = pip_store_reserve(s, &req, NULL, &err);
+        if (!held[i])
+            goto out;
+    }
+    int won = run_race("t_race_modify", RACERS, false, false, true, racers, CN_E_INSUFFICIENT);
+    int insufficient = 0, modified = -1;
+    for (int i = 0; i < RACERS; i++) {
+        insufficient += racers[i].code == CN_E_INSUFFICIENT;
+        if (racers[i].code == CN_OK && i % 2 == 0)
+            modified = i;
+    }
+    if (won != 1 || insufficient != RACERS - 1) {
+        fprintf(stderr, "  %d won, %d insufficient\n", won, insufficient);
+        goto out;
+    }
+    /* A winning modify gave its memory back; the losers still hold theirs. */
+    double mem_held = RACERS / 2 - (modified >= 0 ? 1 : 0);
+    if (used_of(s, "h1", "cpu") != 4 || used_of(s, "h2", "cpu") != 4 ||
+        used_of(s, "h1", "memory") != mem_held)
+        goto out;
+    after = tables(s);
+    if (!after || count_lines(after, "event\t") < 2)
+        goto out;
+    ret = 0;
+out:
+    if (ret)
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+    for (int i = 0; i < RACERS; i++)
+        pip_reservation_free(held[i]);
     free(after);
     pip_store_close(s);
     cn_err_release(&err);
@@ -1000,7 +1281,7 @@ test_race_repeat(const void *data)
     if (!base)
         goto out;
     /* A client repeating its request while the first is in flight gets the same answer. */
-    int won = run_race("t_race_repeat", RACERS, false, true, racers, CN_OK);
+    int won = run_race("t_race_repeat", RACERS, false, true, false, racers, CN_OK);
     int fresh = 0;
     for (int i = 0; i < RACERS; i++)
         fresh += racers[i].code == CN_OK && !racers[i].existed;
@@ -1062,6 +1343,8 @@ main(void)
     TEST_RUN("8 clients race for the last capacity", test_race_capacity, NULL);
     TEST_RUN("2 clients race for the last VLAN tag", test_race_vlan, NULL);
     TEST_RUN("8 clients repeat one request at once", test_race_repeat, NULL);
+    TEST_RUN("modify: swap allocations, tags and documents", test_modify, NULL);
+    TEST_RUN("4 modifies and 4 reserves race for the last capacity", test_race_modify, NULL);
     TEST_RUN("connection and name errors", test_bad_connection, NULL);
     test_db_stop(&db);
     return test_summary();

@@ -4,7 +4,13 @@
  * libvirt test driver (test:///default, so no root is needed), and drives
  * it over XML-RPC with a tiny xmlrpc-c client: describe, negotiate, confirm,
  * status, start/stop, console, release, idempotent repeats, faults that
- * change nothing in the database, lease expiry, and recovery after kill -9.
+ * change nothing in the database, lease expiry, recovery after kill -9,
+ * list, modify, and a partial graph of a federated CloudNet that ends at a
+ * transit link (docs/federation.md).
+ *
+ * h2's end of the transit link is a veth device in a network namespace of
+ * this test's own (its name holds the PID), so the transit plugin's wire
+ * device is real and can be looked at; that needs root.
  *
  * The test driver keeps its domains inside the pipd process, so what the
  * embedding holds is observed through status() (emb_status) and what the
@@ -43,6 +49,7 @@ static char scratch[256];
 static char pipd_path[1024];
 static char conf_path[512];
 static char url[128];
+static char netns[64], trdev[16];
 static pid_t pipd_pid = -1;
 static xmlrpc_client *client;
 static struct pip_store *store;
@@ -64,9 +71,43 @@ static const char substrate_yaml[] = "rdl: 1\n"
                                      "    type: /link/ethernet/vlan\n"
                                      "    resources: {bandwidth: 1000}\n"
                                      "    features: {latency: 1}\n"
+                                     "  tr:\n"
+                                     "    type: /link/transit\n"
+                                     "    vlan_range: [150, 159]\n"
+                                     "    resources: {bandwidth: 1000}\n"
+                                     "    features: {latency: 5}\n"
+                                     "  far:\n"
+                                     "    type: /node/host/pip\n"
+                                     "    features: {transit: tr, forwarding: false}\n"
                                      "interfaces:\n"
                                      "  - {between: [h1, h1-h2]}\n"
-                                     "  - {between: [h1-h2, h2]}\n";
+                                     "  - {between: [h1-h2, h2]}\n"
+                                     "  - {between: [h2, tr]}\n"
+                                     "  - {between: [tr, far]}\n";
+
+/*
+ * The partial graph a VNP sends for a CloudNet with one VNode here whose
+ * link crosses transit link tr: the link with the tags the VNP chose, and
+ * the stub for the far side. %d: the local tag.
+ */
+static const char span_fmt[] = "rdl: 1\n"
+                               "kind: overlay\n"
+                               "name: span\n"
+                               "elements:\n"
+                               "  vm:\n"
+                               "    type: /node/host/generic\n"
+                               "    resources: {cpu: 1, memory: 512}\n"
+                               "    features: {image: debian-12}\n"
+                               "  vm-far:\n"
+                               "    type: /link/transit\n"
+                               "    resources: {bandwidth: 10}\n"
+                               "    features: {vlan: %d, wire_vlan: 3001}\n"
+                               "  transit:tr:\n"
+                               "    type: /node/host/pip\n"
+                               "    features: {transit: tr}\n"
+                               "interfaces:\n"
+                               "  - {between: [vm, vm-far]}\n"
+                               "  - {between: [vm-far, transit:tr]}\n";
 
 /* Both VNodes fit one host, so the cost objective keeps the VLink inside it. */
 static const char overlay_yaml[] = "rdl: 1\n"
@@ -477,7 +518,14 @@ test_faults_change_nothing(const void *data)
     /* The same id with another request. */
     CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "shop1", small_yaml, 60) == NULL);
     CHECK(fault == 1);
-    CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "shop1", small_yaml) == NULL);
+    CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "shop1", bad_yaml) == NULL);
+    CHECK(fault == 1);
+    CHECK(call("modify", &fault, &msg, "(sss)", SECRET2, "shop1", small_yaml) == NULL);
+    CHECK(fault == 2);
+    CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "nosuch", small_yaml) == NULL);
+    CHECK(fault == 3);
+    CHECK(call("modify", &fault, &msg, "(ss)", SECRET, "shop1") == NULL);
+    CHECK(fault == 1);
     /* Above max-request (65536 bytes): refused before parsing. */
     struct cn_buf big = CN_BUF_INIT;
     cn_buf_puts(&big, small_yaml);
@@ -525,6 +573,432 @@ test_release(const void *data)
     for (size_t i = 0; i < n; i++)
         CHECK(u[i].used == 0);
     pip_usage_free(u, n);
+    return 0;
+}
+
+/* The manifest of a result, parsed, or NULL. */
+static struct rdl_graph *
+manifest_of(xmlrpc_value *r)
+{
+    struct cn_err err = CN_ERR_INIT;
+    char *ml = xmalloc(65536);
+    member(r, "manifest_yaml", ml, 65536);
+    struct rdl_graph *g = *ml ? rdl_read_string("manifest", ml, strlen(ml), &err) : NULL;
+    if (!g)
+        fprintf(stderr, "  manifest: %s\n%s\n", cn_err_msg(&err), ml);
+    free(ml);
+    cn_err_release(&err);
+    return g;
+}
+
+/* The manifest status() answers for id, parsed, or NULL. */
+static struct rdl_graph *
+status_manifest(const char *id)
+{
+    int fault;
+    xmlrpc_value *r = call("status", &fault, NULL, "(ss)", SECRET, id);
+    if (!r)
+        return NULL;
+    struct rdl_graph *g = manifest_of(r);
+    xmlrpc_DECREF(r);
+    return g;
+}
+
+/* The output of a shell command (at most size - 1 bytes). */
+static const char *
+run(const char *cmd, char *out, size_t size)
+{
+    size_t n = 0;
+    FILE *p = popen(cmd, "r");
+    out[0] = '\0';
+    if (!p)
+        return out;
+    n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    pclose(p);
+    return out;
+}
+
+/* The allocation and VLAN rows of the store, and the reservation documents. */
+static char *
+holdings(void)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    char *d = dump();
+    for (char *line = strtok(d, "\n"); line; line = strtok(NULL, "\n"))
+        if (cn_startswith(line, "allocation") || cn_startswith(line, "vlan"))
+            cn_buf_printf(&b, "%s\n", line);
+    free(d);
+    struct pip_reservation *items = NULL;
+    size_t n = 0;
+    struct cn_err err = CN_ERR_INIT;
+    if (pip_store_list(store, PIP_LIST_ALL, &items, &n, &err) == 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct pip_reservation *r = pip_store_get(store, items[i].id, &err);
+            if (r)
+                cn_buf_printf(&b, "%s %s %lld\n%s\n%s\n", r->id, pip_state_name(r->state),
+                              r->expires_at, r->overlay_yaml, r->mapping_yaml);
+            pip_reservation_free(r);
+        }
+    }
+    pip_reservations_free(items, n);
+    cn_err_release(&err);
+    return cn_buf_detach(&b);
+}
+
+static int
+test_list(const void *data)
+{
+    int fault;
+    xmlrpc_env env;
+    xmlrpc_value *r, *item = NULL;
+    char id[64], state[64];
+    bool seen = false;
+    (void)data;
+
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET2, "theirs", small_yaml, 60);
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    r = call("list", &fault, NULL, "(s)", SECRET);
+    CHECK(r);
+    xmlrpc_env_init(&env);
+    int n = xmlrpc_array_size(&env, r);
+    CHECK(n >= 1);
+    for (int i = 0; i < n; i++) {
+        xmlrpc_array_read_item(&env, r, i, &item);
+        CHECK(item);
+        member(item, "id", id, sizeof(id));
+        member(item, "state", state, sizeof(state));
+        CHECK(!cn_streq(id, "theirs"));
+        if (cn_streq(id, "shop1")) {
+            seen = true;
+            CHECK_STR(state, "released");
+        }
+        xmlrpc_DECREF(item);
+    }
+    CHECK(seen);
+    xmlrpc_DECREF(r);
+    r = call("list", &fault, NULL, "(s)", SECRET2);
+    CHECK(r);
+    CHECK(xmlrpc_array_size(&env, r) == 1);
+    xmlrpc_array_read_item(&env, r, 0, &item);
+    CHECK_STR(member(item, "id", id, sizeof(id)), "theirs");
+    CHECK_STR(member(item, "state", state, sizeof(state)), "allocated");
+    xmlrpc_value *exp = NULL;
+    int expires = 0;
+    xmlrpc_struct_find_value(&env, item, "expires", &exp);
+    CHECK(exp);
+    xmlrpc_read_int(&env, exp, &expires);
+    xmlrpc_DECREF(exp);
+    CHECK(expires > time(NULL));
+    xmlrpc_DECREF(item);
+    xmlrpc_DECREF(r);
+    xmlrpc_env_clean(&env);
+    CHECK(call("list", &fault, NULL, "(s)", "wrong-secret") == NULL);
+    CHECK(fault == 2);
+    CHECK(call("list", &fault, NULL, "(ss)", SECRET, "extra") == NULL);
+    CHECK(fault == 1);
+    r = call("release", &fault, NULL, "(ss)", SECRET2, "theirs");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    return 0;
+}
+
+/* A partial graph ending at transit link tr: the VNP's tag, the stub on the border node. */
+static int
+test_transit(const void *data)
+{
+    int fault;
+    char buf[64], out[8192], cmd[256];
+    struct cn_buf msg = CN_BUF_INIT;
+    char *span = xasprintf(span_fmt, 152);
+    (void)data;
+
+    xmlrpc_value *r = call("negotiate", &fault, &msg, "(sssi)", SECRET, "span1", span, 60);
+    if (!r)
+        fprintf(stderr, "  fault %d: %s\n", fault, msg.s);
+    CHECK(r);
+    struct rdl_graph *ml = manifest_of(r);
+    xmlrpc_DECREF(r);
+    CHECK(ml);
+    const struct rdl_map_entry *stub = rdl_mapping_get(ml, "transit:tr");
+    const struct rdl_map_entry *link = rdl_mapping_get(ml, "vm-far");
+    CHECK(stub && link);
+    CHECK_STR(rdl_map_entry_to(stub), "far");
+    CHECK(rdl_map_entry_vlan(link) == 152);
+    CHECK(rdl_props_number(rdl_map_entry_features(link), "wire_vlan", 0) == 3001);
+    size_t len = rdl_map_entry_path_len(link);
+    CHECK(len >= 3);
+    CHECK_STR(rdl_map_entry_path_at(link, len - 2), "tr");
+    CHECK_STR(rdl_map_entry_path_at(link, len - 1), "far");
+    CHECK_STR(rdl_map_entry_to(rdl_mapping_get(ml, "vm")), "h2");
+    rdl_graph_free(ml);
+    CHECK_STR(element_state("span1", "transit:tr", buf, sizeof(buf)), "remote");
+    /* The wire device on the border port carries the wire tag (VXLAN: as its VNI). */
+    snprintf(cmd, sizeof(cmd), "ip -n %s -d link show 2>&1", netns);
+    CHECK(strstr(run(cmd, out, sizeof(out)), "vxlan id 3001 "));
+    /* The stub reserves nothing; the link's bandwidth is taken on tr. */
+    char *d = dump();
+    CHECK(!strstr(d, "allocation\tspan1\tfar\t"));
+    CHECK(strstr(d, "allocation\tspan1\ttr\tbandwidth\t10"));
+    free(d);
+
+    /* A tag that is taken, or outside tr's range: fault 7, nothing changes. */
+    char *before = dump();
+    free(span);
+    span = xasprintf(span_fmt, 152);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "span2", span, 60) == NULL);
+    CHECK(fault == 7);
+    free(span);
+    span = xasprintf(span_fmt, 170);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "span3", span, 60) == NULL);
+    CHECK(fault == 7);
+    free(span);
+    span = xasprintf(span_fmt, 5000);
+    CHECK(call("negotiate", &fault, &msg, "(sssi)", SECRET, "span4", span, 60) == NULL);
+    CHECK(fault == 1);
+    char *after = dump();
+    CHECK(strcmp(before, after) == 0);
+    free(before);
+    free(after);
+
+    r = call("release", &fault, NULL, "(ss)", SECRET, "span1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK(!strstr(run(cmd, out, sizeof(out)), "vxlan id 3001 "));
+    free(span);
+    cn_buf_release(&msg);
+    return 0;
+}
+
+/* shop with web-db at bw Mbit/s and the extra elements and interfaces given. */
+static char *
+shop_yaml(int bw, const char *elements, const char *interfaces)
+{
+    return xasprintf("rdl: 1\n"
+                     "kind: overlay\n"
+                     "name: shop\n"
+                     "elements:\n"
+                     "  web:\n"
+                     "    type: /node/host/generic\n"
+                     "    resources: {cpu: 2, memory: 2048}\n"
+                     "    features: {image: debian-12}\n"
+                     "  db:\n"
+                     "    type: /node/host/generic\n"
+                     "    resources: {cpu: 2, memory: 4096}\n"
+                     "    features: {image: debian-12}\n"
+                     "  web-db:\n"
+                     "    type: /link/generic\n"
+                     "    resources: {bandwidth: %d}\n"
+                     "%s"
+                     "interfaces:\n"
+                     "  - {between: [web, web-db]}\n"
+                     "  - {between: [web-db, db]}\n"
+                     "%s",
+                     bw, elements, interfaces);
+}
+
+static const char cache_el[] = "  cache:\n"
+                               "    type: /node/host/generic\n"
+                               "    resources: {cpu: 1, memory: 512}\n"
+                               "    features: {image: debian-12}\n"
+                               "  web-cache:\n"
+                               "    type: /link/generic\n"
+                               "    resources: {bandwidth: 10}\n";
+static const char cache_if[] = "  - {between: [web, web-cache]}\n"
+                               "  - {between: [web-cache, cache]}\n";
+
+/* A VNode of its own; %s: its image. */
+static const char spare_fmt[] = "  spare:\n"
+                                "    type: /node/host/generic\n"
+                                "    resources: {cpu: 1, memory: 512}\n"
+                                "    features: {image: %s}\n";
+
+/* Modify and check the answer; the manifest is the caller's. */
+static struct rdl_graph *
+modify_ok(const char *id, const char *yaml, const char *want_state)
+{
+    int fault;
+    char buf[64];
+    struct cn_buf msg = CN_BUF_INIT;
+    xmlrpc_value *r = call("modify", &fault, &msg, "(sss)", SECRET, id, yaml);
+    struct rdl_graph *ml = NULL;
+    if (!r) {
+        fprintf(stderr, "  modify: fault %d: %s\n", fault, msg.s);
+    } else {
+        if (cn_streq(member(r, "state", buf, sizeof(buf)), want_state))
+            ml = manifest_of(r);
+        else
+            fprintf(stderr, "  modify: state %s, not %s\n", buf, want_state);
+        xmlrpc_DECREF(r);
+    }
+    cn_buf_release(&msg);
+    return ml;
+}
+
+static const char *
+host_of(const struct rdl_graph *ml, const char *id)
+{
+    const struct rdl_map_entry *m = ml ? rdl_mapping_get(ml, id) : NULL;
+    return m && rdl_map_entry_to(m) ? rdl_map_entry_to(m) : "";
+}
+
+static int
+tag_in(const struct rdl_graph *ml, const char *id)
+{
+    const struct rdl_map_entry *m = ml ? rdl_mapping_get(ml, id) : NULL;
+    return m ? rdl_map_entry_vlan(m) : -1;
+}
+
+static int
+test_modify(const void *data)
+{
+    int fault;
+    char buf[64], web_host[64], db_host[64];
+    struct cn_buf msg = CN_BUF_INIT;
+    char *base = shop_yaml(100, "", ""), *wider = shop_yaml(200, "", "");
+    char *more = shop_yaml(200, cache_el, cache_if);
+    char *bad_spare = NULL, *spare = NULL, *faulty[5] = {NULL};
+    struct rdl_graph *ml = NULL, *again = NULL;
+    (void)data;
+
+    xmlrpc_value *r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "mod1", base, 300);
+    CHECK(r);
+    int expires = 0;
+    {
+        xmlrpc_env env;
+        xmlrpc_value *exp = NULL;
+        xmlrpc_env_init(&env);
+        xmlrpc_struct_find_value(&env, r, "expires", &exp);
+        CHECK(exp);
+        xmlrpc_read_int(&env, exp, &expires);
+        xmlrpc_DECREF(exp);
+        xmlrpc_env_clean(&env);
+    }
+    ml = manifest_of(r);
+    xmlrpc_DECREF(r);
+    CHECK(ml);
+    snprintf(web_host, sizeof(web_host), "%s", host_of(ml, "web"));
+    snprintf(db_host, sizeof(db_host), "%s", host_of(ml, "db"));
+    int tag = tag_in(ml, "web-db");
+    rdl_graph_free(ml);
+
+    /* More bandwidth: same hosts, same tag, same lease; a repeat answers the same. */
+    ml = modify_ok("mod1", wider, "allocated");
+    CHECK(ml);
+    CHECK(rdl_props_number(rdl_map_entry_resources(rdl_mapping_get(ml, "web-db")), "bandwidth",
+                           0) == 200);
+    CHECK_STR(host_of(ml, "web"), web_host);
+    CHECK(tag_in(ml, "web-db") == tag);
+    again = modify_ok("mod1", wider, "allocated");
+    CHECK(again && rdl_graph_equal(ml, again));
+    rdl_graph_free(again);
+    rdl_graph_free(ml);
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_reservation *pr = pip_store_get(store, "mod1", &err);
+    CHECK(pr && pr->expires_at == expires);
+    pip_reservation_free(pr);
+    CHECK_STR(element_state("mod1", "web", buf, sizeof(buf)), "defined");
+
+    /* A VNode and a link more: the old ones stay where they are. */
+    ml = modify_ok("mod1", more, "allocated");
+    CHECK(ml);
+    CHECK(rdl_mapping_count(ml) == 5);
+    CHECK_STR(host_of(ml, "web"), web_host);
+    CHECK_STR(host_of(ml, "db"), db_host);
+    CHECK(tag_in(ml, "web-db") == tag);
+    CHECK(tag_in(ml, "web-cache") >= 100 && tag_in(ml, "web-cache") != tag);
+    rdl_graph_free(ml);
+    CHECK_STR(element_state("mod1", "cache", buf, sizeof(buf)), "defined");
+    ml = status_manifest("mod1");
+    CHECK(ml && rdl_mapping_count(ml) == 5);
+    rdl_graph_free(ml);
+
+    /* Failures change nothing, neither the store nor the embedding. */
+    char *before = holdings();
+    faulty[0] = xstrdup(bad_yaml);
+    faulty[1] =
+        shop_yaml(200, "  big:\n    type: /node/host/generic\n    resources: {cpu: 100}\n", "");
+    faulty[2] = shop_yaml(
+        200, "  fat:\n    type: /node/host/generic\n    resources: {memory: 20000}\n", "");
+    faulty[3] = shop_yaml(200,
+                          "  x-far:\n    type: /link/transit\n    resources: {bandwidth: 1}\n"
+                          "    features: {vlan: 170}\n"
+                          "  transit:tr:\n    type: /node/host/pip\n    features: {transit: tr}\n",
+                          "  - {between: [db, x-far]}\n  - {between: [x-far, transit:tr]}\n");
+    bad_spare = xasprintf(spare_fmt, "nosuch-12");
+    faulty[4] = shop_yaml(200, bad_spare, "");
+    static const int want[] = {1, 8, 8, 7, 11};
+    for (size_t i = 0; i < CN_ARRAY_SIZE(want); i++) {
+        CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "mod1", faulty[i]) == NULL);
+        if (fault != want[i] && !(want[i] == 8 && fault == 6))
+            fprintf(stderr, "  case %zu: fault %d: %s\n", i, fault, msg.s);
+        CHECK(fault == want[i] || (want[i] == 8 && fault == 6));
+    }
+    CHECK(strstr(msg.s, "nosuch-12"));
+    char *after = holdings();
+    if (strcmp(before, after) != 0)
+        fprintf(stderr, "  before:\n%s\n  after:\n%s\n", before, after);
+    CHECK(strcmp(before, after) == 0);
+    free(before);
+    free(after);
+    CHECK_STR(state_of("mod1", buf, sizeof(buf)), "allocated");
+    CHECK_STR(element_state("mod1", "web", buf, sizeof(buf)), "defined");
+    CHECK_STR(element_state("mod1", "cache", buf, sizeof(buf)), "defined");
+
+    /* Provisioned: running VNodes run again afterwards, stopped ones stay stopped. */
+    r = call("confirm", &fault, NULL, "(ss)", SECRET, "mod1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    r = call("start", &fault, NULL, "(ss)", SECRET, "mod1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    r = call("stop", &fault, NULL, "(ss(s))", SECRET, "mod1", "db");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    spare = xasprintf(spare_fmt, "debian-12");
+    free(more);
+    more = shop_yaml(200, spare, "");
+    ml = modify_ok("mod1", more, "provisioned");
+    CHECK(ml);
+    CHECK(rdl_mapping_count(ml) == 4);
+    CHECK(!rdl_mapping_get(ml, "cache") && !rdl_mapping_get(ml, "web-cache"));
+    CHECK_STR(host_of(ml, "web"), web_host);
+    rdl_graph_free(ml);
+    CHECK_STR(element_state("mod1", "web", buf, sizeof(buf)), "running");
+    CHECK_STR(element_state("mod1", "db", buf, sizeof(buf)), "defined");
+    CHECK_STR(element_state("mod1", "spare", buf, sizeof(buf)), "running");
+    CHECK_STR(element_state("mod1", "cache", buf, sizeof(buf)), "");
+    /* Only removals: what stays is not touched. */
+    ml = modify_ok("mod1", wider, "provisioned");
+    CHECK(ml && rdl_mapping_count(ml) == 3);
+    rdl_graph_free(ml);
+    CHECK_STR(element_state("mod1", "web", buf, sizeof(buf)), "running");
+    CHECK_STR(element_state("mod1", "db", buf, sizeof(buf)), "defined");
+    struct pip_usage *u = NULL;
+    size_t n = 0;
+    double cpu = 0;
+    CHECK(pip_store_usage(store, &u, &n, &err) == 0);
+    for (size_t i = 0; i < n; i++)
+        if (cn_streq(u[i].resource, "cpu"))
+            cpu += u[i].used;
+    pip_usage_free(u, n);
+    CHECK(cpu == 4);
+
+    r = call("release", &fault, NULL, "(ss)", SECRET, "mod1");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "mod1", base) == NULL);
+    CHECK(fault == 1);
+    for (size_t i = 0; i < CN_ARRAY_SIZE(faulty); i++)
+        free(faulty[i]);
+    free(bad_spare);
+    free(spare);
+    free(base);
+    free(wider);
+    free(more);
+    cn_buf_release(&msg);
+    cn_err_release(&err);
     return 0;
 }
 
@@ -684,6 +1158,25 @@ setup(const char *argv0)
     snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
     if (write_file(path, substrate_yaml) < 0)
         return -1;
+    /* h2's end of the transit link: a veth in a namespace of our own (its peer is the wire). */
+    snprintf(netns, sizeof(netns), "pipdt-%ld", (long)getpid());
+    snprintf(trdev, sizeof(trdev), "tr%ld", (long)getpid() % 1000000);
+    snprintf(conf, sizeof(conf),
+             "ip netns add %s && ip -n %s link add %s type veth peer name %sp && "
+             "ip -n %s addr add 10.254.0.1/30 dev %s && ip -n %s link set %s up",
+             netns, netns, trdev, trdev, netns, trdev, netns, trdev);
+    if (system(conf) != 0) {
+        fprintf(stderr, "cannot make namespace %s (root is needed)\n", netns);
+        netns[0] = '\0';
+        return -1;
+    }
+    snprintf(path, sizeof(path), "%s/dataplane.conf", scratch);
+    snprintf(conf, sizeof(conf),
+             "node h2 netns %s bridge br0 mode vxlan\n"
+             "port tr h2 %s address 10.254.0.1 remote 10.254.0.2\n",
+             netns, trdev);
+    if (write_file(path, conf) < 0)
+        return -1;
     port = free_port();
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
     snprintf(conf, sizeof(conf),
@@ -697,10 +1190,11 @@ setup(const char *argv0)
              "libvirt test:///default\n"
              "images %s/images\n"
              "templates %s/templates\n"
+             "dataplane %s/dataplane.conf\n"
              "max-request 65536\n"
              "max-lease 600\n"
              "map-time-limit 5\n",
-             port, db.socket, scratch, scratch, scratch);
+             port, db.socket, scratch, scratch, scratch, scratch);
     snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
     if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
         return -1;
@@ -752,6 +1246,9 @@ main(int argc, char **argv)
         TEST_RUN("confirm, start, stop, powercycle, console", test_confirm_and_power, NULL);
         TEST_RUN("faults change nothing", test_faults_change_nothing, NULL);
         TEST_RUN("release", test_release, NULL);
+        TEST_RUN("list", test_list, NULL);
+        TEST_RUN("transit link and stub of a partial graph", test_transit, NULL);
+        TEST_RUN("modify", test_modify, NULL);
         TEST_RUN("embedding failure", test_embedding_failure, NULL);
         TEST_RUN("lease expiry", test_lease_expiry, NULL);
         TEST_RUN("kill -9 and recovery", test_crash_recovery, NULL);
@@ -765,6 +1262,12 @@ main(int argc, char **argv)
     xmlrpc_client_teardown_global_const();
     if (scratch[0])
         nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    if (netns[0]) {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "ip netns del %s", netns);
+        if (system(cmd) != 0)
+            fprintf(stderr, "cannot remove namespace %s\n", netns);
+    }
     test_db_stop(&db);
     return test_summary();
 }

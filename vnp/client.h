@@ -27,11 +27,18 @@ struct vnp_client;
 
 int vnp_client_global_init(struct cn_err *err);
 void vnp_client_global_cleanup(void);
+/*
+ * The largest answer (XML bytes) any client of the process accepts; larger
+ * ones fail with CN_E_IO. xmlrpc-c keeps one limit per process for clients
+ * and servers alike (512 KiB unless set), so a daemon that also serves
+ * XML-RPC raises it to what suits both.
+ */
+void vnp_client_global_set_answer_limit(size_t bytes);
 
 /*
  * url: "http://HOST:PORT/RPC2"; secret: the caller's shared secret with
- * that peer (copied); timeout_ms: per call, 0 for none. Free with
- * vnp_client_free().
+ * that peer (copied); timeout_ms: per call, 0 for none (curl counts it in
+ * whole seconds, rounded up). Free with vnp_client_free().
  */
 struct vnp_client *vnp_client_new(const char *url, const char *secret, unsigned timeout_ms,
                                   struct cn_err *err);
@@ -46,6 +53,17 @@ struct vnp_element_state {
     char *state;
 };
 
+/*
+ * How one provider behind a broker answered negotiate: vnpd reports them in
+ * a `providers` member ({name, state, ms, reason}), a PIP does not.
+ */
+struct vnp_provider_report {
+    char *name;
+    char *state;  /* the provider's answer, e.g. "allocated", "refused", "released" */
+    double ms;    /* how long it took to answer */
+    char *reason; /* or NULL */
+};
+
 /* The result struct of negotiate, confirm, release, renew, status and the power calls. */
 struct vnp_reply {
     char *id;
@@ -55,6 +73,8 @@ struct vnp_reply {
     char *reason;         /* or NULL */
     struct vnp_element_state *elements;
     size_t nelements;
+    struct vnp_provider_report *providers; /* from a broker's negotiate, else NULL */
+    size_t nproviders;
 };
 void vnp_reply_free(struct vnp_reply *r);
 

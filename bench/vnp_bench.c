@@ -1,0 +1,1051 @@
+/*
+ * vnpd benchmark: what brokering costs on top of the PIPs. Run it with
+ *
+ *     make BUILD=DIR bench-build && DIR/bench/vnp_bench [-n RUNS] [-c CLIENTS,...] [-H HOSTS]
+ *                                                      [-a SECONDS]
+ *
+ * from the source tree (it finds scripts/mariadb-scratch.sh through
+ * TEST_SRCDIR or ./tests). It starts a private MariaDB, three pipd
+ * (p0, p1, p2; ../bin/pipd) whose generated substrates have HOSTS KVM hosts
+ * (libvirt's test driver) on a switch, and, for each pair of PIPs, a transit
+ * link from the switch to the far PIP's border node; their dataplane maps
+ * say `node * mode trunk`, so no namespace or device is made. Then three
+ * vnpd (../bin/vnpd) brokering all three PIPs, which differ only in
+ *
+ *     par      negotiation parallel, sync-max-age 0 (describe before every negotiation)
+ *     ser      negotiation serial,   sync-max-age 0
+ *     cached   negotiation parallel, sync-max-age SECONDS (-a, default 60)
+ *
+ * The CloudNet spans the three PIPs: two VNodes pinned to each (location),
+ * joined inside it, and a ring of three links crossing the transit links.
+ *
+ * Latency: RUNS times, one CloudNet through each vnpd in turn (interleaved,
+ * so the machine's load hits all three alike): negotiate, confirm,
+ * release, timed at the client, and the PIPs' negotiate times as vnpd
+ * reports them (`providers`, whole ms). Printed: p50/p99 per call and vnpd,
+ * the slowest PIP of each negotiation, the ratio parallel / slowest PIP and
+ * serial / parallel. Then the same partial graphs (read back from vnpd's
+ * database) are negotiated and released at the PIPs directly, one PIP at a
+ * time and all three at once, RUNS times; and what vnpd does in between is
+ * redone here step by step (describe at the three PIPs, vnp_plan_underlay,
+ * map_rdl_solve, vnp_plan_partition), so what is left of its time is
+ * storage and RPC.
+ *
+ * Throughput: for each CLIENTS count (default 1,4), that many threads each
+ * put RUNS / CLIENTS CloudNets through `cached` (negotiate, confirm,
+ * release); CloudNets per second, and per CloudNet the CPU of vnpd, of the
+ * pipds and of mariadbd and the server's counters.
+ *
+ * Exit status 0 when every call succeeded.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mapping/mapping.h"
+#include "rdl/rdl.h"
+#include "tests/db-helper.h"
+#include "util/util.h"
+#include "vnp/client.h"
+#include "vnp/plan.h"
+
+#define PIP_SECRET "bench-pip-secret-1"
+#define CLIENT_SECRET "bench-client-secret-1"
+#define NPIPS 3
+#define NVNPS 3
+#define TIMEOUT_MS 60000
+
+enum { VNP_PAR, VNP_SER, VNP_CACHED };
+static const char *const vnp_names[NVNPS] = {"par", "ser", "cached"};
+
+struct daemon {
+    char name[16];
+    char conf[512];
+    char log[512];
+    char url[128];
+    unsigned port;
+    pid_t pid;
+};
+
+static struct test_db db;
+static char scratch[256];
+static char bindir[700];
+static struct daemon pips[NPIPS], vnps[NVNPS];
+static int sync_max_age = 60;
+
+/* The three transit links: the PIPs at their ends and the tags each end may use. */
+static const struct {
+    const char *id;
+    int a, b;
+    int first, last;
+} links[NPIPS] = {
+    {"p0-p1", 0, 1, 1000, 1999},
+    {"p1-p2", 1, 2, 2000, 2999},
+    {"p0-p2", 0, 2, 3000, 3999},
+};
+
+static const char overlay_yaml[] =
+    "rdl: 1\n"
+    "kind: overlay\n"
+    "name: span3\n"
+    "elements:\n"
+    "  a0: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L0, image: bench}}\n"
+    "  a1: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L0, image: bench}}\n"
+    "  b0: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L1, image: bench}}\n"
+    "  b1: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L1, image: bench}}\n"
+    "  c0: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L2, image: bench}}\n"
+    "  c1: {type: /node/host/generic, resources: {cpu: 1, memory: 512}, "
+    "features: {location: L2, image: bench}}\n"
+    "  a0-a1: {type: /link/generic, resources: {bandwidth: 10}}\n"
+    "  b0-b1: {type: /link/generic, resources: {bandwidth: 10}}\n"
+    "  c0-c1: {type: /link/generic, resources: {bandwidth: 10}}\n"
+    "  a1-b0: {type: /link/generic, resources: {bandwidth: 10}, features: {latency: {max: 100}}}\n"
+    "  b1-c0: {type: /link/generic, resources: {bandwidth: 10}, features: {latency: {max: 100}}}\n"
+    "  c1-a0: {type: /link/generic, resources: {bandwidth: 10}, features: {latency: {max: 100}}}\n"
+    "interfaces:\n"
+    "  - {between: [a0, a0-a1]}\n"
+    "  - {between: [a0-a1, a1]}\n"
+    "  - {between: [b0, b0-b1]}\n"
+    "  - {between: [b0-b1, b1]}\n"
+    "  - {between: [c0, c0-c1]}\n"
+    "  - {between: [c0-c1, c1]}\n"
+    "  - {between: [a1, a1-b0]}\n"
+    "  - {between: [a1-b0, b0]}\n"
+    "  - {between: [b1, b1-c0]}\n"
+    "  - {between: [b1-c0, c0]}\n"
+    "  - {between: [c1, c1-a0]}\n"
+    "  - {between: [c1-a0, a0]}\n";
+
+static double
+now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int
+write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* PIP i's substrate: hosts on a switch, its ends of the transit links. */
+static char *
+substrate_yaml(int i, int hosts)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    cn_buf_printf(&b, "rdl: 1\nkind: underlay\nname: p%d\nvlan_range: [2, 4094]\nelements:\n", i);
+    cn_buf_puts(&b, "  sw: {type: /node/switch}\n");
+    for (int h = 0; h < hosts; h++)
+        cn_buf_printf(&b,
+                      "  h%d: {type: /node/host/server/kvm, resources: {cpu: 64, memory: 262144}, "
+                      "features: {location: L%d, arch: x86_64}}\n"
+                      "  h%d-sw: {type: /link/ethernet/vlan, resources: {bandwidth: 10000}}\n",
+                      h, i, h);
+    for (int t = 0; t < NPIPS; t++) {
+        if (links[t].a != i && links[t].b != i)
+            continue;
+        int far = links[t].a == i ? links[t].b : links[t].a;
+        cn_buf_printf(&b,
+                      "  %s: {type: /link/transit, resources: {bandwidth: 10000}, "
+                      "features: {latency: 5}, vlan_range: [%d, %d]}\n"
+                      "  p%d-border: {type: /node/host/pip, features: {transit: %s, "
+                      "forwarding: false}}\n",
+                      links[t].id, links[t].first, links[t].last, far, links[t].id);
+    }
+    cn_buf_puts(&b, "interfaces:\n");
+    for (int h = 0; h < hosts; h++)
+        cn_buf_printf(&b, "  - {between: [h%d, h%d-sw]}\n  - {between: [h%d-sw, sw]}\n", h, h, h);
+    for (int t = 0; t < NPIPS; t++) {
+        if (links[t].a != i && links[t].b != i)
+            continue;
+        int far = links[t].a == i ? links[t].b : links[t].a;
+        cn_buf_printf(&b, "  - {between: [sw, %s]}\n  - {between: [%s, p%d-border]}\n",
+                      links[t].id, links[t].id, far);
+    }
+    return cn_buf_detach(&b);
+}
+
+static unsigned
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static int
+port_open(unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* Starts BINDIR/program -d -f d->conf and waits until it accepts connections. */
+static int
+daemon_start(struct daemon *d, const char *program)
+{
+    char path[800];
+    snprintf(path, sizeof(path), "%s/%s", bindir, program);
+    snprintf(d->log, sizeof(d->log), "%s/%.15s.log", scratch, d->name);
+    fflush(NULL);
+    d->pid = fork();
+    if (d->pid < 0)
+        return -1;
+    if (d->pid == 0) {
+        char dflag[] = "-d", fflag[] = "-f";
+        char *argv[] = {path, dflag, fflag, d->conf, NULL};
+        if (!freopen(d->log, "w", stderr))
+            _exit(127);
+        execv(path, argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        int status;
+        if (port_open(d->port))
+            return 0;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            d->pid = -1;
+            fprintf(stderr, "%s exited during start; see %s\n", d->name, d->log);
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    fprintf(stderr, "%s did not listen in 30 s; see %s\n", d->name, d->log);
+    return -1;
+}
+
+static void
+daemon_stop(struct daemon *d)
+{
+    int status;
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGTERM);
+    while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
+        ;
+    d->pid = -1;
+}
+
+static int
+setup_pip(int i, int hosts)
+{
+    struct daemon *d = &pips[i];
+    char dir[300], path[600], conf[4096];
+    snprintf(d->name, sizeof(d->name), "p%d", i);
+    snprintf(dir, sizeof(dir), "%s/%.15s", scratch, d->name);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof(path), "%s/images", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates", dir);
+    mkdir(path, 0700);
+    snprintf(path, sizeof(path), "%s/templates/bench.img", dir);
+    if (write_file(path, "not really a disk image\n") < 0)
+        return -1;
+    snprintf(path, sizeof(path), "%s/dataplane.conf", dir);
+    if (write_file(path, "# switches and hosts are trunks an operator set up\nnode * mode trunk\n") <
+        0)
+        return -1;
+    char *ul = substrate_yaml(i, hosts);
+    snprintf(path, sizeof(path), "%s/substrate.yaml", dir);
+    int rc = write_file(path, ul);
+    free(ul);
+    if (rc < 0)
+        return -1;
+    d->port = free_port();
+    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
+    snprintf(conf, sizeof(conf),
+             "name p%d\nlisten 127.0.0.1:%u\ndatabase socket=%s name=vnpb_p%d user=root\n"
+             "substrate %s/substrate.yaml\npeer vnp " PIP_SECRET "\n"
+             "libvirt test:///default\nimages %s/images\ntemplates %s/templates\n"
+             "dataplane %s/dataplane.conf\nmax-lease 600\nmap-time-limit 10\n",
+             i, d->port, db.socket, i, dir, dir, dir, dir);
+    snprintf(d->conf, sizeof(d->conf), "%s/%.15s.conf", scratch, d->name);
+    if (write_file(d->conf, conf) < 0 || chmod(d->conf, 0600) < 0)
+        return -1;
+    return daemon_start(d, "pipd");
+}
+
+static int
+setup_vnp(int v)
+{
+    struct daemon *d = &vnps[v];
+    struct cn_buf b = CN_BUF_INIT;
+    cn_buf_init(&b);
+    snprintf(d->name, sizeof(d->name), "%s", vnp_names[v]);
+    d->port = free_port();
+    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
+    cn_buf_printf(&b,
+                  "name vnp-%s\nlisten 127.0.0.1:%u\ndatabase socket=%s name=vnpb_%s user=root\n"
+                  "peer bench " CLIENT_SECRET "\n",
+                  d->name, d->port, db.socket, d->name);
+    for (int i = 0; i < NPIPS; i++)
+        cn_buf_printf(&b, "pip p%d %s " PIP_SECRET "\n", i, pips[i].url);
+    for (int t = 0; t < NPIPS; t++)
+        cn_buf_printf(&b, "transit %s p%d:%d-%d p%d:%d-%d bandwidth=10000 latency=5\n",
+                      links[t].id, links[t].a, links[t].first, links[t].last, links[t].b,
+                      links[t].first, links[t].last);
+    cn_buf_printf(&b, "call-timeout 30\nlease 60\nmap-time-limit 10\nnegotiation %s\n",
+                  v == VNP_SER ? "serial" : "parallel");
+    cn_buf_printf(&b, "sync-max-age %d\n", v == VNP_CACHED ? sync_max_age : 0);
+    snprintf(d->conf, sizeof(d->conf), "%s/%.15s.conf", scratch, d->name);
+    int rc = write_file(d->conf, b.s);
+    cn_buf_release(&b);
+    if (rc < 0 || chmod(d->conf, 0600) < 0)
+        return -1;
+    return daemon_start(d, "vnpd");
+}
+
+static int
+cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The q-quantile of v (nearest rank); sorts v. */
+static double
+quantile(double *v, int n, double q)
+{
+    if (n <= 0)
+        return 0;
+    qsort(v, (size_t)n, sizeof(*v), cmp_double);
+    int k = (int)(q * n + 0.999999) - 1;
+    if (k < 0)
+        k = 0;
+    if (k >= n)
+        k = n - 1;
+    return v[k];
+}
+
+static void
+print_stats(const char *what, double *v, int n)
+{
+    double p50 = quantile(v, n, 0.5), p99 = quantile(v, n, 0.99);
+    printf("  %-34s p50 %8.1f ms  p99 %8.1f ms  max %8.1f ms\n", what, p50, p99,
+           n ? v[n - 1] : 0);
+}
+
+/* CPU time (user + system) of a process so far, in ms; -1 when unknown. */
+static double
+cpu_ms(pid_t pid)
+{
+    char path[64], buf[1024];
+    unsigned long long ut = 0, st = 0;
+    FILE *f;
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    f = fopen(path, "r");
+    if (!f)
+        return -1;
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    /* Fields 14 and 15, counted after the parenthesised command name. */
+    const char *p = strrchr(buf, ')');
+    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
+        return -1;
+    return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+}
+
+static pid_t
+mariadb_pid(void)
+{
+    char path[600];
+    FILE *f;
+    int pid = -1;
+    snprintf(path, sizeof(path), "%s/mariadb.pid", db.dir);
+    f = fopen(path, "r");
+    if (f) {
+        if (fscanf(f, "%d", &pid) != 1)
+            pid = -1;
+        fclose(f);
+    }
+    return (pid_t)pid;
+}
+
+/* Server counters through the mysql client (the bench does not link MariaDB). */
+static const char *const counters[] = {"Questions", "Com_commit", "Innodb_os_log_fsyncs"};
+#define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
+
+static void
+read_counters(double *v)
+{
+    char cmd[1024], line[256];
+    FILE *p;
+    for (size_t i = 0; i < NCOUNTERS; i++)
+        v[i] = -1;
+    snprintf(cmd, sizeof(cmd),
+             "mysql --no-defaults -S '%s' -u root -N -B -e \"show global status where "
+             "variable_name in ('Questions','Com_commit','Innodb_os_log_fsyncs')\" 2>/dev/null",
+             db.socket);
+    p = popen(cmd, "r");
+    if (!p)
+        return;
+    while (fgets(line, sizeof(line), p)) {
+        char name[128];
+        double x;
+        if (sscanf(line, "%127s %lf", name, &x) != 2)
+            continue;
+        for (size_t i = 0; i < NCOUNTERS; i++)
+            if (strcasecmp(name, counters[i]) == 0)
+                v[i] = x;
+    }
+    pclose(p);
+}
+
+/* The partial graph vnpd `vnp` sent to PIP pip for request id, from its database. */
+static char *
+read_partial(const char *vnp, const char *id, const char *pip)
+{
+    char cmd[1024];
+    struct cn_buf b = CN_BUF_INIT;
+    char chunk[4096];
+    size_t n;
+    FILE *p;
+    cn_buf_init(&b);
+    snprintf(cmd, sizeof(cmd),
+             "mysql --no-defaults -S '%s' -u root -N -B --raw vnpb_%s -e \"select partial_yaml "
+             "from part where request_id = '%s' and pip = '%s'\" 2>/dev/null",
+             db.socket, vnp, id, pip);
+    p = popen(cmd, "r");
+    if (!p) {
+        cn_buf_release(&b);
+        return NULL;
+    }
+    while ((n = fread(chunk, 1, sizeof(chunk) - 1, p)) > 0) {
+        chunk[n] = '\0';
+        cn_buf_puts(&b, chunk);
+    }
+    if (pclose(p) != 0 || !b.s || !*b.s) {
+        cn_buf_release(&b);
+        return NULL;
+    }
+    return cn_buf_detach(&b);
+}
+
+/* ---- one CloudNet through a vnpd ---- */
+
+struct sample {
+    double negotiate, confirm, release, total;
+    double pip_max, pip_sum; /* the PIPs' negotiate ms as vnpd reports them */
+};
+
+static int failures;
+static pthread_mutex_t fail_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+failed(const char *what, const char *id, const struct cn_err *err)
+{
+    pthread_mutex_lock(&fail_lock);
+    if (failures++ < 5)
+        fprintf(stderr, "%s %s: %s\n", what, id, cn_err_msg(err));
+    pthread_mutex_unlock(&fail_lock);
+}
+
+/* negotiate, confirm, release; 0 with *s filled, or -1. */
+static int
+one_cloudnet(struct vnp_client *c, const char *id, struct sample *s)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_reply *r;
+    double t0 = now_ms(), t1, t2, t3;
+    int rc = -1;
+
+    r = vnp_client_negotiate(c, id, overlay_yaml, 120, &err);
+    t1 = now_ms();
+    if (!r) {
+        failed("negotiate", id, &err);
+        goto cleanup;
+    }
+    s->pip_max = s->pip_sum = 0;
+    for (size_t i = 0; i < r->nproviders; i++) {
+        s->pip_sum += r->providers[i].ms;
+        if (r->providers[i].ms > s->pip_max)
+            s->pip_max = r->providers[i].ms;
+    }
+    vnp_reply_free(r);
+    r = vnp_client_confirm(c, id, &err);
+    t2 = now_ms();
+    if (!r)
+        failed("confirm", id, &err);
+    vnp_reply_free(r);
+    r = vnp_client_release(c, id, &err);
+    t3 = now_ms();
+    if (!r) {
+        failed("release", id, &err);
+        goto cleanup;
+    }
+    vnp_reply_free(r);
+    s->negotiate = t1 - t0;
+    s->confirm = t2 - t1;
+    s->release = t3 - t2;
+    s->total = t3 - t0;
+    rc = 0;
+cleanup:
+    cn_err_release(&err);
+    return rc;
+}
+
+/* ---- latency: the three vnpd interleaved ---- */
+
+static void
+print_samples(const char *vnp, const struct sample *s, int n)
+{
+    double *v = xcalloc((size_t)n + 1, sizeof(double));
+    char what[64];
+#define COLUMN(field, label)                                                                       \
+    do {                                                                                           \
+        for (int i = 0; i < n; i++)                                                                \
+            v[i] = s[i].field;                                                                     \
+        snprintf(what, sizeof(what), "%s %s", vnp, label);                                         \
+        print_stats(what, v, n);                                                                   \
+    } while (0)
+    COLUMN(negotiate, "negotiate");
+    COLUMN(confirm, "confirm");
+    COLUMN(release, "release");
+    COLUMN(total, "negotiate+confirm+release");
+    COLUMN(pip_max, "slowest PIP's negotiate (providers)");
+    COLUMN(pip_sum, "sum of PIPs' negotiate (providers)");
+    COLUMN(negotiate - s[i].pip_max, "negotiate minus slowest PIP");
+#undef COLUMN
+    free(v);
+}
+
+static double
+p50_of(const struct sample *s, int n, int which)
+{
+    double *v = xcalloc((size_t)n + 1, sizeof(double));
+    for (int i = 0; i < n; i++)
+        v[i] = which == 0 ? s[i].negotiate : which == 1 ? s[i].pip_max : s[i].total;
+    double r = quantile(v, n, 0.5);
+    free(v);
+    return r;
+}
+
+static double
+p99_of(const struct sample *s, int n, int which)
+{
+    double *v = xcalloc((size_t)n + 1, sizeof(double));
+    for (int i = 0; i < n; i++)
+        v[i] = which == 0 ? s[i].negotiate : which == 1 ? s[i].pip_max : s[i].total;
+    double r = quantile(v, n, 0.99);
+    free(v);
+    return r;
+}
+
+/* Median over runs of negotiate / slowest PIP. */
+static double
+ratio_p50(const struct sample *s, int n)
+{
+    double *v = xcalloc((size_t)n + 1, sizeof(double));
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (s[i].pip_max > 0)
+            v[k++] = s[i].negotiate / s[i].pip_max;
+    double r = quantile(v, k, 0.5);
+    free(v);
+    return r;
+}
+
+/* ---- the PIPs directly ---- */
+
+struct direct {
+    pthread_t thread;
+    struct vnp_client *client;
+    const char *yaml;
+    char id[64];
+    double ms;
+    int ok;
+};
+
+static void *
+direct_negotiate(void *arg)
+{
+    struct direct *d = arg;
+    struct cn_err err = CN_ERR_INIT;
+    double t0 = now_ms();
+    struct vnp_reply *r = vnp_client_negotiate(d->client, d->id, d->yaml, 120, &err);
+    d->ms = now_ms() - t0;
+    d->ok = r != NULL;
+    if (!r)
+        failed("direct negotiate", d->id, &err);
+    vnp_reply_free(r);
+    cn_err_release(&err);
+    return NULL;
+}
+
+static void
+direct_release(struct direct *d)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_reply *r = vnp_client_release(d->client, d->id, &err);
+    if (!r)
+        failed("direct release", d->id, &err);
+    vnp_reply_free(r);
+    cn_err_release(&err);
+}
+
+/*
+ * The partial graphs of request id at the PIPs directly: each PIP alone,
+ * then all three at once; runs times each. Prints p50/p99.
+ */
+static void
+time_direct(const char *id, int runs, double *ret_alone_slowest_p50, double *ret_together_p50)
+{
+    struct cn_err err = CN_ERR_INIT;
+    char *yaml[NPIPS] = {NULL};
+    struct direct d[NPIPS];
+    double *alone[NPIPS], *together = xcalloc((size_t)runs + 1, sizeof(double));
+    int ntogether = 0, nalone[NPIPS] = {0};
+
+    memset(d, 0, sizeof(d));
+    for (int i = 0; i < NPIPS; i++) {
+        yaml[i] = read_partial("par", id, pips[i].name);
+        d[i].client = vnp_client_new(pips[i].url, PIP_SECRET, TIMEOUT_MS, &err);
+        alone[i] = xcalloc((size_t)runs + 1, sizeof(double));
+        if (!yaml[i] || !d[i].client) {
+            fprintf(stderr, "cannot replay %s's partial graph of %s: %s\n", pips[i].name, id,
+                    yaml[i] ? cn_err_msg(&err) : "not in vnpd's database");
+            goto cleanup;
+        }
+        d[i].yaml = yaml[i];
+    }
+    for (int k = 0; k < runs; k++) {
+        for (int i = 0; i < NPIPS; i++) {
+            snprintf(d[i].id, sizeof(d[i].id), "direct-%d-%d", i, k);
+            direct_negotiate(&d[i]);
+            if (d[i].ok)
+                alone[i][nalone[i]++] = d[i].ms;
+            direct_release(&d[i]);
+        }
+        double slowest = 0;
+        int all = 1;
+        for (int i = 0; i < NPIPS; i++) {
+            snprintf(d[i].id, sizeof(d[i].id), "direct-all-%d-%d", i, k);
+            pthread_create(&d[i].thread, NULL, direct_negotiate, &d[i]);
+        }
+        for (int i = 0; i < NPIPS; i++) {
+            pthread_join(d[i].thread, NULL);
+            all = all && d[i].ok;
+            if (d[i].ms > slowest)
+                slowest = d[i].ms;
+        }
+        if (all)
+            together[ntogether++] = slowest;
+        for (int i = 0; i < NPIPS; i++)
+            direct_release(&d[i]);
+    }
+    printf("the same partial graphs at the PIPs directly (negotiate, client-side), %d runs:\n",
+           runs);
+    double worst = 0;
+    for (int i = 0; i < NPIPS; i++) {
+        char what[64];
+        snprintf(what, sizeof(what), "%.15s alone", pips[i].name);
+        print_stats(what, alone[i], nalone[i]);
+        double p = quantile(alone[i], nalone[i], 0.5);
+        if (p > worst)
+            worst = p;
+    }
+    *ret_alone_slowest_p50 = worst;
+    *ret_together_p50 = quantile(together, ntogether, 0.5);
+    print_stats("slowest of the three at once", together, ntogether);
+cleanup:
+    for (int i = 0; i < NPIPS; i++) {
+        free(yaml[i]);
+        vnp_client_free(d[i].client);
+        free(alone[i]);
+    }
+    free(together);
+    cn_err_release(&err);
+}
+
+/* ---- what vnpd does between the client and the PIPs, redone here ---- */
+
+static void
+time_planning(int runs)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c[NPIPS] = {NULL};
+    struct vnp_transit_conf tc[NPIPS];
+    struct rdl_graph *ol = rdl_read_string("span3", overlay_yaml, strlen(overlay_yaml), &err);
+    double *v[4];
+    int n = 0;
+    static const char *const steps[4] = {"describe (slowest of 3, in turn)", "vnp_plan_underlay",
+                                         "map_rdl_solve (VNP underlay)", "vnp_plan_partition"};
+
+    for (int s = 0; s < 4; s++)
+        v[s] = xcalloc((size_t)runs + 1, sizeof(double));
+    for (int t = 0; t < NPIPS; t++) {
+        tc[t].id = (char *)(uintptr_t)links[t].id;
+        tc[t].pip[0] = pips[links[t].a].name;
+        tc[t].pip[1] = pips[links[t].b].name;
+        tc[t].first[0] = tc[t].first[1] = links[t].first;
+        tc[t].last[0] = tc[t].last[1] = links[t].last;
+        tc[t].bandwidth = 10000;
+        tc[t].latency = 5;
+    }
+    for (int i = 0; i < NPIPS; i++)
+        if (!(c[i] = vnp_client_new(pips[i].url, PIP_SECRET, TIMEOUT_MS, &err)))
+            goto cleanup;
+    if (!ol)
+        goto cleanup;
+    for (int k = 0; k < runs; k++) {
+        struct vnp_description *desc[NPIPS] = {NULL};
+        struct vnp_pip_view views[NPIPS];
+        struct rdl_graph *ul = NULL, *ml = NULL;
+        struct vnp_partial *parts = NULL;
+        size_t nparts = 0;
+        double slowest = 0, t0, t1, t2, t3;
+        int ok = 1;
+
+        for (int i = 0; i < NPIPS; i++) {
+            double d0 = now_ms();
+            desc[i] = vnp_client_describe(c[i], &err);
+            if (now_ms() - d0 > slowest)
+                slowest = now_ms() - d0;
+            views[i].name = pips[i].name;
+            views[i].desc = desc[i];
+            ok = ok && desc[i];
+        }
+        t0 = now_ms();
+        if (ok)
+            ul = vnp_plan_underlay("vnp-bench", views, NPIPS, tc, NPIPS, &err);
+        t1 = now_ms();
+        struct map_options opts;
+        map_options_init(&opts);
+        opts.objective = "cost";
+        opts.time_limit_s = 10;
+        if (ul && map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, &err) < 0)
+            ml = NULL;
+        t2 = now_ms();
+        if (ml && vnp_plan_partition(ol, ml, views, NPIPS, tc, NPIPS, &parts, &nparts, &err) < 0)
+            nparts = 0;
+        t3 = now_ms();
+        if (nparts == NPIPS) {
+            v[0][n] = slowest;
+            v[1][n] = t1 - t0;
+            v[2][n] = t2 - t1;
+            v[3][n] = t3 - t2;
+            n++;
+        } else {
+            failed("planning", "span3", &err);
+            cn_err_clear(&err);
+        }
+        vnp_partials_free(parts, nparts);
+        rdl_graph_free(ml);
+        rdl_graph_free(ul);
+        for (int i = 0; i < NPIPS; i++)
+            vnp_description_free(desc[i]);
+    }
+    printf("vnpd's own steps redone in this process, %d runs:\n", n);
+    for (int s = 0; s < 4; s++)
+        print_stats(steps[s], v[s], n);
+cleanup:
+    if (!ol || n == 0)
+        fprintf(stderr, "planning: %s\n", cn_err_msg(&err));
+    for (int s = 0; s < 4; s++)
+        free(v[s]);
+    for (int i = 0; i < NPIPS; i++)
+        vnp_client_free(c[i]);
+    rdl_graph_free(ol);
+    cn_err_release(&err);
+}
+
+/* ---- throughput ---- */
+
+struct worker {
+    pthread_t thread;
+    int index, phase, count, done;
+    struct sample *s;
+};
+
+static void *
+worker_run(void *arg)
+{
+    struct worker *w = arg;
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = vnp_client_new(vnps[VNP_CACHED].url, CLIENT_SECRET, TIMEOUT_MS, &err);
+    if (!c) {
+        failed("client", vnps[VNP_CACHED].url, &err);
+        cn_err_release(&err);
+        return NULL;
+    }
+    for (int i = 0; i < w->count; i++) {
+        char id[64];
+        snprintf(id, sizeof(id), "tput-%d-%d-%d", w->phase, w->index, i);
+        if (one_cloudnet(c, id, &w->s[w->done]) == 0)
+            w->done++;
+    }
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return NULL;
+}
+
+static void
+run_throughput(int phase, int clients, int per)
+{
+    struct worker *w = xcalloc((size_t)clients, sizeof(*w));
+    struct sample *all = xcalloc((size_t)(clients * per) + 1, sizeof(*all));
+    double c0[NCOUNTERS], c1[NCOUNTERS];
+    pid_t mpid = mariadb_pid();
+    double vnp_cpu0 = cpu_ms(vnps[VNP_CACHED].pid), db_cpu0 = cpu_ms(mpid), pip_cpu0 = 0;
+    int done = 0;
+
+    for (int i = 0; i < NPIPS; i++)
+        pip_cpu0 += cpu_ms(pips[i].pid);
+    read_counters(c0);
+    double t0 = now_ms();
+    for (int i = 0; i < clients; i++) {
+        w[i].index = i;
+        w[i].phase = phase;
+        w[i].count = per;
+        w[i].s = xcalloc((size_t)per + 1, sizeof(struct sample));
+        pthread_create(&w[i].thread, NULL, worker_run, &w[i]);
+    }
+    for (int i = 0; i < clients; i++) {
+        pthread_join(w[i].thread, NULL);
+        memcpy(all + done, w[i].s, (size_t)w[i].done * sizeof(*all));
+        done += w[i].done;
+        free(w[i].s);
+    }
+    double elapsed = now_ms() - t0;
+    read_counters(c1);
+    double pip_cpu = -pip_cpu0;
+    for (int i = 0; i < NPIPS; i++)
+        pip_cpu += cpu_ms(pips[i].pid);
+    printf("%d client(s) on 'cached': %d CloudNets in %.1f s: %.2f CloudNets/s\n", clients, done,
+           elapsed / 1e3, done ? done / (elapsed / 1e3) : 0);
+    if (done) {
+        double *v = xcalloc((size_t)done, sizeof(double));
+        for (int i = 0; i < done; i++)
+            v[i] = all[i].total;
+        print_stats("negotiate+confirm+release", v, done);
+        free(v);
+        printf("  per CloudNet: vnpd CPU %.1f ms, 3 pipd CPU %.1f ms, mariadbd CPU %.1f ms",
+               (cpu_ms(vnps[VNP_CACHED].pid) - vnp_cpu0) / done, pip_cpu / done,
+               (cpu_ms(mpid) - db_cpu0) / done);
+        for (size_t i = 0; i < NCOUNTERS; i++)
+            if (c0[i] >= 0 && c1[i] >= 0)
+                printf(", %s %.1f", counters[i], (c1[i] - c0[i]) / done);
+        printf("\n");
+    }
+    free(all);
+    free(w);
+}
+
+static int
+rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+static void
+usage(FILE *f)
+{
+    fprintf(f, "usage: vnp_bench [-n RUNS] [-c CLIENTS,...] [-H HOSTS] [-a SECONDS]\n"
+               "  -n RUNS      CloudNets per vnpd in the latency part, and per\n"
+               "               throughput phase (default 30)\n"
+               "  -c LIST      concurrent clients of the throughput phases (default 1,4)\n"
+               "  -H HOSTS     KVM hosts per PIP (default 8)\n"
+               "  -a SECONDS   sync-max-age of the 'cached' vnpd (default 60)\n");
+}
+
+int
+main(int argc, char **argv)
+{
+    int runs = 30, hosts = 8, opt, rc = 1;
+    const char *clients_list = "1,4";
+    char path[768];
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *vc[NVNPS] = {NULL};
+    struct sample *lat[NVNPS] = {NULL};
+    int nlat[NVNPS] = {0};
+    double vnp_cpu[NVNPS] = {0};
+
+    while ((opt = getopt(argc, argv, "n:c:H:a:h")) != -1) {
+        switch (opt) {
+        case 'n':
+            runs = atoi(optarg);
+            break;
+        case 'c':
+            clients_list = optarg;
+            break;
+        case 'H':
+            hosts = atoi(optarg);
+            break;
+        case 'a':
+            sync_max_age = atoi(optarg);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (runs < 1 || hosts < 1 || sync_max_age < 0 || sync_max_age > 3600 || optind != argc) {
+        usage(stderr);
+        return 2;
+    }
+    snprintf(path, sizeof(path), "%s", argv[0]);
+    snprintf(bindir, sizeof(bindir), "%s/../bin", dirname(path));
+    for (int i = 0; i < NPIPS; i++)
+        pips[i].pid = -1;
+    for (int v = 0; v < NVNPS; v++)
+        vnps[v].pid = -1;
+    if (test_db_start(&db) < 0)
+        return 1;
+    snprintf(scratch, sizeof(scratch), "/tmp/vnp-bench-XXXXXX");
+    if (!mkdtemp(scratch) || vnp_client_global_init(&err) < 0)
+        goto cleanup;
+    for (int i = 0; i < NPIPS; i++)
+        if (setup_pip(i, hosts) < 0)
+            goto cleanup;
+    for (int v = 0; v < NVNPS; v++)
+        if (setup_vnp(v) < 0 || !(vc[v] = vnp_client_new(vnps[v].url, CLIENT_SECRET, TIMEOUT_MS,
+                                                         &err)))
+            goto cleanup;
+    {
+        FILE *f = fopen("/proc/loadavg", "r");
+        char load[128] = "?\n";
+        if (f) {
+            if (!fgets(load, sizeof(load), f))
+                snprintf(load, sizeof(load), "?\n");
+            fclose(f);
+        }
+        printf("vnpd bench: 3 PIPs of %d KVM hosts (test driver, trunk dataplane), a CloudNet of "
+               "6 VNodes and 6 links spanning them (3 links cross); %ld CPUs; load %s",
+               hosts, sysconf(_SC_NPROCESSORS_ONLN), load);
+    }
+
+    /* One warm-up CloudNet per vnpd: first connections, first syncs. */
+    for (int v = 0; v < NVNPS; v++) {
+        struct sample s;
+        char id[64];
+        snprintf(id, sizeof(id), "warm-%s", vnp_names[v]);
+        if (one_cloudnet(vc[v], id, &s) < 0)
+            goto cleanup;
+    }
+    for (int v = 0; v < NVNPS; v++) {
+        lat[v] = xcalloc((size_t)runs + 1, sizeof(struct sample));
+        vnp_cpu[v] = cpu_ms(vnps[v].pid);
+    }
+    for (int k = 0; k < runs; k++)
+        for (int v = 0; v < NVNPS; v++) {
+            char id[64];
+            snprintf(id, sizeof(id), "lat-%s-%d", vnp_names[v], k);
+            if (one_cloudnet(vc[v], id, &lat[v][nlat[v]]) == 0)
+                nlat[v]++;
+        }
+    printf("latency, %d CloudNets through each vnpd (interleaved), client-side:\n", runs);
+    for (int v = 0; v < NVNPS; v++) {
+        print_samples(vnp_names[v], lat[v], nlat[v]);
+        printf("  %-34s %.1f ms per CloudNet\n", "vnpd CPU",
+               nlat[v] ? (cpu_ms(vnps[v].pid) - vnp_cpu[v]) / nlat[v] : 0);
+    }
+
+    double alone = 0, together = 0;
+    time_direct("lat-par-0", runs, &alone, &together);
+    time_planning(runs);
+
+    double par = p50_of(lat[VNP_PAR], nlat[VNP_PAR], 0);
+    double ser = p50_of(lat[VNP_SER], nlat[VNP_SER], 0);
+    double cached = p50_of(lat[VNP_CACHED], nlat[VNP_CACHED], 0);
+    double slow = p50_of(lat[VNP_PAR], nlat[VNP_PAR], 1);
+    double slow_c = p50_of(lat[VNP_CACHED], nlat[VNP_CACHED], 1);
+    printf("summary (p50 unless said):\n");
+    printf("  negotiate through vnpd: parallel %.1f ms (p99 %.1f), serial %.1f ms (p99 %.1f), "
+           "serial/parallel %.2f\n",
+           par, p99_of(lat[VNP_PAR], nlat[VNP_PAR], 0), ser, p99_of(lat[VNP_SER], nlat[VNP_SER], 0),
+           par > 0 ? ser / par : 0);
+    printf("  negotiate+confirm+release: parallel %.1f ms (p99 %.1f), serial %.1f ms (p99 %.1f), "
+           "serial/parallel %.2f\n",
+           p50_of(lat[VNP_PAR], nlat[VNP_PAR], 2), p99_of(lat[VNP_PAR], nlat[VNP_PAR], 2),
+           p50_of(lat[VNP_SER], nlat[VNP_SER], 2), p99_of(lat[VNP_SER], nlat[VNP_SER], 2),
+           p50_of(lat[VNP_PAR], nlat[VNP_PAR], 2) > 0
+               ? p50_of(lat[VNP_SER], nlat[VNP_SER], 2) / p50_of(lat[VNP_PAR], nlat[VNP_PAR], 2)
+               : 0);
+    printf("  slowest PIP's negotiate: %.1f ms (providers, par), %.1f ms (providers, cached), "
+           "%.1f ms (direct, alone), %.1f ms (direct, three at once)\n",
+           slow, slow_c, alone, together);
+    printf("  parallel negotiate / slowest PIP: par %.2f (median of per-run ratios %.2f), "
+           "cached (sync-max-age %d) %.2f (median %.2f), par / direct-three-at-once %.2f; "
+           "target 1.30\n",
+           slow > 0 ? par / slow : 0, ratio_p50(lat[VNP_PAR], nlat[VNP_PAR]), sync_max_age,
+           slow_c > 0 ? cached / slow_c : 0, ratio_p50(lat[VNP_CACHED], nlat[VNP_CACHED]),
+           together > 0 ? par / together : 0);
+
+    char *list = xstrdup(clients_list), *save = NULL;
+    int phase = 0;
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int clients = atoi(tok);
+        if (clients < 1)
+            continue;
+        run_throughput(phase++, clients, (runs + clients - 1) / clients);
+    }
+    free(list);
+    rc = failures ? 1 : 0;
+    if (failures)
+        fprintf(stderr, "%d calls failed\n", failures);
+
+cleanup:
+    if (err.code)
+        fprintf(stderr, "vnp_bench: %s\n", cn_err_msg(&err));
+    for (int v = 0; v < NVNPS; v++) {
+        vnp_client_free(vc[v]);
+        free(lat[v]);
+        daemon_stop(&vnps[v]);
+    }
+    for (int i = 0; i < NPIPS; i++)
+        daemon_stop(&pips[i]);
+    vnp_client_global_cleanup();
+    if (scratch[0] && !getenv("VNP_BENCH_KEEP"))
+        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    else if (scratch[0])
+        fprintf(stderr, "kept %s\n", scratch);
+    test_db_stop(&db);
+    cn_err_release(&err);
+    return rc;
+}

@@ -1,0 +1,856 @@
+/*
+ * Black-box test of vnpd: a private MariaDB (one database per daemon),
+ * three real pipd processes (berlin, paris, rome; fixtures in tests/vnpd/) on the
+ * libvirt test driver joined by transit links (docs/federation.md), and
+ * real vnpd processes, all on free loopback ports, driven through the
+ * client library (vnp/client.h).
+ *
+ * After every fault the test counts what the PIPs hold of that request by
+ * asking each of them for its status with the VNP's own secret: "holds"
+ * means allocated or provisioned there.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ftw.h>
+#include <libgen.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "tests/db-helper.h"
+#include "tests/testlib.h"
+#include "util/util.h"
+#include "vnp/client.h"
+
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/client.h>
+
+#define PEER_SECRET "peer-one-secret"
+#define OTHER_SECRET "peer-two-secret"
+#define PIP_SECRET "vnp-at-pip-secret"
+#define TIMEOUT_S 2
+
+struct daemon {
+    const char *name;
+    char conf[512];
+    char url[128];
+    unsigned port;
+    pid_t pid;
+};
+
+static struct test_db db;
+static char scratch[256], bindir[768];
+/* The hosts' network namespaces: the transit plugin makes wire devices there. */
+static char netns[3][32];
+static bool netns_made[3];
+static struct daemon pips[3] = {{.name = "berlin"}, {.name = "paris"}, {.name = "rome"}};
+static struct daemon vnpd = {.name = "vnp"}, top = {.name = "top"};
+enum { BERLIN, PARIS, ROME };
+
+/* ---- plumbing ---- */
+
+static unsigned
+free_port(void)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    unsigned port = 0;
+    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
+        port = ntohs(a.sin_port);
+    if (fd >= 0)
+        close(fd);
+    return port;
+}
+
+static bool
+port_open(unsigned port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET,
+                            .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+static int
+write_text(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    if (!f)
+        return -1;
+    fputs(text, f);
+    return fclose(f);
+}
+
+/* Starts PROG -d -f CONF and waits for its port; stderr goes to a log file. */
+static int
+daemon_start(struct daemon *d, const char *prog)
+{
+    char path[1024], log[600];
+    snprintf(path, sizeof(path), "%s/%s", bindir, prog);
+    snprintf(log, sizeof(log), "%s/%s.log", scratch, d->name);
+    fflush(NULL);
+    d->pid = fork();
+    if (d->pid < 0)
+        return -1;
+    if (d->pid == 0) {
+        char dash_d[] = "-d", dash_f[] = "-f";
+        char *argv[] = {path, dash_d, dash_f, d->conf, NULL};
+        FILE *f = freopen(log, "a", stderr);
+        (void)f;
+        execv(path, argv);
+        _exit(127);
+    }
+    for (int i = 0; i < 300; i++) {
+        int status;
+        if (port_open(d->port))
+            return 0;
+        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
+            fprintf(stderr, "  %s exited during start (see %s)\n", d->name, log);
+            d->pid = -1;
+            return -1;
+        }
+        usleep(100 * 1000);
+    }
+    return -1;
+}
+
+static void
+daemon_kill(struct daemon *d, int sig)
+{
+    if (d->pid <= 0)
+        return;
+    kill(d->pid, SIGCONT);
+    kill(d->pid, sig);
+    while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    d->pid = -1;
+}
+
+static struct vnp_client *
+client_of(const struct daemon *d, const char *secret, unsigned timeout_s)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = vnp_client_new(d->url, secret, timeout_s * 1000u, &err);
+    cn_err_release(&err);
+    return c;
+}
+
+/* Status of id at pip i through the VNP's secret: 1 holds, 0 not, -1 no answer. */
+static int
+pip_holds(int i, const char *id)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(&pips[i], PIP_SECRET, 5);
+    struct vnp_reply *r = vnp_client_status(c, id, &err);
+    int ret = -1;
+    if (r)
+        ret = cn_streq(r->state, "allocated") || cn_streq(r->state, "provisioned");
+    else if (err.code == CN_E_NOTFOUND)
+        ret = 0;
+    vnp_reply_free(r);
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return ret;
+}
+
+/* The state pip i reports for id, into buf ("not found", "no answer" otherwise). */
+static const char *
+pip_state(int i, const char *id, char *buf, size_t size)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(&pips[i], PIP_SECRET, 5);
+    struct vnp_reply *r = vnp_client_status(c, id, &err);
+    snprintf(buf, size, "%s", r ? r->state : err.code == CN_E_NOTFOUND ? "not found" : "no answer");
+    vnp_reply_free(r);
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return buf;
+}
+
+static int
+holders(const char *id)
+{
+    int n = 0;
+    for (int i = 0; i < 3; i++) {
+        int h = pip_holds(i, id);
+        if (h < 0)
+            return -1;
+        n += h;
+    }
+    return n;
+}
+
+/* Waits up to s seconds for no PIP to hold id. */
+static int
+holders_settle(const char *id, int s)
+{
+    int n = holders(id);
+    for (int i = 0; i < s * 4 && n != 0; i++) {
+        usleep(250 * 1000);
+        n = holders(id);
+    }
+    return n;
+}
+
+static char *
+fixture(const char *name)
+{
+    struct cn_buf b = CN_BUF_INIT;
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/vnpd/%s", test_srcdir(), name);
+    cn_buf_init(&b);
+    if (cn_buf_read_file(&b, path, 1 << 20) < 0) {
+        cn_buf_release(&b);
+        return xstrdup("");
+    }
+    return cn_buf_detach(&b);
+}
+
+struct outcome {
+    struct vnp_reply *r;
+    int code;
+    char msg[1024];
+};
+
+static void
+outcome_release(struct outcome *o)
+{
+    vnp_reply_free(o->r);
+    memset(o, 0, sizeof(*o));
+}
+
+static void
+negotiate_at(const struct daemon *d, const char *secret, const char *id, const char *fixture_name,
+             long lease, struct outcome *o)
+{
+    struct cn_err err = CN_ERR_INIT;
+    char *yaml = fixture(fixture_name);
+    struct vnp_client *c = client_of(d, secret, 60);
+    o->r = vnp_client_negotiate(c, id, yaml, lease, &err);
+    o->code = o->r ? 0 : err.code;
+    snprintf(o->msg, sizeof(o->msg), "%s", o->r ? "" : cn_err_msg(&err));
+    vnp_client_free(c);
+    free(yaml);
+    cn_err_release(&err);
+}
+
+/* id-only calls: confirm, release, status. */
+static void
+id_call(const struct daemon *d,
+        struct vnp_reply *(*fn)(struct vnp_client *, const char *, struct cn_err *),
+        const char *secret, const char *id, struct outcome *o)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(d, secret, 60);
+    o->r = fn(c, id, &err);
+    o->code = o->r ? 0 : err.code;
+    snprintf(o->msg, sizeof(o->msg), "%s", o->r ? "" : cn_err_msg(&err));
+    vnp_client_free(c);
+    cn_err_release(&err);
+}
+
+static const char *
+element_state(const struct vnp_reply *r, const char *element)
+{
+    for (size_t i = 0; r && i < r->nelements; i++)
+        if (cn_streq(r->elements[i].element, element))
+            return r->elements[i].state;
+    return NULL;
+}
+
+/* ---- cases ---- */
+
+static int
+test_describe(const void *data)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(&vnpd, PEER_SECRET, 30);
+    struct vnp_description *d = vnp_client_describe(c, &err);
+    double cpu = -1;
+    (void)data;
+    CHECK(d);
+    CHECK_STR(d->name, "vnp-test");
+    for (size_t i = 0; i < d->ncapacity; i++)
+        if (cn_streq(d->capacity[i].name, "cpu"))
+            cpu = d->capacity[i].value;
+    CHECK(cpu == 24);
+    vnp_description_free(d);
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return 0;
+}
+
+static int
+test_spanning(const void *data)
+{
+    struct outcome o = {0}, again = {0};
+    (void)data;
+    negotiate_at(&vnpd, PEER_SECRET, "span1", "span.yaml", 120, &o);
+    if (!o.r)
+        fprintf(stderr, "  negotiate: %s\n", o.msg);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "allocated");
+    CHECK(o.r->expires > 0);
+    CHECK(o.r->manifest_yaml && strstr(o.r->manifest_yaml, "pip: berlin") &&
+          strstr(o.r->manifest_yaml, "pip: paris"));
+    CHECK(strstr(o.r->manifest_yaml, "host: b1") && strstr(o.r->manifest_yaml, "host: p1"));
+    CHECK(o.r->nproviders == 2);
+    for (size_t i = 0; i < 2; i++)
+        CHECK_STR(o.r->providers[i].state, "allocated");
+    CHECK(pip_holds(BERLIN, "span1") == 1 && pip_holds(PARIS, "span1") == 1 &&
+          pip_holds(ROME, "span1") == 0);
+    /* Idempotent: the same answer again, nothing new at the PIPs. */
+    negotiate_at(&vnpd, PEER_SECRET, "span1", "span.yaml", 120, &again);
+    CHECK(again.r);
+    CHECK_STR(again.r->manifest_yaml, o.r->manifest_yaml);
+    outcome_release(&again);
+    /* The same id with another request is refused. */
+    negotiate_at(&vnpd, PEER_SECRET, "span1", "small.yaml", 120, &again);
+    CHECK(again.code == CN_E_INVALID);
+    outcome_release(&again);
+    outcome_release(&o);
+
+    id_call(&vnpd, vnp_client_confirm, PEER_SECRET, "span1", &o);
+    if (!o.r)
+        fprintf(stderr, "  confirm: %s\n", o.msg);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "provisioned");
+    outcome_release(&o);
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, "span1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "provisioned");
+    CHECK_STR(element_state(o.r, "web"), "running");
+    CHECK_STR(element_state(o.r, "db"), "running");
+    CHECK(o.r->manifest_yaml && strstr(o.r->manifest_yaml, "console: "));
+    CHECK(!element_state(o.r, "transit:berlin-paris"));
+    outcome_release(&o);
+
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(&vnpd, PEER_SECRET, 30);
+    struct vnp_listing *l = NULL;
+    size_t n = 0;
+    CHECK(vnp_client_list(c, &l, &n, &err) == 0);
+    bool listed = false;
+    for (size_t i = 0; i < n; i++)
+        listed |= cn_streq(l[i].id, "span1") && cn_streq(l[i].state, "provisioned");
+    CHECK(listed);
+    vnp_listing_free(l, n);
+    /* Power calls are routed to the PIP that holds the VNode. */
+    const char *const dbonly[] = {"db"};
+    struct vnp_reply *r = vnp_client_power(c, VNP_STOP, "span1", dbonly, 1, &err);
+    CHECK(r);
+    CHECK_STR(element_state(r, "db"), "defined");
+    vnp_reply_free(r);
+    r = vnp_client_power(c, VNP_START, "span1", dbonly, 1, &err);
+    CHECK(r);
+    CHECK_STR(element_state(r, "db"), "running");
+    vnp_reply_free(r);
+    const char *const ghost[] = {"ghost"};
+    CHECK(!vnp_client_power(c, VNP_STOP, "span1", ghost, 1, &err));
+    CHECK(err.code == CN_E_NOTFOUND);
+    cn_err_clear(&err);
+    char *console = vnp_client_console(c, "span1", "web", &err);
+    CHECK(console && strstr(console, "#"));
+    free(console);
+    vnp_client_free(c);
+    cn_err_release(&err);
+
+    id_call(&vnpd, vnp_client_release, PEER_SECRET, "span1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "released");
+    outcome_release(&o);
+    CHECK(holders("span1") == 0);
+    /* Repeating the release succeeds. */
+    id_call(&vnpd, vnp_client_release, PEER_SECRET, "span1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "released");
+    outcome_release(&o);
+    return 0;
+}
+
+static int
+test_refusal(const void *data)
+{
+    struct outcome o = {0};
+    (void)data;
+    negotiate_at(&vnpd, PEER_SECRET, "refused1", "bad-image.yaml", 120, &o);
+    CHECK(!o.r);
+    CHECK(o.code == CN_E_EMBEDDING || cn_fault_code(o.code) == 11);
+    CHECK(strstr(o.msg, "pip 'berlin' refused: "));
+    CHECK(strstr(o.msg, "no-such-image"));
+    CHECK(holders_settle("refused1", 5) == 0);
+    outcome_release(&o);
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, "refused1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "failed");
+    outcome_release(&o);
+    return 0;
+}
+
+/* vnpd reuses describe() answers for a while (sync-max-age), so a PIP that
+ * died or hangs after the last synchronisation is asked to negotiate. */
+static int
+refresh_views(void)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(&vnpd, PEER_SECRET, 30);
+    struct vnp_description *d = vnp_client_describe(c, &err);
+    int ok = d ? 0 : -1;
+    vnp_description_free(d);
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return ok;
+}
+
+static int
+test_pip_down(const void *data)
+{
+    struct outcome o = {0};
+    (void)data;
+    CHECK(refresh_views() == 0);
+    daemon_kill(&pips[ROME], SIGKILL);
+    negotiate_at(&vnpd, PEER_SECRET, "down1", "rome-span.yaml", 120, &o);
+    CHECK(!o.r);
+    CHECK(strstr(o.msg, "pip 'rome' is unreachable"));
+    CHECK(pip_holds(PARIS, "down1") == 0 && pip_holds(BERLIN, "down1") == 0);
+    outcome_release(&o);
+    CHECK(daemon_start(&pips[ROME], "pipd") == 0);
+    CHECK(pip_holds(ROME, "down1") == 0);
+    return 0;
+}
+
+static int
+test_pip_hangs(const void *data)
+{
+    struct outcome o = {0};
+    double t0;
+    (void)data;
+    CHECK(refresh_views() == 0);
+    kill(pips[PARIS].pid, SIGSTOP);
+    t0 = cn_now();
+    negotiate_at(&vnpd, PEER_SECRET, "hang1", "span.yaml", 120, &o);
+    CHECK(!o.r);
+    CHECK(strstr(o.msg, "pip 'paris' did not answer within 2 s"));
+    CHECK(cn_now() - t0 < 4 * TIMEOUT_S + 5);
+    CHECK(pip_holds(BERLIN, "hang1") == 0);
+    outcome_release(&o);
+    kill(pips[PARIS].pid, SIGCONT);
+    /* The late negotiation at paris completes, then vnpd's retried release ends it. */
+    CHECK(holders_settle("hang1", 20) == 0);
+    char state[64];
+    CHECK_STR(pip_state(PARIS, "hang1", state, sizeof(state)), "released");
+    return 0;
+}
+
+static int
+test_pip_killed_after_negotiate(const void *data)
+{
+    struct outcome o = {0};
+    (void)data;
+    negotiate_at(&vnpd, PEER_SECRET, "killed1", "span.yaml", 3, &o);
+    CHECK(o.r);
+    outcome_release(&o);
+    CHECK(pip_holds(BERLIN, "killed1") == 1);
+    daemon_kill(&pips[BERLIN], SIGKILL);
+    id_call(&vnpd, vnp_client_confirm, PEER_SECRET, "killed1", &o);
+    CHECK(!o.r);
+    CHECK(strstr(o.msg, "pip 'berlin'"));
+    outcome_release(&o);
+    CHECK(pip_holds(PARIS, "killed1") == 0);
+    sleep(4); /* past the 3 s lease asked of berlin */
+    CHECK(daemon_start(&pips[BERLIN], "pipd") == 0);
+    CHECK(holders_settle("killed1", 10) == 0);
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, "killed1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "failed");
+    outcome_release(&o);
+    return 0;
+}
+
+struct bg_negotiation {
+    const char *id;
+    struct outcome o;
+};
+
+static void *
+bg_negotiate(void *arg)
+{
+    struct bg_negotiation *bg = arg;
+    negotiate_at(&vnpd, PEER_SECRET, bg->id, "span.yaml", 120, &bg->o);
+    return NULL;
+}
+
+static int
+test_vnpd_crash_recovery(const void *data)
+{
+    struct bg_negotiation bg = {.id = "crash1"};
+    pthread_t t;
+    struct outcome o = {0};
+    (void)data;
+    CHECK(refresh_views() == 0);
+    kill(pips[PARIS].pid, SIGSTOP);
+    CHECK(pthread_create(&t, NULL, bg_negotiate, &bg) == 0);
+    /* Berlin allocates at once; paris hangs; vnpd dies before it gives up. */
+    for (int i = 0; i < 40 && pip_holds(BERLIN, "crash1") != 1; i++)
+        usleep(100 * 1000);
+    CHECK(pip_holds(BERLIN, "crash1") == 1);
+    daemon_kill(&vnpd, SIGKILL);
+    pthread_join(t, NULL);
+    CHECK(!bg.o.r);
+    outcome_release(&bg.o);
+    kill(pips[PARIS].pid, SIGCONT);
+    CHECK(daemon_start(&vnpd, "vnpd") == 0);
+    CHECK(holders_settle("crash1", 20) == 0);
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, "crash1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "failed");
+    CHECK(o.r->reason && strstr(o.r->reason, "restarted"));
+    outcome_release(&o);
+    return 0;
+}
+
+static int
+test_two_levels(const void *data)
+{
+    struct outcome o = {0};
+    (void)data;
+    negotiate_at(&top, PEER_SECRET, "nested1", "small.yaml", 120, &o);
+    if (!o.r)
+        fprintf(stderr, "  negotiate: %s\n", o.msg);
+    CHECK(o.r);
+    CHECK(o.r->nproviders == 1);
+    CHECK_STR(o.r->providers[0].name, "lower");
+    CHECK(pip_holds(BERLIN, "nested1") == 1);
+    outcome_release(&o);
+    id_call(&top, vnp_client_confirm, PEER_SECRET, "nested1", &o);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "provisioned");
+    outcome_release(&o);
+    id_call(&top, vnp_client_status, PEER_SECRET, "nested1", &o);
+    CHECK(o.r);
+    CHECK_STR(element_state(o.r, "vm"), "running");
+    outcome_release(&o);
+    id_call(&top, vnp_client_release, PEER_SECRET, "nested1", &o);
+    CHECK(o.r);
+    outcome_release(&o);
+    CHECK(holders("nested1") == 0);
+    return 0;
+}
+
+/*
+ * negotiate with parameters built by fmt from the secret, an id, a document
+ * and a lease given as a string or an int; answers the fault code, 0 when
+ * the call succeeded, -1 when the transport failed.
+ */
+static int
+raw_negotiate_fault(const char *secret, const char *fmt)
+{
+    xmlrpc_env env;
+    xmlrpc_client *cl = NULL;
+    xmlrpc_value *res = NULL;
+    int code = -1;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vnpd_test", "1", NULL, 0, &cl);
+    if (env.fault_occurred)
+        goto cleanup;
+    if (strcmp(fmt, "(ssss)") == 0)
+        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x",
+                             "60");
+    else if (strcmp(fmt, "(sss)") == 0)
+        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x");
+    else
+        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x", 60,
+                             "extra");
+    code = env.fault_occurred ? env.fault_code : 0;
+    if (env.fault_occurred && env.fault_code < 0)
+        code = -1;
+    if (res)
+        xmlrpc_DECREF(res);
+
+cleanup:
+    if (cl)
+        xmlrpc_client_destroy(cl);
+    xmlrpc_env_clean(&env);
+    return code;
+}
+
+static int
+test_bad_input(const void *data)
+{
+    struct outcome o = {0};
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_listing *l = NULL;
+    size_t before = 0, after = 0;
+    struct vnp_client *c = client_of(&vnpd, PEER_SECRET, 30);
+    (void)data;
+    CHECK(vnp_client_list(c, &l, &before, &err) == 0);
+    vnp_listing_free(l, before);
+
+    negotiate_at(&vnpd, PEER_SECRET, "bad1", "bad.yaml", 60, &o);
+    CHECK(o.code == CN_E_INVALID);
+    CHECK(strstr(o.msg, "bad1:"));
+    outcome_release(&o);
+    negotiate_at(&vnpd, PEER_SECRET, "-bad-id", "small.yaml", 60, &o);
+    CHECK(o.code == CN_E_INVALID);
+    outcome_release(&o);
+    negotiate_at(&vnpd, PEER_SECRET, "bad2", "small.yaml", 0, &o);
+    CHECK(o.code == CN_E_INVALID);
+    outcome_release(&o);
+    negotiate_at(&vnpd, "not-a-known-secret", "bad3", "small.yaml", 60, &o);
+    CHECK(o.code == CN_E_FORBIDDEN);
+    outcome_release(&o);
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, "no-such-id", &o);
+    CHECK(o.code == CN_E_NOTFOUND);
+    outcome_release(&o);
+    id_call(&vnpd, vnp_client_release, "wrong-secret-xyz", "refused1", &o);
+    CHECK(o.code == CN_E_FORBIDDEN);
+    outcome_release(&o);
+    /* Another peer cannot see this peer's CloudNets. */
+    id_call(&vnpd, vnp_client_status, OTHER_SECRET, "refused1", &o);
+    CHECK(o.code == CN_E_FORBIDDEN);
+    outcome_release(&o);
+    /* Parameters of the wrong type or count: fault 1, and the daemon lives on. */
+    CHECK(raw_negotiate_fault(PEER_SECRET, "(ssss)") == 1);
+    CHECK(raw_negotiate_fault(PEER_SECRET, "(sss)") == 1);
+    CHECK(raw_negotiate_fault(PEER_SECRET, "(sssis)") == 1);
+    CHECK(!vnp_client_modify(c, "refused1", "rdl: 1\n", &err));
+    CHECK(vnp_client_last_fault(c) == 9);
+    cn_err_clear(&err);
+
+    CHECK(vnp_client_list(c, &l, &after, &err) == 0);
+    vnp_listing_free(l, after);
+    CHECK(before == after);
+    for (const char *const *id = (const char *const[]){"bad1", "bad2", "bad3", NULL}; *id; id++)
+        CHECK(holders(*id) == 0);
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return 0;
+}
+
+static int
+test_bad_config(const void *data)
+{
+    char path[600], cmd[2048], out[4096];
+    (void)data;
+    snprintf(path, sizeof(path), "%s/bad.conf", scratch);
+    CHECK(write_text(path, "name x\n"
+                           "peer short abc\n"
+                           "pip a http://127.0.0.1:1/RPC2 secret-a\n"
+                           "transit t a:10-5 b:1-2 bandwidth=1 latency=1\n"
+                           "negotiation sideways\n") == 0);
+    snprintf(cmd, sizeof(cmd), "%s/vnpd -d -f %s 2>&1", bindir, path);
+    FILE *p = popen(cmd, "r");
+    CHECK(p);
+    size_t n = fread(out, 1, sizeof(out) - 1, p);
+    out[n] = '\0';
+    CHECK(pclose(p) != 0);
+    char want[700];
+    snprintf(want, sizeof(want), "%s:2: a peer secret must have at least 8", path);
+    CHECK(strstr(out, want));
+    snprintf(want, sizeof(want), "%s:4: ", path);
+    CHECK(strstr(out, want));
+    snprintf(want, sizeof(want), "%s:5: negotiation is 'parallel' or 'serial'", path);
+    CHECK(strstr(out, want));
+    return 0;
+}
+
+/* ---- setup ---- */
+
+static int shell(const char *fmt, ...) CN_PRINTF(1, 2);
+
+static int
+shell(const char *fmt, ...)
+{
+    char cmd[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof(cmd), fmt, ap);
+    va_end(ap);
+    int rc = system(cmd);
+    if (rc != 0)
+        fprintf(stderr, "  failed (%d): %s\n", rc, cmd);
+    return rc == 0 ? 0 : -1;
+}
+
+/*
+ * Host i's namespace with two veth ends as border ports (VXLAN on the wire,
+ * which needs no 802.1Q support in the kernel), and pip i's dataplane map.
+ */
+static int
+write_dataplane(int i, const char *path)
+{
+    static const char *const host[] = {"b1", "p1", "r1"};
+    char text[1024];
+    snprintf(netns[i], sizeof(netns[i]), "cnv%d%c", (int)getpid(), "bpr"[i]);
+    if (shell("ip netns add %s", netns[i]) < 0)
+        return -1;
+    netns_made[i] = true;
+    if (shell("ip -n %s link add t0 type veth peer name t1 && ip -n %s link set t0 up && "
+              "ip -n %s link set t1 up && ip -n %s addr add 10.77.%d.1/24 dev t0 && "
+              "ip -n %s addr add 10.78.%d.1/24 dev t1",
+              netns[i], netns[i], netns[i], netns[i], i, netns[i], i) < 0)
+        return -1;
+    snprintf(text, sizeof(text), "node %s netns %s bridge br0 mode vxlan\n", host[i], netns[i]);
+    if (i == BERLIN)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "port berlin-paris b1 t0 address 10.77.0.1 remote 10.77.1.1\n");
+    if (i == PARIS)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "port berlin-paris p1 t0 address 10.77.1.1 remote 10.77.0.1\n"
+                 "port paris-rome p1 t1 address 10.78.1.1 remote 10.78.2.1\n");
+    if (i == ROME)
+        snprintf(text + strlen(text), sizeof(text) - strlen(text),
+                 "port paris-rome r1 t1 address 10.78.2.1 remote 10.78.1.1\n");
+    return write_text(path, text);
+}
+
+static int
+write_pip_conf(int i)
+{
+    struct daemon *d = &pips[i];
+    char text[4096], dir[400], dp[600];
+    snprintf(dir, sizeof(dir), "%s/%s", scratch, d->name);
+    mkdir(dir, 0700);
+    snprintf(text, sizeof(text), "%s/images", dir);
+    mkdir(text, 0700);
+    snprintf(text, sizeof(text), "%s/templates", dir);
+    mkdir(text, 0700);
+    snprintf(text, sizeof(text), "%s/templates/debian-12.img", dir);
+    if (write_text(text, "not really a disk image\n") < 0)
+        return -1;
+    snprintf(dp, sizeof(dp), "%s/dataplane.conf", dir);
+    if (write_dataplane(i, dp) < 0)
+        return -1;
+    d->port = free_port();
+    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
+    snprintf(text, sizeof(text),
+             "name %s\nlisten 127.0.0.1:%u\n"
+             "database socket=%s name=vnpdt_%s user=root\n"
+             "substrate %s/vnpd/%s.yaml\n"
+             "peer vnp " PIP_SECRET "\n"
+             "libvirt test:///default\nimages %s/images\ntemplates %s/templates\n"
+             "max-lease 600\nmap-time-limit 5\ndataplane %s\n",
+             d->name, d->port, db.socket, d->name, test_srcdir(), d->name, dir, dir, dp);
+    snprintf(d->conf, sizeof(d->conf), "%s/%s.conf", scratch, d->name);
+    return write_text(d->conf, text) == 0 && chmod(d->conf, 0600) == 0 ? 0 : -1;
+}
+
+static int
+write_vnpd_conf(void)
+{
+    char text[4096];
+    vnpd.port = free_port();
+    snprintf(vnpd.url, sizeof(vnpd.url), "http://127.0.0.1:%u/RPC2", vnpd.port);
+    snprintf(text, sizeof(text),
+             "name vnp-test\nlisten 127.0.0.1:%u\n"
+             "database socket=%s name=vnpdt_vnp user=root\n"
+             "peer one " PEER_SECRET "\npeer two " OTHER_SECRET "\npeer top " PIP_SECRET "\n"
+             "pip berlin %s " PIP_SECRET "\npip paris %s " PIP_SECRET "\n"
+             "pip rome %s " PIP_SECRET "\n"
+             "transit berlin-paris berlin:3000-3099 paris:3000-3099 bandwidth=10000 latency=11\n"
+             "transit paris-rome paris:3100-3199 rome:3100-3199 bandwidth=10000 latency=20\n"
+             "call-timeout %d\nlease 60\nmap-time-limit 5\nsync-max-age 30\n",
+             vnpd.port, db.socket, pips[0].url, pips[1].url, pips[2].url, TIMEOUT_S);
+    snprintf(vnpd.conf, sizeof(vnpd.conf), "%s/vnpd.conf", scratch);
+    if (write_text(vnpd.conf, text) < 0 || chmod(vnpd.conf, 0600) < 0)
+        return -1;
+    top.port = free_port();
+    snprintf(top.url, sizeof(top.url), "http://127.0.0.1:%u/RPC2", top.port);
+    snprintf(text, sizeof(text),
+             "name vnp-top\nlisten 127.0.0.1:%u\n"
+             "database socket=%s name=vnpdt_top user=root\n"
+             "peer one " PEER_SECRET "\n"
+             "pip lower %s " PIP_SECRET "\n"
+             "call-timeout 20\n",
+             top.port, db.socket, vnpd.url);
+    snprintf(top.conf, sizeof(top.conf), "%s/top.conf", scratch);
+    return write_text(top.conf, text) == 0 && chmod(top.conf, 0600) == 0 ? 0 : -1;
+}
+
+static int
+setup(const char *argv0)
+{
+    char path[768];
+    struct cn_err err = CN_ERR_INIT;
+    const char *tmp = getenv("TMPDIR");
+
+    snprintf(path, sizeof(path), "%s", argv0);
+    snprintf(bindir, sizeof(bindir), "%s/../bin", dirname(path));
+    snprintf(scratch, sizeof(scratch), "%s/vnpd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(scratch))
+        return -1;
+    if (vnp_client_global_init(&err) < 0)
+        return -1;
+    for (int i = 0; i < 3; i++)
+        if (write_pip_conf(i) < 0 || daemon_start(&pips[i], "pipd") < 0)
+            return -1;
+    if (write_vnpd_conf() < 0 || daemon_start(&vnpd, "vnpd") < 0 || daemon_start(&top, "vnpd") < 0)
+        return -1;
+    return 0;
+}
+
+static int
+rm_tree(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    remove(path);
+    return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+    (void)argc;
+    if (test_db_start(&db) < 0) {
+        printf("0 passed, 1 failed\n");
+        return 1;
+    }
+    if (setup(argv[0]) < 0) {
+        test_failed++;
+        printf("FAIL setup\n");
+    } else {
+        TEST_RUN("describe sums the PIPs", test_describe, NULL);
+        TEST_RUN("spanning request: negotiate, confirm, status, power, list, release",
+                 test_spanning, NULL);
+        TEST_RUN("a PIP refuses: everything released", test_refusal, NULL);
+        TEST_RUN("a PIP is down: nothing held", test_pip_down, NULL);
+        TEST_RUN("a PIP hangs past the timeout: late allocation released", test_pip_hangs, NULL);
+        TEST_RUN("a PIP dies after negotiate: confirm fails, lease reaps",
+                 test_pip_killed_after_negotiate, NULL);
+        TEST_RUN("vnpd killed during negotiation: recovery undoes it", test_vnpd_crash_recovery,
+                 NULL);
+        TEST_RUN("two levels: a VNP brokering a VNP", test_two_levels, NULL);
+        TEST_RUN("bad input changes nothing", test_bad_input, NULL);
+        TEST_RUN("configuration errors", test_bad_config, NULL);
+    }
+    daemon_kill(&top, SIGTERM);
+    daemon_kill(&vnpd, SIGTERM);
+    for (int i = 0; i < 3; i++)
+        daemon_kill(&pips[i], SIGTERM);
+    vnp_client_global_cleanup();
+    for (int i = 0; i < 3; i++)
+        if (netns_made[i])
+            shell("ip netns del %s", netns[i]);
+    if (scratch[0] && !getenv("VNPD_TEST_KEEP"))
+        nftw(scratch, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+    test_db_stop(&db);
+    return test_summary();
+}
