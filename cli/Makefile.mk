@@ -7,9 +7,3 @@ TEST_SCRIPTS += tests/cli_test.sh
 
 # The network verbs against a real pipd (MariaDB, libvirt test driver).
 TEST_SCRIPTS += tests/cli_net_test.sh
-
-# The demo validates, completes, maps and draws the examples (scripts/demo.sh).
-demo: all
-	@BUILD=$(BUILD) sh scripts/demo.sh
-
-.PHONY: demo

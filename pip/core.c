@@ -1118,9 +1118,10 @@ held_vlans(const struct pip_reservation *r)
 }
 
 static struct pipd_result *
-modify_locked(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
-              struct cn_err *err)
+modify_id(struct pipd_core *core, struct pip_store *st, const char *peer, const char *id,
+          const char *yaml, struct cn_err *err)
 {
+    struct ul_snap *snap = NULL;
     struct pip_reservation *r = NULL, *now = NULL;
     struct rdl_graph *ol = NULL, *residual = NULL, *ml = NULL;
     struct graphs old = {NULL, NULL, NULL}, new = {NULL, NULL, NULL};
@@ -1135,7 +1136,7 @@ modify_locked(struct pipd_core *core, const char *peer, const char *id, const ch
                    core->cfg->max_request);
         goto cleanup;
     }
-    r = get_owned(core, peer, id, err);
+    r = get_owned(st, peer, id, FETCH_ALL, err);
     if (!r || check_usable(r, err) < 0)
         goto cleanup;
     /* A repeat finds its document in place already: the same answer, nothing redone. */
@@ -1153,20 +1154,18 @@ modify_locked(struct pipd_core *core, const char *peer, const char *id, const ch
                    rdl_kind_name(rdl_graph_kind(ol)));
         goto cleanup;
     }
-    if (load_graphs(core, r, &old, err) < 0)
+    snap = ul_take(core, st, err);
+    if (!snap || load_graphs(r, snap->ul, &old, err) < 0)
         goto cleanup;
     if (!old.ol) {
         cn_err_set(err, CN_E_INTERNAL, "CloudNet '%s' has no stored overlay to modify", id);
         goto cleanup;
     }
     /* The CloudNet's own allocation is being replaced: it is free for the new version. */
-    residual = pip_store_residual_substrate_without(core->store, id, err);
+    residual = residual_of(st, snap, id, err);
     if (!residual)
         goto cleanup;
-    map_options_init(&opts);
-    opts.algorithm = MAP_ALG_MIP;
-    opts.objective = "cost";
-    opts.time_limit_s = core->cfg->map_time_limit_s;
+    map_opts(core, &opts);
     opts.previous = old.ml;
     opts.move_cost = INFINITY;
     if (map_rdl_solve(residual, NULL, 0, ol, &opts, &ml, err) < 0)
@@ -1182,12 +1181,17 @@ modify_locked(struct pipd_core *core, const char *peer, const char *id, const ch
         .vlans = parts.vlans,
         .nvlans = parts.nvlans,
     };
-    if (pip_store_modify(core->store, &req, NULL, err) < 0)
+    if (pip_store_modify(st, &req, NULL, err) < 0)
         goto cleanup;
     /* Read back: the stored mapping carries the tags the store kept or picked. */
-    now = pip_store_get(core->store, id, err);
-    if (!now || load_graphs(core, now, &new, err) < 0 ||
-        apply_change(core, id, r->state == PIP_PROVISIONED, &old, &new, err) < 0) {
+    now = pip_store_get_brief(st, id, true, err);
+    int rc = now ? load_graphs(now, snap->ul, &new, err) : -1;
+    if (rc == 0) {
+        pthread_mutex_lock(&core->emb_lock);
+        rc = apply_change(core, id, r->state == PIP_PROVISIONED, &old, &new, err);
+        pthread_mutex_unlock(&core->emb_lock);
+    }
+    if (rc < 0) {
         /* The embedding is the old version again: so must the store be. */
         struct cn_err undo = CN_ERR_INIT;
         tags = held_vlans(r);
@@ -1201,7 +1205,7 @@ modify_locked(struct pipd_core *core, const char *peer, const char *id, const ch
                 .vlans = tags,
                 .nvlans = r->nvlans,
             };
-            pip_store_modify(core->store, &restore, NULL, &undo);
+            pip_store_modify(st, &restore, NULL, &undo);
         }
         if (cn_err_is_set(&undo))
             cn_err_add(err, CN_E_INTERNAL, "and the reservation could not be restored: %s",
@@ -1218,6 +1222,7 @@ cleanup:
     rdl_graph_free(ml);
     graphs_release(&old);
     graphs_release(&new);
+    ul_give(core, snap);
     cn_buf_release(&ml_yaml);
     reserve_parts_release(&parts);
     reserve_parts_release(&back);
@@ -1229,9 +1234,22 @@ struct pipd_result *
 pipd_core_modify(struct pipd_core *core, const char *peer, const char *id, const char *yaml,
                  struct cn_err *err)
 {
-    pthread_mutex_lock(&core->lock);
-    struct pipd_result *res = modify_locked(core, peer, id, yaml, err);
-    pthread_mutex_unlock(&core->lock);
+    struct pipd_result *res = NULL;
+    struct pip_store *st = NULL;
+
+    if (!yaml || strlen(yaml) > core->cfg->max_request) {
+        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
+                   core->cfg->max_request);
+        return NULL;
+    }
+    if (check_id(id, err) < 0)
+        return NULL;
+    id_lock(core, id);
+    st = store_take(core, err);
+    if (st)
+        res = modify_id(core, st, peer, id, yaml, err);
+    store_give(core, st);
+    id_unlock(core, id);
     return res;
 }
 
