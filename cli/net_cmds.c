@@ -878,8 +878,10 @@ net_begin(const struct cli_verb *verb, int argc, char **argv, unsigned flags, in
     return c;
 }
 
-int
-cli_status(const struct cli_verb *verb, int argc, char **argv)
+/* A verb that is one by-id call answering the result struct: status, release. */
+static int
+by_id(const struct cli_verb *verb, int argc, char **argv,
+      struct vnp_reply *(*call)(struct vnp_client *, const char *, struct cn_err *))
 {
     struct net_opts o;
     struct cn_err err = CN_ERR_INIT;
@@ -888,7 +890,7 @@ cli_status(const struct cli_verb *verb, int argc, char **argv)
     if (!c)
         return status;
     const char *id = argv[optind];
-    struct vnp_reply *r = vnp_client_status(c, id, &err);
+    struct vnp_reply *r = call(c, id, &err);
     status = r ? reply_out(&o, r) : net_fail(c, verb->name, id, &err);
     vnp_reply_free(r);
     net_disconnect(c);
@@ -897,21 +899,15 @@ cli_status(const struct cli_verb *verb, int argc, char **argv)
 }
 
 int
+cli_status(const struct cli_verb *verb, int argc, char **argv)
+{
+    return by_id(verb, argc, argv, vnp_client_status);
+}
+
+int
 cli_release(const struct cli_verb *verb, int argc, char **argv)
 {
-    struct net_opts o;
-    struct cn_err err = CN_ERR_INIT;
-    int status;
-    struct vnp_client *c = net_begin(verb, argc, argv, 0, 1, 1, &o, &status);
-    if (!c)
-        return status;
-    const char *id = argv[optind];
-    struct vnp_reply *r = vnp_client_release(c, id, &err);
-    status = r ? reply_out(&o, r) : net_fail(c, verb->name, id, &err);
-    vnp_reply_free(r);
-    net_disconnect(c);
-    cn_err_release(&err);
-    return status;
+    return by_id(verb, argc, argv, vnp_client_release);
 }
 
 static int
