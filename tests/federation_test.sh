@@ -136,15 +136,16 @@ NS="a1 a2 sa b1 sb"
 # namespaces; its ends are bridge ports in VLAN mode, addressed otherwise.
 veth() {
     ip -n "$P-$1" link add "$2" type veth peer name "$5" netns "$P-$4" || return 1
-    for e in "$1 $2 $3" "$4 $5 $6"; do
-        set -- $e
-        if [ $mode = vlan ]; then
-            ip -n "$P-$1" link set "$2" master br0 || return 1
-        else
-            ip -n "$P-$1" addr add "$3/30" dev "$2" || return 1
-        fi
-        ip -n "$P-$1" link set "$2" up || return 1
-    done
+    veth_end "$1" "$2" "$3" && veth_end "$4" "$5" "$6"
+}
+
+veth_end() { # veth_end NS DEV ADDR
+    if [ $mode = vlan ]; then
+        ip -n "$P-$1" link set "$2" master br0 || return 1
+    else
+        ip -n "$P-$1" addr add "$3/30" dev "$2" || return 1
+    fi
+    ip -n "$P-$1" link set "$2" up
 }
 
 build_substrate() {
@@ -226,7 +227,8 @@ show_ours() {
 # What a pipd's database holds for live CloudNets: reservations allocated or
 # provisioned, allocations, VLAN tags.
 db_live() { # db_live DATABASE
-    echo "$(sql "$1" "select count(*) from reservation where state in ('allocated','provisioned')")" \
+    echo "$(sql "$1" "select count(*) from reservation
+                      where state in ('allocated','provisioned')")" \
         "$(sql "$1" "select count(*) from allocation")" "$(sql "$1" "select count(*) from vlan")"
 }
 
@@ -284,7 +286,10 @@ start() {
 
 for pip in alpha beta; do
     port=$(free_port)
-    eval "$(echo "$pip" | tr a-z A-Z)_URL=http://127.0.0.1:$port/RPC2"
+    case $pip in
+    alpha) ALPHA_URL=http://127.0.0.1:$port/RPC2 ;;
+    beta) BETA_URL=http://127.0.0.1:$port/RPC2 ;;
+    esac
     mkdir -p "$TMP/$pip-images" "$TMP/$pip-templates"
     cat >"$TMP/$pip.conf" <<EOT
 # written by federation_test
@@ -309,7 +314,10 @@ ok "pipd alpha and beta serve"
 for v in vnp1:3000-3099 vnp2:3050-3099; do
     name=${v%%:*}
     port=$(free_port)
-    eval "$(echo "$name" | tr a-z A-Z)_URL=http://127.0.0.1:$port/RPC2"
+    case $name in
+    vnp1) VNP1_URL=http://127.0.0.1:$port/RPC2 ;;
+    vnp2) VNP2_URL=http://127.0.0.1:$port/RPC2 ;;
+    esac
     arange=3000-3099
     [ "$name" = vnp2 ] && arange=3000-3049
     cat >"$TMP/$name.conf" <<EOT
@@ -349,12 +357,20 @@ CLOUDNETS="vnp1:$C1 vnp1:$C2 vnp2:$C3"
 
 vnp1 negotiate "$P-big" "@$DATA/too-big.yaml" i:120 >"$TMP/out" 2>&1
 rc=$?
-[ $rc -gt 10 ] && ok "a request beyond beta is refused (fault $((rc - 10)))" ||
-    { bad "a request beyond beta is refused (exit $rc)"; sed 's/^/  /' "$TMP/out"; }
+if [ $rc -gt 10 ]; then
+    ok "a request beyond beta is refused (fault $((rc - 10)))"
+else
+    bad "a request beyond beta is refused (exit $rc)"
+    sed 's/^/  /' "$TMP/out"
+fi
 vnp1 negotiate "$P-wide" "@$DATA/wide.yaml" i:120 >"$TMP/out" 2>&1
 rc=$?
-[ $rc -gt 10 ] && ok "a link wider than alpha's end of t1 is refused (fault $((rc - 10)))" ||
-    { bad "a link wider than alpha's end of t1 is refused (exit $rc)"; sed 's/^/  /' "$TMP/out"; }
+if [ $rc -gt 10 ]; then
+    ok "a link wider than alpha's end of t1 is refused (fault $((rc - 10)))"
+else
+    bad "a link wider than alpha's end of t1 is refused (exit $rc)"
+    sed 's/^/  /' "$TMP/out"
+fi
 has "the fault names alpha" "$TMP/out" "pip 'alpha' refused"
 equal "vnp1 records the refused request as failed" "$(vnp1 -k state status "$P-wide")" failed
 equal "beta's piece of it was released" "$(beta -k state status "$P-wide")" released
@@ -372,7 +388,8 @@ equal "negotiate c1 through vnp1" "$rc" 0
 has "c1 is allocated" "$TMP/c1-neg" "^state=allocated$"
 has "both PIPs answered" "$TMP/c1-neg" "^providers\[1\]\.state=allocated$"
 vnp1 -k manifest_yaml status "$C1" >"$TMP/c1.yaml" 2>&1
-has "n1 sits on a1 at alpha" "$TMP/c1.yaml" "n1: \{.*pip: alpha.*host: a1|n1: \{.*host: a1.*pip: alpha"
+has "n1 sits on a1 at alpha" "$TMP/c1.yaml" \
+    "n1: \{.*pip: alpha.*host: a1|n1: \{.*host: a1.*pip: alpha"
 has "n2 sits on b1 at beta" "$TMP/c1.yaml" "n2: \{.*pip: beta.*host: b1|n2: \{.*host: b1.*pip: beta"
 has "n1-n2 crosses t1 from alpha to beta" "$TMP/c1.yaml" "n1-n2: \{.*pip: \"?alpha,beta"
 c1_tag=$(sed -n 's/.*n1-n2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c1.yaml")
@@ -406,8 +423,11 @@ equal "c2 is provisioned" "$(vnp1 -k state status "$C2")" provisioned
 vnp1 -k manifest_yaml status "$C2" >"$TMP/c2.yaml" 2>&1
 has "m1 sits on a2 (rack r2)" "$TMP/c2.yaml" "m1: \{.*host: a2"
 c2_tag=$(sed -n 's/.*m1-m2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c2.yaml")
-[ -n "$c2_tag" ] && [ "$c2_tag" != "$c1_tag" ] && ok "c2 has another tag on t1 ($c2_tag)" ||
+if [ -n "$c2_tag" ] && [ "$c2_tag" != "$c1_tag" ]; then
+    ok "c2 has another tag on t1 ($c2_tag)"
+else
     bad "c2 has another tag on t1 (c1 $c1_tag, c2 $c2_tag)"
+fi
 check "c2: m1 (a2) reaches m2 (beta) across t1" pingable "cn-$C2-m1" 10.0.0.4
 check "c2: m2 reaches m1" pingable "cn-$C2-m2" 10.0.0.3
 refuse "c1's n1 cannot reach c2's m2 (other PIP)" pingable "cn-$C1-n1" 10.0.0.4
@@ -432,13 +452,17 @@ vlans=$(sed -n 's/.*k1-k2:.*vlans: "\{0,1\}\([^",}]*,[^",}]*\)"\{0,1\}.*/\1/p' "
 a_tag=$(echo "$vlans" | sed -n 's/.*alpha=\([0-9]*\).*/\1/p')
 b_tag=$(echo "$vlans" | sed -n 's/.*beta=\([0-9]*\).*/\1/p')
 case "$a_tag" in 30[0-4][0-9]) ok "c3's tag at alpha is in vnp2's range for alpha ($a_tag)" ;;
-*) bad "c3's tag at alpha is in vnp2's range for alpha (vlans '$vlans')"; sed 's/^/  /' "$TMP/c3.yaml" ;; esac
+*)
+    bad "c3's tag at alpha is in vnp2's range for alpha (vlans '$vlans')"
+    sed 's/^/  /' "$TMP/c3.yaml"
+    ;;
+esac
 case "$b_tag" in 30[5-9][0-9]) ok "c3's tag at beta is in vnp2's range for beta ($b_tag)" ;;
 *) bad "c3's tag at beta is in vnp2's range for beta (vlans '$vlans')" ;; esac
-has "the manifest's vlan is alpha's" "$TMP/c3.yaml" "k1-k2: \{.*vlan: $a_tag[,}]"
+has "the manifest's vlan is alpha's" "$TMP/c3.yaml" "k1-k2: \{.*vlan: ${a_tag}[,}]"
 beta -k manifest_yaml status "$C3" >"$TMP/c3-beta.yaml" 2>&1
 has "beta's manifest gives k1-k2 its own tag and alpha's on the wire" "$TMP/c3-beta.yaml" \
-    "k1-k2: \{.*vlan: $b_tag.*wire_vlan: $a_tag|k1-k2: \{.*wire_vlan: $a_tag.*vlan: $b_tag[,}]"
+    "k1-k2: \{.*vlan: $b_tag.*wire_vlan: $a_tag|k1-k2: \{.*wire_vlan: $a_tag.*vlan: ${b_tag}[,}]"
 wire_dev sb "$C3" >"$TMP/out" 2>&1
 if [ $wire = 8021q ]; then
     has "c3's wire device at beta carries alpha's tag" "$TMP/out" "vlan protocol 802.1Q id $a_tag "
