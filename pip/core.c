@@ -7,8 +7,8 @@
  * - each call takes a store (a database connection) from a pool, opening
  *   another when none is idle, since a connection serves one thread;
  * - the substrate is parsed once and shared read-only by every call
- *   (struct ul_snap, reference counted) until the store's generation says
- *   another was loaded;
+ *   (struct ul_snap, reference counted) until the stored document's
+ *   digest says another was loaded;
  * - calls on one CloudNet id run one after another (id_lock), calls on
  *   different ids side by side;
  * - mapping and the store's transactions run in parallel: the store's
@@ -48,7 +48,7 @@
 /* The parsed substrate of one generation, shared read-only by the calls that hold it. */
 struct ul_snap {
     struct rdl_graph *ul;
-    long long generation;
+    char digest[PIP_DIGEST_LEN + 1];
     unsigned refs; /* the core's own reference while it is current, plus one per call */
 };
 
@@ -63,7 +63,14 @@ struct pipd_core {
     struct ul_snap *ul;
     char **busy; /* ids a call is working on */
     size_t nbusy, cap_busy;
-    pthread_mutex_t emb_lock; /* serialises every use of emb */
+    /*
+     * Serialises every use of emb, first come first served: with a plain
+     * mutex one thread can take it again and again while another waits,
+     * which shows in the tail latency with many clients.
+     */
+    pthread_mutex_t emb_mutex;
+    pthread_cond_t emb_turn;
+    unsigned long emb_next, emb_serving;
     struct emb_ctx *emb;
 };
 
@@ -121,11 +128,11 @@ static int
 load_substrate_file(struct pip_store *s, const char *path, struct cn_err *err)
 {
     struct cn_err probe = CN_ERR_INIT;
-    long long generation;
+    char digest[PIP_DIGEST_LEN + 1];
     struct rdl_graph *ul = NULL;
     int ret = -1;
 
-    if (pip_store_substrate_generation(s, &generation, &probe) == 0) {
+    if (pip_store_substrate_digest(s, digest, &probe) == 0) {
         /* The database is the authority once it holds a substrate. */
         ret = 0;
         goto cleanup;
@@ -196,20 +203,20 @@ ul_give(struct pipd_core *core, struct ul_snap *snap)
 }
 
 /*
- * The current substrate, parsed: the one kept when the store's generation
- * is still its own, else read and parsed again (and kept). The caller
- * gives it back with ul_give.
+ * The current substrate, parsed: the one kept while the stored document's
+ * digest is still its own, else read and parsed again (and kept). The
+ * caller gives it back with ul_give.
  */
 static struct ul_snap *
 ul_take(struct pipd_core *core, struct pip_store *s, struct cn_err *err)
 {
     struct ul_snap *snap = NULL;
-    long long generation;
+    char digest[PIP_DIGEST_LEN + 1];
 
-    if (pip_store_substrate_generation(s, &generation, err) < 0)
+    if (pip_store_substrate_digest(s, digest, err) < 0)
         return NULL;
     pthread_mutex_lock(&core->lock);
-    if (core->ul && core->ul->generation == generation) {
+    if (core->ul && cn_streq(core->ul->digest, digest)) {
         snap = core->ul;
         snap->refs++;
     }
@@ -217,21 +224,39 @@ ul_take(struct pipd_core *core, struct pip_store *s, struct cn_err *err)
     if (snap)
         return snap;
     snap = xcalloc(1, sizeof(*snap));
-    snap->ul = pip_store_dump_substrate_stamped(s, &snap->generation, err);
+    snap->ul = pip_store_dump_substrate_digest(s, snap->digest, err);
     if (!snap->ul) {
         free(snap);
         return NULL;
     }
     snap->refs = 1;
     pthread_mutex_lock(&core->lock);
-    /* A newer one kept by another call meanwhile stays; an older one is replaced. */
-    if (!core->ul || core->ul->generation < snap->generation) {
+    if (!core->ul || !cn_streq(core->ul->digest, snap->digest)) {
         ul_unref_locked(core->ul);
         core->ul = snap;
         snap->refs++;
     }
     pthread_mutex_unlock(&core->lock);
     return snap;
+}
+
+static void
+emb_lock(struct pipd_core *core)
+{
+    pthread_mutex_lock(&core->emb_mutex);
+    unsigned long ticket = core->emb_next++;
+    while (core->emb_serving != ticket)
+        pthread_cond_wait(&core->emb_turn, &core->emb_mutex);
+    pthread_mutex_unlock(&core->emb_mutex);
+}
+
+static void
+emb_unlock(struct pipd_core *core)
+{
+    pthread_mutex_lock(&core->emb_mutex);
+    core->emb_serving++;
+    pthread_cond_broadcast(&core->emb_turn);
+    pthread_mutex_unlock(&core->emb_mutex);
 }
 
 static bool
@@ -304,7 +329,8 @@ pipd_core_new(const struct pipd_config *cfg, struct cn_err *err)
     };
     pthread_mutex_init(&core->lock, NULL);
     pthread_cond_init(&core->idle, NULL);
-    pthread_mutex_init(&core->emb_lock, NULL);
+    pthread_mutex_init(&core->emb_mutex, NULL);
+    pthread_cond_init(&core->emb_turn, NULL);
     s = pip_store_open(&core->sc, err);
     if (!s)
         goto fail;
@@ -337,7 +363,8 @@ pipd_core_free(struct pipd_core *core)
         free(core->busy[i]);
     free(core->busy);
     free(core->password);
-    pthread_mutex_destroy(&core->emb_lock);
+    pthread_cond_destroy(&core->emb_turn);
+    pthread_mutex_destroy(&core->emb_mutex);
     pthread_cond_destroy(&core->idle);
     pthread_mutex_destroy(&core->lock);
     free(core);
@@ -820,9 +847,9 @@ negotiate_id(struct pipd_core *core, struct pip_store *st, const char *peer, con
     }
     int rc = load_graphs(r, snap->ul, &g, err);
     if (rc == 0) {
-        pthread_mutex_lock(&core->emb_lock);
+        emb_lock(core);
         rc = emb_embed(core->emb, id, g.ol, g.ml, g.ul, err);
-        pthread_mutex_unlock(&core->emb_lock);
+        emb_unlock(core);
     }
     if (rc < 0) {
         int code = err->code;
@@ -1187,9 +1214,9 @@ modify_id(struct pipd_core *core, struct pip_store *st, const char *peer, const 
     now = pip_store_get_brief(st, id, true, err);
     int rc = now ? load_graphs(now, snap->ul, &new, err) : -1;
     if (rc == 0) {
-        pthread_mutex_lock(&core->emb_lock);
+        emb_lock(core);
         rc = apply_change(core, id, r->state == PIP_PROVISIONED, &old, &new, err);
-        pthread_mutex_unlock(&core->emb_lock);
+        emb_unlock(core);
     }
     if (rc < 0) {
         /* The embedding is the old version again: so must the store be. */
@@ -1261,10 +1288,12 @@ pipd_core_list(struct pipd_core *core, const char *peer, struct pipd_summary **r
 {
     struct pip_reservation *items = NULL;
     size_t n = 0, k = 0;
+    struct pip_store *st = store_take(core, err);
 
-    pthread_mutex_lock(&core->lock);
-    int rc = pip_store_list(core->store, PIP_LIST_ALL, &items, &n, err);
-    pthread_mutex_unlock(&core->lock);
+    if (!st)
+        return -1;
+    int rc = pip_store_list(st, PIP_LIST_ALL, &items, &n, err);
+    store_give(core, st);
     if (rc < 0)
         return -1;
     struct pipd_summary *out = xcalloc(n ? n : 1, sizeof(*out));
@@ -1292,27 +1321,60 @@ pipd_summaries_free(struct pipd_summary *items, size_t count)
     free(items);
 }
 
+/*
+ * What a call on one CloudNet holds: the id marked busy, a store, and the
+ * reservation as the call needs it (owned by peer).
+ */
+struct id_call {
+    struct pipd_core *core;
+    const char *id;
+    struct pip_store *st;
+    struct pip_reservation *r;
+    bool locked;
+};
+
+/* Starts a call on id: -1 with err set when the id is bad, unknown or another peer's. */
+static int
+id_call_begin(struct id_call *c, struct pipd_core *core, const char *peer, const char *id,
+              enum fetch how, struct cn_err *err)
+{
+    *c = (struct id_call){.core = core, .id = id};
+    if (check_id(id, err) < 0)
+        return -1;
+    id_lock(core, id);
+    c->locked = true;
+    c->st = store_take(core, err);
+    if (c->st)
+        c->r = get_owned(c->st, peer, id, how, err);
+    return c->r ? 0 : -1;
+}
+
+static void
+id_call_end(struct id_call *c)
+{
+    pip_reservation_free(c->r);
+    store_give(c->core, c->st);
+    if (c->locked)
+        id_unlock(c->core, c->id);
+}
+
 /* ---- confirm, renew, release ---- */
 
 struct pipd_result *
 pipd_core_confirm(struct pipd_core *core, const char *peer, const char *id, struct cn_err *err)
 {
-    struct pip_reservation *r = NULL;
+    struct id_call c;
     struct pipd_result *res = NULL;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r)
+    if (id_call_begin(&c, core, peer, id, FETCH_BRIEF, err) < 0 ||
+        pip_store_confirm(c.st, id, err) < 0)
         goto cleanup;
-    if (pip_store_confirm(core->store, id, err) < 0)
-        goto cleanup;
-    pip_reservation_free(r);
-    r = pip_store_get(core->store, id, err);
-    if (r)
-        res = result_from(r, false);
+    /* Confirmed (or confirmed before): provisioned, without a lease. */
+    c.r->state = PIP_PROVISIONED;
+    c.r->expires_at = 0;
+    res = result_from(c.r, false);
 cleanup:
-    pthread_mutex_unlock(&core->lock);
-    pip_reservation_free(r);
+    id_call_end(&c);
     return res;
 }
 
@@ -1320,30 +1382,30 @@ struct pipd_result *
 pipd_core_renew(struct pipd_core *core, const char *peer, const char *id, long lease_s,
                 struct cn_err *err)
 {
-    struct pip_reservation *r = NULL;
+    struct id_call c;
     struct pipd_result *res = NULL;
     long long expires;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r)
+    if (id_call_begin(&c, core, peer, id, FETCH_BRIEF, err) < 0 ||
+        pip_store_renew(c.st, id, lease_s, &expires, err) < 0)
         goto cleanup;
-    if (pip_store_renew(core->store, id, lease_s, &expires, err) < 0)
-        goto cleanup;
-    res = result_from(r, false);
+    res = result_from(c.r, false);
     res->expires_at = expires;
 cleanup:
-    pthread_mutex_unlock(&core->lock);
-    pip_reservation_free(r);
+    id_call_end(&c);
     return res;
 }
 
-/* Tears the embedding down, then frees what the store holds for it. */
+/*
+ * Tears the embedding down, then frees what the store holds for it; r
+ * needs its documents. On success r is updated to the released state.
+ */
 static int
-release_locked(struct pipd_core *core, const struct pip_reservation *r, const char *reason,
-               struct cn_err *err)
+release_r(struct pipd_core *core, struct pip_store *st, struct pip_reservation *r,
+          const char *reason, struct cn_err *err)
 {
     struct graphs g = {NULL, NULL, NULL};
+    struct ul_snap *snap = NULL;
     int ret = -1;
 
     if (r->state == PIP_RELEASED) {
@@ -1351,41 +1413,47 @@ release_locked(struct pipd_core *core, const struct pip_reservation *r, const ch
         goto cleanup;
     }
     /* A failed reservation was undone by emb_embed; release is still idempotent. */
-    if (load_graphs(core, r, &g, err) < 0)
+    snap = ul_take(core, st, err);
+    if (!snap || load_graphs(r, snap->ul, &g, err) < 0)
         goto cleanup;
-    if (emb_release(core->emb, r->id, g.ol, g.ml, g.ul, err) < 0) {
+    emb_lock(core);
+    int rc = emb_release(core->emb, r->id, g.ol, g.ml, g.ul, err);
+    emb_unlock(core);
+    if (rc < 0) {
         /* Keep the reservation: its tags are still on the ports until a retry succeeds. */
         cn_err_prefix(err, "releasing the embedding of '%s'", r->id);
         err->code = CN_E_INTERNAL;
         goto cleanup;
     }
-    ret = pip_store_release(core->store, r->id, reason, err);
+    if (pip_store_release(st, r->id, reason, err) < 0)
+        goto cleanup;
+    r->state = PIP_RELEASED;
+    if (reason) {
+        free(r->reason);
+        r->reason = xstrdup(reason);
+    }
+    ret = 0;
 cleanup:
     graphs_release(&g);
+    ul_give(core, snap);
     return ret;
 }
 
 struct pipd_result *
 pipd_core_release(struct pipd_core *core, const char *peer, const char *id, struct cn_err *err)
 {
-    struct pip_reservation *r = NULL;
+    struct id_call c;
     struct pipd_result *res = NULL;
     char *reason = NULL;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r)
+    if (id_call_begin(&c, core, peer, id, FETCH_DOCS, err) < 0)
         goto cleanup;
     reason = xasprintf("released by %s", peer);
-    if (release_locked(core, r, reason, err) < 0)
+    if (release_r(core, c.st, c.r, reason, err) < 0)
         goto cleanup;
-    pip_reservation_free(r);
-    r = pip_store_get(core->store, id, err);
-    if (r)
-        res = result_from(r, false);
+    res = result_from(c.r, false);
 cleanup:
-    pthread_mutex_unlock(&core->lock);
-    pip_reservation_free(r);
+    id_call_end(&c);
     free(reason);
     return res;
 }
@@ -1401,52 +1469,54 @@ add_element_state(struct pipd_result *res, const char *element, const char *stat
     res->nelements++;
 }
 
-/* Fills res->elements: VNodes from their plugin, VLinks from the reservation's state. */
+/*
+ * Fills res->elements: VNodes from their plugin, VLinks from the
+ * reservation's state. The caller holds emb_lock.
+ */
 static int
-fill_states(struct pipd_core *core, const struct pip_reservation *r, struct pipd_result *res,
-            struct cn_err *err)
+fill_states(struct pipd_core *core, const struct pip_reservation *r, const struct graphs *g,
+            struct pipd_result *res, struct cn_err *err)
 {
-    struct graphs g = {NULL, NULL, NULL};
-    int ret = -1;
-
-    if (load_graphs(core, r, &g, err) < 0)
-        goto cleanup;
-    for (size_t i = 0; i < rdl_mapping_count(g.ml); i++) {
-        const struct rdl_map_entry *m = rdl_mapping_at(g.ml, i);
+    for (size_t i = 0; i < rdl_mapping_count(g->ml); i++) {
+        const struct rdl_map_entry *m = rdl_mapping_at(g->ml, i);
         const char *el = rdl_map_entry_id(m);
         enum emb_state st = EMB_STATE_ABSENT;
         if (!rdl_map_entry_to(m)) {
             add_element_state(res, el, is_live(r) ? "configured" : "absent");
             continue;
         }
-        if (is_live(r) && emb_status(core->emb, r->id, g.ml, g.ul, el, &st, err) < 0)
-            goto cleanup;
+        if (is_live(r) && emb_status(core->emb, r->id, g->ml, g->ul, el, &st, err) < 0)
+            return -1;
         add_element_state(res, el, emb_state_name(st));
     }
-    ret = 0;
-cleanup:
-    graphs_release(&g);
-    return ret;
+    return 0;
 }
 
 struct pipd_result *
 pipd_core_status(struct pipd_core *core, const char *peer, const char *id, struct cn_err *err)
 {
-    struct pip_reservation *r = NULL;
+    struct id_call c;
     struct pipd_result *res = NULL;
+    struct graphs g = {NULL, NULL, NULL};
+    struct ul_snap *snap = NULL;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r)
+    if (id_call_begin(&c, core, peer, id, FETCH_DOCS, err) < 0)
         goto cleanup;
-    res = result_from(r, true);
-    if (fill_states(core, r, res, err) < 0) {
+    snap = ul_take(core, c.st, err);
+    if (!snap || load_graphs(c.r, snap->ul, &g, err) < 0)
+        goto cleanup;
+    res = result_from(c.r, true);
+    emb_lock(core);
+    int rc = fill_states(core, c.r, &g, res, err);
+    emb_unlock(core);
+    if (rc < 0) {
         pipd_result_free(res);
         res = NULL;
     }
 cleanup:
-    pthread_mutex_unlock(&core->lock);
-    pip_reservation_free(r);
+    graphs_release(&g);
+    ul_give(core, snap);
+    id_call_end(&c);
     return res;
 }
 
@@ -1461,9 +1531,11 @@ check_vnode(const struct rdl_graph *ml, const char *element, struct cn_err *err)
     return 0;
 }
 
-struct pipd_result *
-pipd_core_power(struct pipd_core *core, const char *peer, const char *id, enum pipd_power_op op,
-                const char *const *elements, size_t nelements, struct cn_err *err)
+/* Runs op on the VNodes (all of them when nelements is 0), then reads their states. */
+static struct pipd_result *
+power_locked(struct pipd_core *core, const struct pip_reservation *r, const struct graphs *g,
+             enum pipd_power_op op, const char *const *elements, size_t nelements,
+             struct cn_err *err)
 {
     static int (*const ops[])(struct emb_ctx *, const char *, const struct rdl_graph *,
                               const struct rdl_graph *, const char *, struct cn_err *) = {
@@ -1471,44 +1543,54 @@ pipd_core_power(struct pipd_core *core, const char *peer, const char *id, enum p
         [PIPD_STOP] = emb_stop,
         [PIPD_POWERCYCLE] = emb_powercycle,
     };
-    struct pip_reservation *r = NULL;
+    struct pipd_result *res = NULL;
+
+    if (nelements == 0 && ops[op](core->emb, r->id, g->ml, g->ul, NULL, err) < 0)
+        return NULL;
+    for (size_t i = 0; i < nelements; i++)
+        if (ops[op](core->emb, r->id, g->ml, g->ul, elements[i], err) < 0)
+            return NULL;
+    res = result_from(r, false);
+    if (fill_states(core, r, g, res, err) < 0) {
+        pipd_result_free(res);
+        res = NULL;
+    }
+    return res;
+}
+
+struct pipd_result *
+pipd_core_power(struct pipd_core *core, const char *peer, const char *id, enum pipd_power_op op,
+                const char *const *elements, size_t nelements, struct cn_err *err)
+{
+    struct id_call c;
     struct pipd_result *res = NULL;
     struct graphs g = {NULL, NULL, NULL};
+    struct ul_snap *snap = NULL;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r || check_usable(r, err) < 0)
+    if (id_call_begin(&c, core, peer, id, FETCH_DOCS, err) < 0 || check_usable(c.r, err) < 0)
         goto cleanup;
     /*
      * VNodes run only once confirmed (DESIGN section 5), which also lets
      * recovery embed an allocated CloudNet afresh without stopping anything.
      */
-    if (r->state != PIP_PROVISIONED) {
+    if (c.r->state != PIP_PROVISIONED) {
         cn_err_set(err, CN_E_INVALID, "CloudNet '%s' is %s: confirm it first", id,
-                   pip_state_name(r->state));
+                   pip_state_name(c.r->state));
         goto cleanup;
     }
-    if (load_graphs(core, r, &g, err) < 0)
+    snap = ul_take(core, c.st, err);
+    if (!snap || load_graphs(c.r, snap->ul, &g, err) < 0)
         goto cleanup;
     for (size_t i = 0; i < nelements; i++)
         if (check_vnode(g.ml, elements[i], err) < 0)
             goto cleanup;
-    if (nelements == 0) {
-        if (ops[op](core->emb, id, g.ml, g.ul, NULL, err) < 0)
-            goto cleanup;
-    }
-    for (size_t i = 0; i < nelements; i++)
-        if (ops[op](core->emb, id, g.ml, g.ul, elements[i], err) < 0)
-            goto cleanup;
-    res = result_from(r, false);
-    if (fill_states(core, r, res, err) < 0) {
-        pipd_result_free(res);
-        res = NULL;
-    }
+    emb_lock(core);
+    res = power_locked(core, c.r, &g, op, elements, nelements, err);
+    emb_unlock(core);
 cleanup:
-    pthread_mutex_unlock(&core->lock);
     graphs_release(&g);
-    pip_reservation_free(r);
+    ul_give(core, snap);
+    id_call_end(&c);
     return res;
 }
 
@@ -1516,46 +1598,55 @@ char *
 pipd_core_console(struct pipd_core *core, const char *peer, const char *id, const char *element,
                   struct cn_err *err)
 {
-    struct pip_reservation *r = NULL;
+    struct id_call c;
     struct graphs g = {NULL, NULL, NULL};
+    struct ul_snap *snap = NULL;
     char *uri = NULL;
 
-    pthread_mutex_lock(&core->lock);
-    r = get_owned(core, peer, id, err);
-    if (!r || check_usable(r, err) < 0 || load_graphs(core, r, &g, err) < 0 ||
-        check_vnode(g.ml, element, err) < 0)
+    if (id_call_begin(&c, core, peer, id, FETCH_DOCS, err) < 0 || check_usable(c.r, err) < 0)
         goto cleanup;
+    snap = ul_take(core, c.st, err);
+    if (!snap || load_graphs(c.r, snap->ul, &g, err) < 0 || check_vnode(g.ml, element, err) < 0)
+        goto cleanup;
+    emb_lock(core);
     if (emb_console(core->emb, id, g.ml, g.ul, element, &uri, err) < 0)
         uri = NULL;
+    emb_unlock(core);
 cleanup:
-    pthread_mutex_unlock(&core->lock);
     graphs_release(&g);
-    pip_reservation_free(r);
+    ul_give(core, snap);
+    id_call_end(&c);
     return uri;
 }
 
 /* ---- leases and recovery ---- */
 
 static int
-reap_locked(struct pipd_core *core, struct cn_buf *log, size_t *ret_count, struct cn_err *err)
+reap_with(struct pipd_core *core, struct pip_store *st, struct cn_buf *log, size_t *ret_count,
+          struct cn_err *err)
 {
     struct pip_reservation *items = NULL;
     size_t n = 0, done = 0;
     int ret = 0;
 
-    if (pip_store_list(core->store, PIP_LIST_EXPIRED, &items, &n, err) < 0)
+    if (pip_store_list(st, PIP_LIST_EXPIRED, &items, &n, err) < 0)
         return -1;
     for (size_t i = 0; i < n; i++) {
         struct cn_err one = CN_ERR_INIT;
-        struct pip_reservation *r = pip_store_get(core->store, items[i].id, &one);
-        if (!r || release_locked(core, r, "lease expired", &one) < 0) {
+        id_lock(core, items[i].id);
+        struct pip_reservation *r = pip_store_get_brief(st, items[i].id, true, &one);
+        /* A confirm or renew may have come first while the id was busy. */
+        bool expired = r && r->state == PIP_ALLOCATED && r->expires_at > 0 &&
+                       r->expires_at <= (long long)time(NULL);
+        if (!r || (expired && release_r(core, st, r, "lease expired", &one) < 0)) {
             cn_err_add(err, one.code, "reaping '%s': %s", items[i].id, cn_err_msg(&one));
             ret = -1;
-        } else {
+        } else if (expired) {
             done++;
             if (log)
                 cn_buf_printf(log, "released '%s': lease expired\n", items[i].id);
         }
+        id_unlock(core, items[i].id);
         pip_reservation_free(r);
         cn_err_release(&one);
     }
@@ -1568,16 +1659,18 @@ reap_locked(struct pipd_core *core, struct cn_buf *log, size_t *ret_count, struc
 int
 pipd_core_reap(struct pipd_core *core, size_t *ret_count, struct cn_err *err)
 {
-    pthread_mutex_lock(&core->lock);
-    int ret = reap_locked(core, NULL, ret_count, err);
-    pthread_mutex_unlock(&core->lock);
+    struct pip_store *st = store_take(core, err);
+    if (!st)
+        return -1;
+    int ret = reap_with(core, st, NULL, ret_count, err);
+    store_give(core, st);
     return ret;
 }
 
-/* Brings one reservation's embedding in line with its stored state. */
+/* Brings one reservation's embedding in line with its stored state; the caller holds emb_lock. */
 static int
-recover_one(struct pipd_core *core, const struct pip_reservation *r, struct cn_buf *log,
-            struct cn_err *err)
+recover_one(struct pipd_core *core, struct pip_store *st, const struct rdl_graph *ul,
+            const struct pip_reservation *r, struct cn_buf *log, struct cn_err *err)
 {
     struct graphs g = {NULL, NULL, NULL};
     struct rdl_graph *nodes = NULL;
@@ -1585,7 +1678,7 @@ recover_one(struct pipd_core *core, const struct pip_reservation *r, struct cn_b
     size_t n = 0;
     int ret = -1;
 
-    if (load_graphs(core, r, &g, err) < 0)
+    if (load_graphs(r, ul, &g, err) < 0)
         goto cleanup;
     if (r->state == PIP_ALLOCATED) {
         /* A crash may have stopped emb_embed half way: embed it again from scratch. */
@@ -1623,7 +1716,7 @@ failed:
     cn_err_prefix(err, "re-embedding");
     {
         struct cn_err undo = CN_ERR_INIT;
-        if (pip_store_fail(core->store, r->id, cn_err_msg(err), &undo) < 0)
+        if (pip_store_fail(st, r->id, cn_err_msg(err), &undo) < 0)
             cn_err_add(err, undo.code, "%s", cn_err_msg(&undo));
         cn_err_release(&undo);
     }
@@ -1639,30 +1732,47 @@ pipd_core_recover(struct pipd_core *core, struct cn_buf *log, struct cn_err *err
 {
     struct cn_buf scratch = CN_BUF_INIT;
     struct pip_reservation *items = NULL;
+    struct pip_store *st = NULL;
+    struct ul_snap *snap = NULL;
     size_t n = 0;
     int ret = 0;
 
     if (!log)
         log = &scratch;
-    pthread_mutex_lock(&core->lock);
-    if (reap_locked(core, log, NULL, err) < 0)
+    st = store_take(core, err);
+    if (!st) {
         ret = -1;
-    if (pip_store_list(core->store, PIP_LIST_ALL, &items, &n, err) < 0) {
+        goto cleanup;
+    }
+    if (reap_with(core, st, log, NULL, err) < 0)
+        ret = -1;
+    if (pip_store_list(st, PIP_LIST_ALL, &items, &n, err) < 0) {
         ret = -1;
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++) {
         struct cn_err one = CN_ERR_INIT;
-        struct pip_reservation *r = pip_store_get(core->store, items[i].id, &one);
-        if (!r || recover_one(core, r, log, &one) < 0) {
+        id_lock(core, items[i].id);
+        struct pip_reservation *r = pip_store_get_brief(st, items[i].id, true, &one);
+        if (r && !snap)
+            snap = ul_take(core, st, &one);
+        int rc = -1;
+        if (r && snap) {
+            emb_lock(core);
+            rc = recover_one(core, st, snap->ul, r, log, &one);
+            emb_unlock(core);
+        }
+        if (rc < 0) {
             cn_err_add(err, one.code, "recovering '%s': %s", items[i].id, cn_err_msg(&one));
             ret = -1;
         }
+        id_unlock(core, items[i].id);
         pip_reservation_free(r);
         cn_err_release(&one);
     }
 cleanup:
-    pthread_mutex_unlock(&core->lock);
+    ul_give(core, snap);
+    store_give(core, st);
     pip_reservations_free(items, n);
     cn_buf_release(&scratch);
     return ret;

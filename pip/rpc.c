@@ -5,9 +5,10 @@
  * (pip/core.c) and its results back into structs, and its errors into
  * faults with the codes documented in docs/pipd.md.
  *
- * Abyss serves each connection in a thread of its own; the core serialises
- * them. Every method gets a large stack, because mapping runs on the
- * connection's thread.
+ * Abyss serves each connection in a thread of its own (up to max_conn at
+ * once), and the core runs their calls side by side (pip/core.c says what
+ * it serialises). Every method gets a large stack, because mapping runs on
+ * the connection's thread.
  */
 #include <netdb.h>
 #include <stdbool.h>

@@ -1,13 +1,16 @@
 /*
  * pipd's storage on MySQL/MariaDB through Connector/C: the only file of the
  * daemon that includes mysql.h. Every statement that carries a value is a
- * prepared statement (db_exec); the embedded schema scripts and CREATE
- * DATABASE, which hold no values, are the only text sent as is.
+ * prepared statement (db_exec, db_run), prepared once per connection and
+ * kept (stmt_get); the embedded schema scripts, CREATE DATABASE and the
+ * transaction statements, which hold no values, are the only text sent as
+ * is. A reservation's rows go in with one multi-row INSERT per table.
  *
  * How double-booking is prevented. A reservation runs in one transaction
  * that first locks the substrate row in share mode (exclusively when it
  * takes VLAN tags, which serialises tag picking), then locks the underlay
- * element rows it consumes in sorted order, and only then reads the clock
+ * element rows it consumes in index order (one SELECT ... IN (...) FOR
+ * UPDATE, which InnoDB walks in key order), and only then reads the clock
  * and sums what is allocated on those elements. Sessions run at READ
  * COMMITTED, so those sums see every reservation that committed before the
  * locks were granted; a competitor for the same element waits for the locks
@@ -910,11 +913,10 @@ load_substrate_once(struct pip_store *s, const struct rdl_graph *ul, const char 
         db_exec(s, NULL, NULL, err, "DELETE FROM ul_element", "") < 0 ||
         insert_underlay_rows(s, ul, err) < 0 ||
         db_exec(s, NULL, NULL, err,
-                "INSERT INTO underlay (id, name, yaml, vlan_first, vlan_last, loaded_at, "
-                "generation) VALUES (1, ?, ?, ?, ?, ?, 1) ON DUPLICATE KEY UPDATE "
-                "name = VALUES(name), yaml = VALUES(yaml), vlan_first = VALUES(vlan_first), "
-                "vlan_last = VALUES(vlan_last), loaded_at = VALUES(loaded_at), "
-                "generation = generation + 1",
+                "INSERT INTO underlay (id, name, yaml, vlan_first, vlan_last, loaded_at) "
+                "VALUES (1, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE name = VALUES(name), "
+                "yaml = VALUES(yaml), vlan_first = VALUES(vlan_first), "
+                "vlan_last = VALUES(vlan_last), loaded_at = VALUES(loaded_at)",
                 "sszzi", rdl_graph_name(ul), yaml, has_range ? &f : NULL, has_range ? &l : NULL,
                 now) < 0)
         goto cleanup;
@@ -954,15 +956,17 @@ cleanup:
     return ret;
 }
 
-struct rdl_graph *
-pip_store_dump_substrate_stamped(struct pip_store *s, long long *ret_generation,
-                                 struct cn_err *err)
+/* Reads the substrate, with its digest when ret_digest is not NULL. */
+static struct rdl_graph *
+dump_substrate(struct pip_store *s, char *ret_digest, struct cn_err *err)
 {
     struct rdl_graph *g = NULL;
     struct db_rows rows = DB_ROWS_INIT;
 
-    if (db_exec(s, &rows, NULL, err, "SELECT yaml, generation FROM underlay WHERE id = 1", "") <
-        0)
+    if (db_exec(s, &rows, NULL, err,
+                ret_digest ? "SELECT yaml, digest FROM underlay WHERE id = 1"
+                           : "SELECT yaml FROM underlay WHERE id = 1",
+                "") < 0)
         goto cleanup;
     if (rows.nrows == 0) {
         cn_err_set(err, CN_E_NOTFOUND, "no substrate loaded");
@@ -974,8 +978,9 @@ pip_store_dump_substrate_stamped(struct pip_store *s, long long *ret_generation,
         cn_err_prefix(err, "database");
         goto cleanup;
     }
-    if (ret_generation)
-        *ret_generation = db_cell_ll(&rows, 0, 1);
+    if (ret_digest)
+        snprintf(ret_digest, PIP_DIGEST_LEN + 1, "%s",
+                 db_cell(&rows, 0, 1) ? db_cell(&rows, 0, 1) : "");
 cleanup:
     db_rows_release(&rows);
     return g;
@@ -984,23 +989,31 @@ cleanup:
 struct rdl_graph *
 pip_store_dump_substrate(struct pip_store *s, struct cn_err *err)
 {
-    return pip_store_dump_substrate_stamped(s, NULL, err);
+    return dump_substrate(s, NULL, err);
+}
+
+struct rdl_graph *
+pip_store_dump_substrate_digest(struct pip_store *s, char ret_digest[PIP_DIGEST_LEN + 1],
+                                struct cn_err *err)
+{
+    return dump_substrate(s, ret_digest, err);
 }
 
 int
-pip_store_substrate_generation(struct pip_store *s, long long *ret_generation,
-                               struct cn_err *err)
+pip_store_substrate_digest(struct pip_store *s, char ret_digest[PIP_DIGEST_LEN + 1],
+                           struct cn_err *err)
 {
     struct db_rows rows = DB_ROWS_INIT;
     int ret = -1;
 
-    if (db_exec(s, &rows, NULL, err, "SELECT generation FROM underlay WHERE id = 1", "") < 0)
+    if (db_exec(s, &rows, NULL, err, "SELECT digest FROM underlay WHERE id = 1", "") < 0)
         goto cleanup;
     if (rows.nrows == 0) {
         cn_err_set(err, CN_E_NOTFOUND, "no substrate loaded");
         goto cleanup;
     }
-    *ret_generation = db_cell_ll(&rows, 0, 0);
+    snprintf(ret_digest, PIP_DIGEST_LEN + 1, "%s",
+             db_cell(&rows, 0, 0) ? db_cell(&rows, 0, 0) : "");
     ret = 0;
 cleanup:
     db_rows_release(&rows);
@@ -1088,17 +1101,27 @@ pip_store_residual_apply(struct pip_store *s, struct rdl_graph *g, const char *e
 {
     struct db_rows rows = DB_ROWS_INIT;
 
-    if (usage_rows(s, except, &rows, err) < 0) {
+    /*
+     * Only what live reservations use is read: the capacities are g's own,
+     * since the tables are a copy of the document g was copied from.
+     */
+    if (db_exec(s, &rows, NULL, err,
+                "SELECT a.element_id, a.resource, SUM(a.amount) FROM reservation v "
+                "JOIN allocation a ON a.reservation_id = v.id "
+                "WHERE " LIVE_RESERVATION " AND v.id <> ? GROUP BY a.element_id, a.resource",
+                "is", store_now(s), except ? except : "") < 0) {
         db_rows_release(&rows);
         return -1;
     }
     for (size_t i = 0; i < rows.nrows; i++) {
         struct rdl_element *e = rdl_graph_element(g, db_cell(&rows, i, 0));
-        double capacity = db_cell_double(&rows, i, 2), used = db_cell_double(&rows, i, 3);
-        /* The tables are a copy of the stored document, so e is there when g is a copy of it. */
-        if (e)
-            rdl_props_set_number(rdl_element_resources_mut(e), db_cell(&rows, i, 1),
-                                 capacity > used ? capacity - used : 0);
+        const struct rdl_value *v =
+            e ? rdl_props_get(rdl_element_resources(e), db_cell(&rows, i, 1)) : NULL;
+        if (!v || rdl_value_kind(v) != RDL_VALUE_NUMBER)
+            continue;
+        double capacity = rdl_value_number(v), used = db_cell_double(&rows, i, 2);
+        rdl_props_set_number(rdl_element_resources_mut(e), db_cell(&rows, i, 1),
+                             capacity > used ? capacity - used : 0);
     }
     db_rows_release(&rows);
     return 0;
@@ -1704,8 +1727,8 @@ cleanup:
  */
 struct tag_pick {
     bool loaded;
-    int first, last;     /* the substrate's range */
-    struct tag_set used; /* held anywhere, picks of this transaction included */
+    int first, last;       /* the substrate's range */
+    struct tag_set used;   /* held anywhere, picks of this transaction included */
     struct db_param *rows; /* scope, tag, reservation, overlay link: 4 per row */
     size_t nrows, cap;
 };

@@ -91,15 +91,18 @@ int pip_store_migrate(struct pip_store *s, int target, int *ret_from, struct cn_
 int pip_store_load_substrate(struct pip_store *s, const struct rdl_graph *ul, struct cn_err *err);
 /* The stored substrate, equal to what was loaded; CN_E_NOTFOUND when none. */
 struct rdl_graph *pip_store_dump_substrate(struct pip_store *s, struct cn_err *err);
+/* Hex digits of a substrate digest. */
+#define PIP_DIGEST_LEN 64
 /*
- * The same, with the substrate's generation: a number that grows each time
- * another substrate is loaded, so a copy parsed once can be kept as long as
- * pip_store_substrate_generation answers the same.
+ * The same, with the substrate's digest (SHA-256 of the stored document):
+ * a substrate parsed once can be kept as long as pip_store_substrate_digest
+ * answers the same digest, which costs one small read.
  */
-struct rdl_graph *pip_store_dump_substrate_stamped(struct pip_store *s, long long *ret_generation,
-                                                   struct cn_err *err);
-int pip_store_substrate_generation(struct pip_store *s, long long *ret_generation,
-                                   struct cn_err *err);
+struct rdl_graph *pip_store_dump_substrate_digest(struct pip_store *s,
+                                                  char ret_digest[PIP_DIGEST_LEN + 1],
+                                                  struct cn_err *err);
+int pip_store_substrate_digest(struct pip_store *s, char ret_digest[PIP_DIGEST_LEN + 1],
+                               struct cn_err *err);
 
 /* One resource of one underlay element. */
 struct pip_usage {

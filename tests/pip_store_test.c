@@ -1001,6 +1001,139 @@ out:
     return ret;
 }
 
+/* ---- what pipd keeps between calls ---- */
+
+static bool
+hex64(const char *s)
+{
+    if (strlen(s) != PIP_DIGEST_LEN)
+        return false;
+    for (const char *p = s; *p; p++)
+        if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f')))
+            return false;
+    return true;
+}
+
+/*
+ * The substrate's digest tells a kept copy from a replaced one; the
+ * residual computed on a kept copy equals the one read afresh; a
+ * reservation answers as pip_store_get reads it back; the brief read
+ * leaves out what it says; several tags are picked in one request.
+ */
+static int
+test_kept_substrate(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct pip_store *s = store_ready("t_kept", false), *empty = NULL;
+    struct rdl_graph *g = NULL, *copy = NULL, *fresh = NULL, *other = NULL;
+    struct pip_reservation *r = NULL, *full = NULL, *brief = NULL, *bad = NULL;
+    char d1[PIP_DIGEST_LEN + 1] = "", d2[PIP_DIGEST_LEN + 1] = "", d3[PIP_DIGEST_LEN + 1] = "";
+    char *before = NULL, *after = NULL;
+    int ret = -1;
+
+    CHECK(s);
+    CHECK(pip_store_substrate_digest(s, d1, &err) == 0 && hex64(d1));
+    g = pip_store_dump_substrate_digest(s, d2, &err);
+    CHECK(g && cn_streq(d1, d2));
+
+    static const struct pip_vlan_request five[] = {
+        {"l1", NULL, 0, 0, NULL}, {"l2", NULL, 0, 0, NULL}, {"l3", NULL, 0, 0, NULL},
+        {"l4", NULL, 0, 0, NULL}, {"l0", NULL, 0, 0, NULL},
+    };
+    struct pip_reserve_request req = duo_request("k-1", "k-1");
+    req.vlans = five;
+    req.nvlans = CN_ARRAY_SIZE(five);
+    bool existed = true;
+    r = pip_store_reserve(s, &req, &existed, &err);
+    CHECK(r && !existed);
+    /* What reserve answers is what is stored. */
+    full = pip_store_get(s, "k-1", &err);
+    CHECK(full);
+    CHECK(r->state == full->state && r->expires_at == full->expires_at &&
+          r->created_at == full->created_at && r->updated_at == full->updated_at);
+    CHECK_STR(r->peer, full->peer);
+    CHECK_STR(r->overlay_yaml, full->overlay_yaml);
+    CHECK_STR(r->mapping_yaml, full->mapping_yaml);
+    CHECK(r->nvlans == 5 && full->nvlans == 5);
+    for (size_t i = 0; i < 5; i++) {
+        CHECK_STR(r->vlans[i].overlay_link, full->vlans[i].overlay_link);
+        CHECK(r->vlans[i].tag == full->vlans[i].tag);
+        /* The lowest free tags, in the order asked (l0 last), listed by link. */
+        CHECK(r->vlans[i].tag == (i == 0 ? 104 : 100 + (int)i - 1));
+    }
+
+    brief = pip_store_get_brief(s, "k-1", false, &err);
+    CHECK(brief && brief->state == PIP_ALLOCATED && brief->expires_at == full->expires_at);
+    CHECK(!brief->overlay_yaml && !brief->mapping_yaml && !brief->vlans && brief->nvlans == 0);
+    CHECK_STR(brief->peer, "vnp-1");
+    pip_reservation_free(brief);
+    brief = pip_store_get_brief(s, "k-1", true, &err);
+    CHECK(brief && cn_streq(brief->overlay_yaml, full->overlay_yaml) &&
+          cn_streq(brief->mapping_yaml, full->mapping_yaml) && brief->nvlans == 0);
+    bad = pip_store_get_brief(s, "nobody", true, &err);
+    CHECK(!bad && err.code == CN_E_NOTFOUND);
+    cn_err_clear(&err);
+    bad = pip_store_get_brief(s, "", false, &err);
+    CHECK(!bad && err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+
+    /* The residual from the kept copy, with and without k-1. */
+    copy = rdl_graph_copy(g);
+    fresh = pip_store_residual_substrate(s, &err);
+    CHECK(fresh && pip_store_residual_apply(s, copy, NULL, &err) == 0);
+    CHECK(rdl_graph_equal(copy, fresh));
+    CHECK(!rdl_graph_equal(copy, g));
+    rdl_graph_free(copy);
+    copy = rdl_graph_copy(g);
+    CHECK(pip_store_residual_apply(s, copy, "k-1", &err) == 0 && rdl_graph_equal(copy, g));
+
+    /* A taken tag asked for again: refused, nothing changed. */
+    static const struct pip_vlan_request taken[] = {{"x", NULL, 0, 0, NULL},
+                                                    {"y", NULL, 0, 102, NULL}};
+    struct pip_reserve_request req2 = duo_request("k-2", "k-2");
+    req2.vlans = taken;
+    req2.nvlans = 2;
+    before = tables(s);
+    bad = pip_store_reserve(s, &req2, NULL, &err);
+    CHECK(!bad && err.code == CN_E_VLAN);
+    cn_err_clear(&err);
+    after = tables(s);
+    CHECK(before && after && cn_streq(before, after));
+
+    /* The same document again keeps the digest; another one changes it. */
+    CHECK(pip_store_load_substrate(s, g, &err) == 0);
+    CHECK(pip_store_substrate_digest(s, d3, &err) == 0 && cn_streq(d3, d1));
+    CHECK(pip_store_release(s, "k-1", NULL, &err) == 0);
+    other = rdl_graph_copy(g);
+    rdl_graph_set_name(other, "pip-test-2");
+    CHECK(pip_store_load_substrate(s, other, &err) == 0);
+    CHECK(pip_store_substrate_digest(s, d3, &err) == 0 && hex64(d3) && !cn_streq(d3, d1));
+
+    /* No substrate: not found, and the buffer is left alone. */
+    empty = store_open("t_kept_empty", &err);
+    CHECK(empty && pip_store_migrate(empty, 0, NULL, &err) == 0);
+    snprintf(d3, sizeof(d3), "untouched");
+    CHECK(pip_store_substrate_digest(empty, d3, &err) < 0 && err.code == CN_E_NOTFOUND);
+    CHECK_STR(d3, "untouched");
+    cn_err_clear(&err);
+    ret = 0;
+
+    pip_store_close(empty);
+    pip_reservation_free(r);
+    pip_reservation_free(full);
+    pip_reservation_free(brief);
+    rdl_graph_free(g);
+    rdl_graph_free(copy);
+    rdl_graph_free(fresh);
+    rdl_graph_free(other);
+    free(before);
+    free(after);
+    pip_store_close(s);
+    cn_err_release(&err);
+    return ret;
+}
+
 /* ---- races ---- */
 
 struct racer {
@@ -1340,6 +1473,7 @@ main(void)
     TEST_RUN("idempotent reserve", test_idempotent, NULL);
     TEST_RUN("invalid input changes nothing", test_invalid, NULL);
     TEST_RUN("VLAN tags", test_vlans, NULL);
+    TEST_RUN("substrate digest, brief reads, residual of a kept copy", test_kept_substrate, NULL);
     TEST_RUN("8 clients race for the last capacity", test_race_capacity, NULL);
     TEST_RUN("2 clients race for the last VLAN tag", test_race_vlan, NULL);
     TEST_RUN("8 clients repeat one request at once", test_race_repeat, NULL);

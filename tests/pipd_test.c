@@ -5,8 +5,8 @@
  * it over XML-RPC with a tiny xmlrpc-c client: describe, negotiate, confirm,
  * status, start/stop, console, release, idempotent repeats, faults that
  * change nothing in the database, lease expiry, recovery after kill -9,
- * list, modify, and a partial graph of a federated CloudNet that ends at a
- * transit link (docs/federation.md).
+ * list, modify, a partial graph of a federated CloudNet that ends at a
+ * transit link (docs/federation.md), and clients calling at once.
  *
  * h2's end of the transit link is a veth device in a network namespace of
  * this test's own (its name holds the PID), so the transit plugin's wire
@@ -20,6 +20,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -646,6 +647,307 @@ holdings(void)
     return cn_buf_detach(&b);
 }
 
+/* ---- concurrent calls ---- */
+
+#define RACERS 8
+
+static const char par_yaml[] = "rdl: 1\n"
+                               "kind: overlay\n"
+                               "name: par\n"
+                               "elements:\n"
+                               "  vm:\n"
+                               "    type: /node/host/generic\n"
+                               "    resources: {cpu: 3, memory: 512}\n"
+                               "    features: {image: debian-12}\n";
+
+struct racer {
+    pthread_t thread;
+    pthread_barrier_t *start;
+    const char *method; /* "negotiate" or "release" */
+    const char *yaml;
+    char id[64];
+    int fault;
+    char *manifest;
+};
+
+/* One client of its own (an xmlrpc-c client is not shared between threads) and one call. */
+static void *
+race(void *arg)
+{
+    struct racer *me = arg;
+    xmlrpc_env env;
+    xmlrpc_client *c = NULL;
+    xmlrpc_value *r = NULL;
+
+    xmlrpc_env_init(&env);
+    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pipd_test", "1", NULL, 0, &c);
+    pthread_barrier_wait(me->start);
+    if (!env.fault_occurred) {
+        if (me->yaml)
+            xmlrpc_client_call2f(&env, c, url, me->method, &r, "(sssi)", SECRET, me->id, me->yaml,
+                                 600);
+        else
+            xmlrpc_client_call2f(&env, c, url, me->method, &r, "(ss)", SECRET, me->id);
+    }
+    me->fault = env.fault_occurred ? (env.fault_code ? env.fault_code : -1) : 0;
+    if (r) {
+        char *ml = xmalloc(65536);
+        me->manifest = xstrdup(member(r, "manifest_yaml", ml, 65536));
+        free(ml);
+        xmlrpc_DECREF(r);
+    }
+    if (c)
+        xmlrpc_client_destroy(c);
+    xmlrpc_env_clean(&env);
+    return NULL;
+}
+
+/* Runs n racers at once; ids are prefix-N, or prefix alone when same. */
+static void
+run_race(struct racer *rs, int n, const char *method, const char *prefix, bool same,
+         const char *yaml)
+{
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, (unsigned)n);
+    for (int i = 0; i < n; i++) {
+        free(rs[i].manifest);
+        rs[i] = (struct racer){.start = &start, .method = method, .yaml = yaml};
+        if (same)
+            snprintf(rs[i].id, sizeof(rs[i].id), "%s", prefix);
+        else
+            snprintf(rs[i].id, sizeof(rs[i].id), "%s-%d", prefix, i);
+        pthread_create(&rs[i].thread, NULL, race, &rs[i]);
+    }
+    for (int i = 0; i < n; i++)
+        pthread_join(rs[i].thread, NULL);
+    pthread_barrier_destroy(&start);
+}
+
+static double
+used_of(const char *element, const char *resource)
+{
+    struct pip_usage *u = NULL;
+    size_t n = 0;
+    double used = -1;
+    struct cn_err err = CN_ERR_INIT;
+    if (pip_store_usage(store, &u, &n, &err) == 0)
+        for (size_t i = 0; i < n; i++)
+            if (cn_streq(u[i].element, element) && cn_streq(u[i].resource, resource))
+                used = u[i].used;
+    pip_usage_free(u, n);
+    cn_err_release(&err);
+    return used;
+}
+
+static int
+count_prefix(const char *text, const char *prefix)
+{
+    int n = 0;
+    for (const char *p = text; p && *p;) {
+        if (cn_startswith(p, prefix))
+            n++;
+        p = strchr(p, '\n');
+        p = p ? p + 1 : NULL;
+    }
+    return n;
+}
+
+/*
+ * Eight clients negotiate at once for four CloudNets' worth of cpu (3 of 8
+ * on each of two hosts): calls run side by side in pipd, and the store
+ * still never books a host beyond its capacity; the losers get fault 6 or
+ * 8. Eight clients negotiating one id at once get one reservation and the
+ * same manifest. Concurrent releases free everything.
+ */
+static int
+test_concurrent(const void *data)
+{
+    (void)data;
+    static struct racer rs[RACERS];
+    int won = 0, ret = -1;
+    char line[128];
+    char *d = NULL;
+
+    CHECK(used_of("h1", "cpu") == 0 && used_of("h2", "cpu") == 0);
+    run_race(rs, RACERS, "negotiate", "par", false, par_yaml);
+    for (int i = 0; i < RACERS; i++) {
+        if (rs[i].fault == 0)
+            won++;
+        else if (rs[i].fault != 6 && rs[i].fault != 8)
+            fprintf(stderr, "  %s: fault %d\n", rs[i].id, rs[i].fault);
+        CHECK(rs[i].fault == 0 || rs[i].fault == 6 || rs[i].fault == 8);
+    }
+    CHECK(won >= 1 && won <= 4);
+    CHECK(used_of("h1", "cpu") <= 8 && used_of("h2", "cpu") <= 8);
+    CHECK(used_of("h1", "cpu") + used_of("h2", "cpu") == 3.0 * won);
+    d = dump();
+    CHECK(count_prefix(d, "reservation\tpar-") == won);
+    free(d);
+    d = NULL;
+
+    /* One id from every client at once: one reservation, one answer. */
+    static struct racer same[RACERS];
+    run_race(same, RACERS, "negotiate", "par-same", true, small_yaml);
+    for (int i = 0; i < RACERS; i++) {
+        CHECK(same[i].fault == 0);
+        CHECK(same[i].manifest && *same[i].manifest);
+        CHECK_STR(same[i].manifest, same[0].manifest);
+    }
+    d = dump();
+    CHECK(count_prefix(d, "reservation\tpar-same\t") == 1);
+    int reserves = 0;
+    for (char *l = strtok(d, "\n"); l; l = strtok(NULL, "\n"))
+        reserves += cn_startswith(l, "event\t") && strstr(l, "\tpar-same\treserve\t") != NULL;
+    CHECK(reserves == 1);
+    free(d);
+    d = NULL;
+    CHECK_STR(state_of("par-same", line, sizeof(line)), "allocated");
+
+    /* The winners and par-same released at once. */
+    static struct racer rel[RACERS + 1];
+    int nrel = 0;
+    for (int i = 0; i < RACERS; i++)
+        if (rs[i].fault == 0)
+            snprintf(rel[nrel++].id, sizeof(rel[0].id), "%s", rs[i].id);
+    snprintf(rel[nrel++].id, sizeof(rel[0].id), "par-same");
+    {
+        pthread_barrier_t start;
+        pthread_barrier_init(&start, NULL, (unsigned)nrel);
+        for (int i = 0; i < nrel; i++) {
+            rel[i].start = &start;
+            rel[i].method = "release";
+            rel[i].yaml = NULL;
+            pthread_create(&rel[i].thread, NULL, race, &rel[i]);
+        }
+        for (int i = 0; i < nrel; i++)
+            pthread_join(rel[i].thread, NULL);
+        pthread_barrier_destroy(&start);
+    }
+    for (int i = 0; i < nrel; i++) {
+        CHECK(rel[i].fault == 0);
+        CHECK_STR(state_of(rel[i].id, line, sizeof(line)), "released");
+        CHECK_STR(element_state(rel[i].id, "vm", line, sizeof(line)), "absent");
+    }
+    CHECK(used_of("h1", "cpu") == 0 && used_of("h2", "cpu") == 0);
+    ret = 0;
+    for (int i = 0; i < RACERS; i++) {
+        free(rs[i].manifest);
+        free(same[i].manifest);
+        rs[i].manifest = same[i].manifest = NULL;
+    }
+    for (int i = 0; i < nrel; i++) {
+        free(rel[i].manifest);
+        rel[i].manifest = NULL;
+    }
+    return ret;
+}
+
+static const char big_yaml[] = "rdl: 1\n"
+                               "kind: overlay\n"
+                               "name: big\n"
+                               "elements:\n"
+                               "  vm:\n"
+                               "    type: /node/host/generic\n"
+                               "    resources: {cpu: 10, memory: 512}\n"
+                               "    features: {image: debian-12}\n";
+
+/* Whether describe() offers value for feature name. */
+static bool
+offers(const char *name, const char *value)
+{
+    int fault;
+    bool found = false;
+    xmlrpc_env env;
+    xmlrpc_value *r = call("describe", &fault, NULL, "(s)", SECRET), *fs = NULL, *vs = NULL;
+    if (!r)
+        return false;
+    xmlrpc_env_init(&env);
+    xmlrpc_struct_find_value(&env, r, "features", &fs);
+    if (fs)
+        xmlrpc_struct_find_value(&env, fs, name, &vs);
+    for (int i = 0; vs && i < xmlrpc_array_size(&env, vs) && !found; i++) {
+        xmlrpc_value *v = NULL;
+        const char *s = NULL;
+        xmlrpc_array_read_item(&env, vs, i, &v);
+        if (v && (xmlrpc_read_string(&env, v, &s), !env.fault_occurred)) {
+            found = cn_streq(s, value);
+            free((void *)(uintptr_t)s);
+        }
+        if (v)
+            xmlrpc_DECREF(v);
+    }
+    if (vs)
+        xmlrpc_DECREF(vs);
+    if (fs)
+        xmlrpc_DECREF(fs);
+    xmlrpc_DECREF(r);
+    xmlrpc_env_clean(&env);
+    return found;
+}
+
+/* Loads substrate_yaml with h1's cpu and location replaced, through the store as pipctl does. */
+static int
+load_variant(int cpu, const char *location)
+{
+    char *text = xstrdup(substrate_yaml);
+    char *h1 = strstr(text, "{cpu: 8, memory: 16384}\n    features: {arch: x86_64, location: DE}");
+    struct cn_err err = CN_ERR_INIT;
+    struct cn_buf b = CN_BUF_INIT;
+    int ret = -1;
+    if (h1) {
+        *h1 = '\0';
+        cn_buf_printf(&b,
+                      "%s{cpu: %d, memory: 16384}\n    features: {arch: x86_64, location: %s}%s",
+                      text, cpu, location,
+                      h1 + strlen("{cpu: 8, memory: 16384}\n    features: "
+                                  "{arch: x86_64, location: DE}"));
+        struct rdl_graph *ul = rdl_read_string("variant", b.s, b.len, &err);
+        ret = ul ? pip_store_load_substrate(store, ul, &err) : -1;
+        rdl_graph_free(ul);
+    }
+    if (ret < 0)
+        fprintf(stderr, "  load_variant: %s\n", cn_err_msg(&err));
+    free(text);
+    cn_buf_release(&b);
+    cn_err_release(&err);
+    return ret;
+}
+
+/*
+ * pipd keeps the substrate it parsed, and notices when another process
+ * (pipctl load-substrate) replaces it: mapping and describe() use the new
+ * one from the next call on.
+ */
+static int
+test_substrate_replaced(const void *data)
+{
+    (void)data;
+    int fault;
+    char buf[64];
+    xmlrpc_value *r;
+
+    /* The kept substrate: 10 cpus fit nowhere. */
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "big-1", big_yaml, 60);
+    CHECK(!r && fault == 8);
+    CHECK(offers("location", "DE") && !offers("location", "XX"));
+    CHECK(load_variant(12, "XX") == 0);
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "big-2", big_yaml, 60);
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK(used_of("h1", "cpu") == 10);
+    CHECK(offers("location", "XX") && !offers("location", "DE"));
+    r = call("release", &fault, NULL, "(ss)", SECRET, "big-2");
+    CHECK(r);
+    xmlrpc_DECREF(r);
+    CHECK_STR(state_of("big-2", buf, sizeof(buf)), "released");
+    /* And back: 10 cpus fit nowhere again. */
+    CHECK(load_variant(8, "DE") == 0);
+    r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "big-3", big_yaml, 60);
+    CHECK(!r && fault == 8);
+    CHECK(!offers("location", "XX"));
+    return 0;
+}
+
 static int
 test_list(const void *data)
 {
@@ -1246,6 +1548,8 @@ main(int argc, char **argv)
         TEST_RUN("confirm, start, stop, powercycle, console", test_confirm_and_power, NULL);
         TEST_RUN("faults change nothing", test_faults_change_nothing, NULL);
         TEST_RUN("release", test_release, NULL);
+        TEST_RUN("concurrent negotiations and releases", test_concurrent, NULL);
+        TEST_RUN("substrate replaced under a running pipd", test_substrate_replaced, NULL);
         TEST_RUN("list", test_list, NULL);
         TEST_RUN("transit link and stub of a partial graph", test_transit, NULL);
         TEST_RUN("modify", test_modify, NULL);
