@@ -81,6 +81,15 @@ emb_dp_node(const struct emb_dataplane *dp, const char *node)
     return n ? n : find_node(dp, "*");
 }
 
+bool
+emb_dp_uses_vxlan(const struct emb_dataplane *dp)
+{
+    for (size_t i = 0; dp && i < dp->n_nodes; i++)
+        if (dp->nodes[i].mode == EMB_MODE_VXLAN)
+            return true;
+    return false;
+}
+
 const struct emb_dp_port *
 emb_dp_port(const struct emb_dataplane *dp, const char *link, const char *node)
 {

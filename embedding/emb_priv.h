@@ -47,6 +47,8 @@ struct emb_dataplane {
 };
 
 const struct emb_dp_node *emb_dp_node(const struct emb_dataplane *dp, const char *node);
+/* Whether any node of the map (the "*" line included) is in VXLAN mode. */
+bool emb_dp_uses_vxlan(const struct emb_dataplane *dp);
 const struct emb_dp_port *emb_dp_port(const struct emb_dataplane *dp, const char *link,
                                       const char *node);
 

@@ -196,6 +196,9 @@ static int
 hop_leftovers(struct emb_ctx *ctx, const char *cloudnet, const struct emb_item *it,
               struct emb_lines *lines, struct cn_err *err)
 {
+    /* Hop devices exist only on nodes in VXLAN mode: without any, no scan (no `ip` run). */
+    if (!it && !emb_dp_uses_vxlan(emb_ctx_dataplane(ctx)))
+        return 0;
     if (!it)
         return emb_scan_devices(ctx, cloudnet, "hop", "vxlan", lines, err);
     if (it->vlan < 1 || it->vlan > 4094)
@@ -505,7 +508,8 @@ transit_leftovers(struct emb_ctx *ctx, void *state, const char *cloudnet, const 
                   struct emb_lines *lines, struct cn_err *err)
 {
     (void)state;
-    if (it)
+    /* Wire devices are made on border ports of the map only. */
+    if (it || emb_ctx_dataplane(ctx)->n_ports == 0)
         return 0;
     return emb_scan_devices(ctx, cloudnet, "transit", "transit", lines, err);
 }
