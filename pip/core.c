@@ -592,6 +592,9 @@ pipd_core_describe(struct pipd_core *core, const char *peer, struct cn_err *err)
         goto fail;
     for (size_t i = 0; i < rdl_graph_element_count(snap->ul); i++) {
         const struct rdl_element *e = rdl_graph_element_at(snap->ul, i);
+        /* A border node stands for the far PIP: its features are not this PIP's offer. */
+        if (rdl_type_fits("/node/host/pip", rdl_element_type(e)))
+            continue;
         if (rdl_element_is_node(e)) {
             const struct rdl_props *f = rdl_element_features(e);
             for (size_t j = 0; j < rdl_props_count(f); j++)
