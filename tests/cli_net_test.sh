@@ -10,7 +10,8 @@
 # failed" last.
 #
 # BUILD (set by tests/run-tests.sh) names the build tree; TEST_SRCDIR the
-# tests/ folder of the source tree. python3 checks the JSON and finds ports.
+# tests/ folder of the source tree. python3 checks the JSON and plays the
+# broker and the silent peer.
 set -u
 
 BUILD=${BUILD:-build}
@@ -19,77 +20,24 @@ case $SRC in /*) ;; *) SRC=$(pwd)/$SRC ;; esac
 case $BUILD in /*) ;; *) BUILD=$(pwd)/$BUILD ;; esac
 CLOUDNET=$BUILD/bin/cloudnet
 PIPD=$BUILD/bin/pipd
-SCRIPTS=$SRC/../scripts
 SECRET=cli-net-secret-1
 
-passed=0
-failed=0
+. "$SRC/lib/check.sh"
+. "$SRC/lib/daemons.sh"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cli_net_test.XXXXXX") || exit 1
 PIPD_PID=
 FAKE_PID=
 HUNG_PID=
-DB_STARTED=
 
 cleanup() {
-    [ -n "$PIPD_PID" ] && kill -9 "$PIPD_PID" 2>/dev/null && wait "$PIPD_PID" 2>/dev/null
-    [ -n "$FAKE_PID" ] && kill "$FAKE_PID" 2>/dev/null && wait "$FAKE_PID" 2>/dev/null
-    [ -n "$HUNG_PID" ] && kill "$HUNG_PID" 2>/dev/null && wait "$HUNG_PID" 2>/dev/null
-    [ -n "$DB_STARTED" ] && sh "$SCRIPTS/mariadb-scratch.sh" stop "$TMP/db" >/dev/null 2>&1
+    [ -n "$PIPD_PID" ] && daemon_stop "$PIPD_PID" KILL
+    [ -n "$FAKE_PID" ] && daemon_stop "$FAKE_PID"
+    [ -n "$HUNG_PID" ] && daemon_stop "$HUNG_PID"
+    db_stop "$TMP/db"
     rm -rf "$TMP"
 }
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-pass() {
-    passed=$((passed + 1))
-    printf 'ok   %s\n' "$1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
-
-finish() {
-    printf '%d passed, %d failed\n' "$passed" "$failed"
-    [ "$failed" -eq 0 ]
-    exit $?
-}
-
-# run CMD...: keeps the status in $rc and the output in $TMP/out, $TMP/err.
-run() {
-    (cd "$TMP" && "$@") >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-}
-
-expect() {
-    if [ "$rc" -eq "$2" ]; then
-        pass "$1 (exit $2)"
-    else
-        fail "$1 (exit $2)" "exit status $rc" "stdout: $(head -c 400 "$TMP/out")" \
-            "stderr: $(head -c 600 "$TMP/err")"
-    fi
-}
-
-expect_has() {
-    if grep -qF -- "$3" "$TMP/$2"; then
-        pass "$1 ($2 has '$3')"
-    else
-        fail "$1 ($2 has '$3')" "got: $(head -c 600 "$TMP/$2")"
-    fi
-}
-
-expect_lacks() {
-    if grep -qF -- "$3" "$TMP/$2"; then
-        fail "$1 ($2 lacks '$3')" "got: $(head -c 600 "$TMP/$2")"
-    else
-        pass "$1 ($2 lacks '$3')"
-    fi
-}
+on_exit cleanup
 
 # expect_json NAME PYTHON-EXPRESSION: the last stdout is JSON and the
 # expression (over the parsed value j) is true.
@@ -105,39 +53,12 @@ sys.exit(0 if eval(sys.argv[2]) else 1)
     fi
 }
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-port_open() {
-    python3 -c '
-import socket, sys
-try:
-    socket.create_connection(("127.0.0.1", int(sys.argv[1])), 1).close()
-except OSError:
-    sys.exit(1)
-' "$1"
-}
-
 # ---- setup: MariaDB, pipd, the client configuration ----
 
-for f in "$CLOUDNET" "$PIPD"; do
-    if [ ! -x "$f" ]; then
-        fail "setup" "$f: not built"
-        finish
-    fi
-done
-if ! command -v python3 >/dev/null 2>&1; then
-    fail "setup" "python3 is needed to check the JSON output"
-    finish
-fi
-
-DB_STARTED=1
-SOCK=$(sh "$SCRIPTS/mariadb-scratch.sh" start "$TMP/db" 2>"$TMP/db.err")
-if [ -z "$SOCK" ]; then
-    fail "setup" "MariaDB did not start: $(cat "$TMP/db.err")"
-    finish
-fi
+need_built "$CLOUDNET" "$PIPD"
+command -v python3 >/dev/null 2>&1 || give_up "python3 is needed to check the JSON output"
+SOCK=$(db_start "$TMP/db" 2>"$TMP/db.err") ||
+    give_up "MariaDB did not start: $(cat "$TMP/db.err")"
 
 mkdir -p "$TMP/images" "$TMP/templates"
 echo "not really a disk image" >"$TMP/templates/debian-12.img"
@@ -208,17 +129,9 @@ max-lease 600
 map-time-limit 5
 EOF
 chmod 600 "$TMP/pipd.conf"
-"$PIPD" -d -f "$TMP/pipd.conf" >"$TMP/pipd.log" 2>&1 &
-PIPD_PID=$!
-i=0
-until port_open "$PORT"; do
-    i=$((i + 1))
-    if [ $i -gt 150 ] || ! kill -0 "$PIPD_PID" 2>/dev/null; then
-        fail "setup" "pipd did not start: $(tail -5 "$TMP/pipd.log")"
-        finish
-    fi
-    sleep 0.2
-done
+daemon_start "$TMP/pipd.log" "$PIPD" -d -f "$TMP/pipd.conf"
+PIPD_PID=$daemon_pid
+daemon_wait "$PIPD_PID" "$TMP/pipd.log" port_listening "$PORT" || give_up "pipd did not start"
 
 # The configuration names the peer without /RPC2: both forms are one peer.
 cat >"$TMP/client.conf" <<EOF
@@ -424,11 +337,8 @@ server.serve_forever()
 EOF
 python3 "$TMP/fake_vnp.py" >"$TMP/fake.port" 2>"$TMP/fake.err" &
 FAKE_PID=$!
-i=0
-while [ ! -s "$TMP/fake.port" ] && [ $i -lt 50 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+daemon_wait "$FAKE_PID" "$TMP/fake.err" test -s "$TMP/fake.port" ||
+    give_up "the stand-in VNP did not start"
 VURL=http://127.0.0.1:$(cat "$TMP/fake.port")/RPC2
 run env CLOUDNET_SECRET=any "$CLOUDNET" submit "$VURL" shop.yaml --id fed1
 expect "submit to a broker" 0
@@ -458,11 +368,7 @@ print(s.getsockname()[1], flush=True)
 time.sleep(120)
 ' >"$TMP/hung.port" &
 HUNG_PID=$!
-i=0
-while [ ! -s "$TMP/hung.port" ] && [ $i -lt 50 ]; do
-    sleep 0.1
-    i=$((i + 1))
-done
+daemon_wait "$HUNG_PID" /dev/null test -s "$TMP/hung.port" || give_up "the silent peer did not start"
 HURL=http://127.0.0.1:$(cat "$TMP/hung.port")/RPC2
 t0=$(date +%s)
 run env CLOUDNET_SECRET=any "$CLOUDNET" status x --url "$HURL" --timeout 1

@@ -15,74 +15,15 @@ case $CLOUDNET in /*) ;; *) CLOUDNET=$(pwd)/$CLOUDNET ;; esac
 case $SRC in /*) ;; *) SRC=$(pwd)/$SRC ;; esac
 EXAMPLES=$SRC/../examples
 
+. "$SRC/lib/check.sh"
+
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/cli_test.XXXXXX") || exit 1
-trap 'rm -rf "$TMP"' EXIT INT TERM
-
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    printf 'ok   %s\n' "$1"
+cleanup() {
+    rm -rf "$TMP"
 }
+on_exit cleanup
 
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
-
-# Messages go out with printf: dash's echo would expand the \n of DOT labels.
-# run CMD...: runs in $TMP, keeping the status in $rc and the output in $TMP/out, $TMP/err.
-run() {
-    (cd "$TMP" && "$@") >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-}
-
-# expect NAME STATUS: the last run exited with STATUS (never a signal).
-expect() {
-    if [ "$rc" -eq "$2" ]; then
-        pass "$1 (exit $2)"
-    else
-        fail "$1 (exit $2)" "exit status $rc" "stderr: $(head -c 600 "$TMP/err")"
-    fi
-}
-
-# expect_file NAME WHICH EXPECTED: out or err is exactly the text EXPECTED (plus a newline).
-expect_file() {
-    printf '%s\n' "$3" >"$TMP/expected"
-    if cmp -s "$TMP/expected" "$TMP/$2"; then
-        pass "$1 ($2)"
-    else
-        fail "$1 ($2)" "expected:" "$(cat "$TMP/expected")" "got:" "$(cat "$TMP/$2")"
-    fi
-}
-
-# expect_has NAME WHICH TEXT: out or err contains TEXT.
-expect_has() {
-    if grep -qF -- "$3" "$TMP/$2"; then
-        pass "$1 ($2 has '$3')"
-    else
-        fail "$1 ($2 has '$3')" "got: $(head -c 600 "$TMP/$2")"
-    fi
-}
-
-expect_empty() {
-    if [ ! -s "$TMP/$2" ]; then
-        pass "$1 ($2 empty)"
-    else
-        fail "$1 ($2 empty)" "got: $(head -c 600 "$TMP/$2")"
-    fi
-}
-
-if [ ! -x "$CLOUDNET" ]; then
-    fail "cloudnet is built" "$CLOUDNET is missing"
-    echo "$passed passed, $failed failed"
-    exit 1
-fi
+[ -x "$CLOUDNET" ] || give_up "$CLOUDNET is not built"
 
 # ---- top level ----
 
@@ -423,5 +364,4 @@ expect "check a wrong mapping" 1
 expect_has "check a wrong mapping" err \
     "wrong-map.yaml: node 'lb': host 'h7' does not offer its final arch"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -34,55 +34,16 @@ SRC=${TEST_SRCDIR:-$(pwd)/tests}
 DATA=$SRC/federation
 RPC=$BUILD/tests/pip_rpc
 P=fed$$
+. "$SRC/lib/check.sh"
+. "$SRC/lib/netns.sh"
+. "$SRC/lib/daemons.sh"
 TMP=$(mktemp -d /tmp/federation-XXXXXX)
 DB=$TMP/db
 PIP_PEER_SECRET=fed-pip-secret-$$
 CLIENT_SECRET=fed-client-secret-$$
-pass=0
-fail=0
 PIDS=
 # vnp:id pairs the EXIT trap releases while the daemons still run.
 CLOUDNETS=
-
-ok() {
-    pass=$((pass + 1))
-    echo "ok   $1"
-}
-
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    d=$1
-    shift
-    if "$@" >"$TMP/out" 2>&1; then ok "$d"; else bad "$d"; sed 's/^/  /' "$TMP/out"; fi
-}
-
-# refuse DESCRIPTION COMMAND...: passes when the command fails.
-refuse() {
-    d=$1
-    shift
-    if "$@" >"$TMP/out" 2>&1; then bad "$d"; sed 's/^/  /' "$TMP/out"; else ok "$d"; fi
-}
-
-# equal DESCRIPTION GOT EXPECTED
-equal() {
-    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1 (got '$2', expected '$3')"; fi
-}
-
-# has DESCRIPTION FILE PATTERN: passes when a line of FILE matches (grep -E).
-has() {
-    if grep -qE "$3" "$2"; then ok "$1"; else bad "$1 (no '$3' in:)"; sed 's/^/  /' "$2"; fi
-}
-
-give_up() {
-    echo "federation_test: $1"
-    echo "$pass passed, $((fail + 1)) failed"
-    exit 1
-}
 
 # Calls: vnp1/vnp2 as the client, alpha/beta as the VNPs' peer.
 vnp1() { PIP_SECRET=$CLIENT_SECRET "$RPC" "$VNP1_URL" "$@"; }
@@ -90,92 +51,42 @@ vnp2() { PIP_SECRET=$CLIENT_SECRET "$RPC" "$VNP2_URL" "$@"; }
 alpha() { PIP_SECRET=$PIP_PEER_SECRET "$RPC" "$ALPHA_URL" "$@"; }
 beta() { PIP_SECRET=$PIP_PEER_SECRET "$RPC" "$BETA_URL" "$@"; }
 
-sql() { # sql DATABASE QUERY
-    mysql --no-defaults -S "$SOCK" -u root -N -B "$1" -e "$2"
-}
-
 cleanup() {
     for c in $CLOUDNETS; do
         "${c%%:*}" release "${c#*:}" >/dev/null 2>&1
     done
     for pid in $PIDS; do
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
+        daemon_stop "$pid" KILL
     done
-    sh "$SRC/../scripts/mariadb-scratch.sh" stop "$DB" >/dev/null 2>&1
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-        case $ns in
-        "$P"-* | cn-"$P"-*) ip netns del "$ns" 2>/dev/null ;;
-        esac
-    done
+    db_stop "$DB"
+    netns_remove
     rm -rf "$TMP"
 }
-trap cleanup EXIT
-[ -n "${FED_DEBUG:-}" ] && trap - EXIT
-trap 'exit 1' INT TERM
+on_exit cleanup "${FED_DEBUG:-}"
 
-[ "$(id -u)" -eq 0 ] || give_up "needs root (network namespaces)"
-for f in "$RPC" "$BUILD/bin/pipd" "$BUILD/bin/vnpd" "$BUILD/bin/pipctl" "$BUILD/bin/cloudnet"; do
-    [ -x "$f" ] || give_up "$f is not built"
-done
+need_root
+need_built "$RPC" "$BUILD/bin/pipd" "$BUILD/bin/vnpd" "$BUILD/bin/pipctl" "$BUILD/bin/cloudnet"
 command -v mysql >/dev/null || give_up "the mysql client is not installed"
 
 # ---- the two substrates and the wire ----
 
-mode=vlan
-wire=8021q
-ip netns add "$P-probe" || give_up "cannot make a network namespace"
-ip -n "$P-probe" link add br0 type bridge vlan_filtering 1 2>/dev/null || mode=vxlan
-ip -n "$P-probe" link add pr0 type veth peer name pr1 &&
-    ip -n "$P-probe" link add link pr0 name pr0.5 type vlan id 5 2>/dev/null || wire=vxlan
-ip netns del "$P-probe"
+netns_probe || give_up "cannot make a network namespace"
 echo "bridge mode: $mode, wire: $wire"
 
-NS="a1 a2 sa b1 sb"
-# veth NS1 DEV1 ADDR1 NS2 DEV2 ADDR2: a veth pair between two of our
-# namespaces; its ends are bridge ports in VLAN mode, addressed otherwise.
-veth() {
-    ip -n "$P-$1" link add "$2" type veth peer name "$5" netns "$P-$4" || return 1
-    veth_end "$1" "$2" "$3" && veth_end "$4" "$5" "$6"
-}
-
-veth_end() { # veth_end NS DEV ADDR
-    if [ $mode = vlan ]; then
-        ip -n "$P-$1" link set "$2" master br0 || return 1
-    else
-        ip -n "$P-$1" addr add "$3/30" dev "$2" || return 1
-    fi
-    ip -n "$P-$1" link set "$2" up
-}
-
 build_substrate() {
-    for n in $NS; do
-        ip netns add "$P-$n" || return 1
-        ip -n "$P-$n" link set lo up || return 1
-        if [ $mode = vlan ]; then
-            ip -n "$P-$n" link add br0 type bridge vlan_filtering 1 || return 1
-        else
-            ip -n "$P-$n" link add br0 type bridge || return 1
-        fi
-        ip -n "$P-$n" link set br0 up || return 1
-    done
-    veth a1 p-a1sa 10.255.1.1 sa p-saa1 10.255.1.2 || return 1
-    veth a2 p-a2sa 10.255.2.1 sa p-saa2 10.255.2.2 || return 1
-    veth b1 p-b1sb 10.255.3.1 sb p-sbb1 10.255.3.2 || return 1
-    # The wire: never a bridge port (docs/embedding.md, transit).
-    ip -n "$P-sa" link add w-ab type veth peer name w-ba netns "$P-sb" || return 1
-    ip -n "$P-sa" addr add 10.255.9.1/30 dev w-ab || return 1
-    ip -n "$P-sb" addr add 10.255.9.2/30 dev w-ba || return 1
-    ip -n "$P-sa" link set w-ab up || return 1
-    ip -n "$P-sb" link set w-ba up || return 1
+    netns_nodes a1 a2 sa b1 sb || return 1
+    netns_link a1 p-a1sa 10.255.1.1 sa p-saa1 10.255.1.2 || return 1
+    netns_link a2 p-a2sa 10.255.2.1 sa p-saa2 10.255.2.2 || return 1
+    netns_link b1 p-b1sb 10.255.3.1 sb p-sbb1 10.255.3.2 || return 1
+    netns_wire sa w-ab 10.255.9.1 sb w-ba 10.255.9.2 || return 1
     ra="" rb=""
-    [ $wire = vxlan ] && ra=" remote 10.255.9.2" rb=" remote 10.255.9.1"
+    [ "$wire" = vxlan ] && ra=" remote 10.255.9.2" rb=" remote 10.255.9.1"
     # The transit port comes first: its link number is then 0, and the VXLAN
     # VNIs of the other links (link number x 4096 + tag) never equal a wire
     # VNI (the tag alone) in the switch's namespace.
     {
         echo "# PIP alpha of tests/federation_test.sh"
-        for n in a1 a2 sa; do echo "node $n netns $P-$n bridge br0 mode $mode"; done
+        netns_dp_nodes a1 a2 sa
         echo "port t1 sa w-ab address 10.255.9.1$ra"
         echo "port a1-sa a1 p-a1sa address 10.255.1.1"
         echo "port a1-sa sa p-saa1 address 10.255.1.2"
@@ -184,7 +95,7 @@ build_substrate() {
     } >"$TMP/dp-alpha.conf"
     {
         echo "# PIP beta of tests/federation_test.sh"
-        for n in b1 sb; do echo "node $n netns $P-$n bridge br0 mode $mode"; done
+        netns_dp_nodes b1 sb
         echo "port t1 sb w-ba address 10.255.9.2$rb"
         echo "port b1-sb b1 p-b1sb address 10.255.3.1"
         echo "port b1-sb sb p-sbb1 address 10.255.3.2"
@@ -192,51 +103,21 @@ build_substrate() {
 }
 build_substrate || give_up "building the substrates failed"
 
-snapshot() {
-    for n in $NS; do
-        printf '%s:' "$n"
-        ip -n "$P-$n" -o link show | awk -F': ' '{print $2}' | sort | tr '\n' ' '
-        echo
-    done
-}
-
-# Everything made for our CloudNets on both substrates: VNode namespaces,
-# devices with our owner alias (VNode veths, VXLAN and wire devices), devices
-# named like them whatever their alias, per-tag bridges, and in VLAN mode
-# tags of the PIPs' range on any port.
+# Everything made for our CloudNets on both substrates (see
+# netns_count_ours): VNode namespaces, owned devices (VNode veths, VXLAN and
+# wire devices), per-tag bridges, and in VLAN mode tags of the PIPs' range
+# on any port.
 count_ours() {
-    c=$(ip netns list | awk '{print $1}' | grep -c "^cn-$P-")
-    c=$((c + $(ip -o link show | grep -c "alias cloudnet=$P-")))
-    for n in $NS; do
-        c=$((c + $(ip -n "$P-$n" -o link show | grep -cE ': cn[0-9a-f]{11}[hxt][:@]')))
-        c=$((c + $(ip -n "$P-$n" -o link show | grep -cE ': cnb[0-9]+[:@]')))
-        if [ $mode = vlan ]; then
-            c=$((c + $(bridge -n "$P-$n" vlan show | grep -cwE '30[0-9][0-9]')))
-        fi
-    done
-    echo "$c"
-}
-
-show_ours() {
-    ip netns list | awk '{print $1}' | grep "^cn-$P-"
-    for n in $NS; do
-        ip -n "$P-$n" -o link show | grep -E ': cnb?[0-9a-f]+[hxt]?[:@]' | sed "s/^/$n: /"
-    done
+    netns_count_ours '30[0-9][0-9]'
 }
 
 # What a pipd's database holds for live CloudNets: reservations allocated or
 # provisioned, allocations, VLAN tags.
 db_live() { # db_live DATABASE
-    echo "$(sql "$1" "select count(*) from reservation
+    echo "$(db_sql "$1" "select count(*) from reservation
                       where state in ('allocated','provisioned')")" \
-        "$(sql "$1" "select count(*) from allocation")" "$(sql "$1" "select count(*) from vlan")"
-}
-
-# wire_dev NS ID: "ip -d link" of CloudNet ID's wire device in border namespace NS.
-wire_dev() {
-    dev=$(ip -n "$P-$1" -o link show | grep "alias cloudnet=$2 transit=" |
-        awk -F': ' '{print $2}' | cut -d@ -f1)
-    [ -n "$dev" ] && ip -n "$P-$1" -d link show dev "$dev"
+        "$(db_sql "$1" "select count(*) from allocation")" \
+        "$(db_sql "$1" "select count(*) from vlan")"
 }
 
 fault_of() { # fault_of COMMAND...: the fault code the command answered
@@ -244,44 +125,17 @@ fault_of() { # fault_of COMMAND...: the fault code the command answered
     echo $(($? - 10))
 }
 
-pingable() { # pingable NETNS ADDRESS
-    ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2"
-}
-
 # ---- MariaDB and the daemons ----
 
-mkdir -p "$TMP/dbtmp"
-SOCK=$(TMPDIR=$TMP/dbtmp sh "$SRC/../scripts/mariadb-scratch.sh" start "$DB") ||
-    give_up "MariaDB did not start"
-
-# Each daemon listens before the next port is chosen, so ports never repeat.
-free_port() {
-    while :; do
-        p=$(shuf -i 20000-60000 -n 1)
-        ss -Htln "sport = :$p" | grep -q . || {
-            echo "$p"
-            return
-        }
-    done
-}
+SOCK=$(db_start "$DB") || give_up "MariaDB did not start"
 
 # start NAME PROGRAM URL CALL: starts PROGRAM -d -f $TMP/NAME.conf and waits
 # until CALL (a shell function) gets an answer to describe.
 start() {
-    LSAN_OPTIONS=suppressions=$SRC/pipd-e2e/lsan.supp${LSAN_OPTIONS:+:$LSAN_OPTIONS} \
-        "$BUILD/bin/$2" -d -f "$TMP/$1.conf" >>"$TMP/$1.log" 2>&1 &
-    pid=$!
-    PIDS="$PIDS $pid"
-    eval "${1}_pid=$pid"
-    i=0
-    until "$3" describe >/dev/null 2>&1; do
-        i=$((i + 1))
-        if [ $i -gt 150 ] || ! kill -0 "$pid" 2>/dev/null; then
-            sed 's/^/  /' "$TMP/$1.log"
-            return 1
-        fi
-        sleep 0.1
-    done
+    daemon_start "$TMP/$1.log" "$BUILD/bin/$2" -d -f "$TMP/$1.conf"
+    PIDS="$PIDS $daemon_pid"
+    eval "${1}_pid=$daemon_pid"
+    daemon_wait "$daemon_pid" "$TMP/$1.log" "$3" describe
 }
 
 for pip in alpha beta; do
@@ -308,7 +162,7 @@ EOT
     chmod 600 "$TMP/$pip.conf"
     start "$pip" pipd "$pip" || give_up "pipd $pip did not start"
 done
-ok "pipd alpha and beta serve"
+pass "pipd alpha and beta serve"
 
 # vnp1: both ends may use 3000-3099; vnp2: alpha 3000-3049, beta 3050-3099.
 for v in vnp1:3000-3099 vnp2:3050-3099; do
@@ -336,9 +190,9 @@ EOT
     chmod 600 "$TMP/$name.conf"
     start "$name" vnpd "$name" || give_up "vnpd $name did not start"
 done
-ok "vnpd vnp1 and vnp2 serve"
+pass "vnpd vnp1 and vnp2 serve"
 
-before=$(snapshot)
+before=$(netns_snapshot)
 equal "nothing of ours on the substrates before the test" "$(count_ours)" 0
 equal "alpha's database holds no CloudNet" "$(db_live fed_alpha)" "0 0 0"
 equal "beta's database holds no CloudNet" "$(db_live fed_beta)" "0 0 0"
@@ -358,18 +212,18 @@ CLOUDNETS="vnp1:$C1 vnp1:$C2 vnp2:$C3"
 vnp1 negotiate "$P-big" "@$DATA/too-big.yaml" i:120 >"$TMP/out" 2>&1
 rc=$?
 if [ $rc -gt 10 ]; then
-    ok "a request beyond beta is refused (fault $((rc - 10)))"
+    pass "a request beyond beta is refused (fault $((rc - 10)))"
 else
-    bad "a request beyond beta is refused (exit $rc)"
-    sed 's/^/  /' "$TMP/out"
+    fail "a request beyond beta is refused (exit $rc)"
+    indent "$TMP/out"
 fi
 vnp1 negotiate "$P-wide" "@$DATA/wide.yaml" i:120 >"$TMP/out" 2>&1
 rc=$?
 if [ $rc -gt 10 ]; then
-    ok "a link wider than alpha's end of t1 is refused (fault $((rc - 10)))"
+    pass "a link wider than alpha's end of t1 is refused (fault $((rc - 10)))"
 else
-    bad "a link wider than alpha's end of t1 is refused (exit $rc)"
-    sed 's/^/  /' "$TMP/out"
+    fail "a link wider than alpha's end of t1 is refused (exit $rc)"
+    indent "$TMP/out"
 fi
 has "the fault names alpha" "$TMP/out" "pip 'alpha' refused"
 equal "vnp1 records the refused request as failed" "$(vnp1 -k state status "$P-wide")" failed
@@ -384,7 +238,7 @@ equal "the refusals left nothing in beta's database" "$(db_live fed_beta)" "0 0 
 vnp1 negotiate "$C1" "@$DATA/c1.yaml" i:120 >"$TMP/c1-neg" 2>&1
 rc=$?
 equal "negotiate c1 through vnp1" "$rc" 0
-[ $rc -eq 0 ] || sed 's/^/  /' "$TMP/c1-neg"
+[ $rc -eq 0 ] || indent "$TMP/c1-neg"
 has "c1 is allocated" "$TMP/c1-neg" "^state=allocated$"
 has "both PIPs answered" "$TMP/c1-neg" "^providers\[1\]\.state=allocated$"
 vnp1 -k manifest_yaml status "$C1" >"$TMP/c1.yaml" 2>&1
@@ -393,8 +247,8 @@ has "n1 sits on a1 at alpha" "$TMP/c1.yaml" \
 has "n2 sits on b1 at beta" "$TMP/c1.yaml" "n2: \{.*pip: beta.*host: b1|n2: \{.*host: b1.*pip: beta"
 has "n1-n2 crosses t1 from alpha to beta" "$TMP/c1.yaml" "n1-n2: \{.*pip: \"?alpha,beta"
 c1_tag=$(sed -n 's/.*n1-n2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c1.yaml")
-case "$c1_tag" in 30[0-9][0-9]) ok "c1's link has a tag of t1's range ($c1_tag)" ;;
-*) bad "c1's link has a tag of t1's range (got '$c1_tag')" ;; esac
+case "$c1_tag" in 30[0-9][0-9]) pass "c1's link has a tag of t1's range ($c1_tag)" ;;
+*) fail "c1's link has a tag of t1's range (got '$c1_tag')" ;; esac
 equal "alpha holds c1, allocated" "$(alpha -k state status "$C1")" allocated
 equal "beta holds c1, allocated" "$(beta -k state status "$C1")" allocated
 equal "beta's stub of alpha is remote" "$(beta -k elements.transit:t1 status "$C1")" remote
@@ -417,16 +271,16 @@ CLOUDNET_SECRET=$CLIENT_SECRET "$BUILD/bin/cloudnet" submit "$VNP1_URL" "$DATA/c
     --id "$C2" --lease 120 --timeout 60 >"$TMP/c2-submit" 2>&1
 rc=$?
 equal "cloudnet submit c2 through vnp1" "$rc" 0
-[ $rc -eq 0 ] || sed 's/^/  /' "$TMP/c2-submit"
+[ $rc -eq 0 ] || indent "$TMP/c2-submit"
 has "submit shows alpha and beta answering" "$TMP/c2-submit" "alpha"
 equal "c2 is provisioned" "$(vnp1 -k state status "$C2")" provisioned
 vnp1 -k manifest_yaml status "$C2" >"$TMP/c2.yaml" 2>&1
 has "m1 sits on a2 (rack r2)" "$TMP/c2.yaml" "m1: \{.*host: a2"
 c2_tag=$(sed -n 's/.*m1-m2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c2.yaml")
 if [ -n "$c2_tag" ] && [ "$c2_tag" != "$c1_tag" ]; then
-    ok "c2 has another tag on t1 ($c2_tag)"
+    pass "c2 has another tag on t1 ($c2_tag)"
 else
-    bad "c2 has another tag on t1 (c1 $c1_tag, c2 $c2_tag)"
+    fail "c2 has another tag on t1 (c1 $c1_tag, c2 $c2_tag)"
 fi
 check "c2: m1 (a2) reaches m2 (beta) across t1" pingable "cn-$C2-m1" 10.0.0.4
 check "c2: m2 reaches m1" pingable "cn-$C2-m2" 10.0.0.3
@@ -434,7 +288,7 @@ refuse "c1's n1 cannot reach c2's m2 (other PIP)" pingable "cn-$C1-n1" 10.0.0.4
 refuse "c1's n2 cannot reach c2's m2 (same host)" pingable "cn-$C1-n2" 10.0.0.4
 refuse "c2's m1 cannot reach c1's n2" pingable "cn-$C2-m1" 10.0.0.2
 wire_dev sa "$C2" >"$TMP/out" 2>&1
-if [ $wire = 8021q ]; then
+if [ "$wire" = 8021q ]; then
     has "c2's wire device at alpha carries its tag" "$TMP/out" "vlan protocol 802.1Q id $c2_tag "
 else
     has "c2's wire device at alpha carries its tag as VNI" "$TMP/out" "vxlan id $c2_tag "
@@ -445,31 +299,31 @@ fi
 vnp2 negotiate "$C3" "@$DATA/c3.yaml" i:120 >"$TMP/c3-neg" 2>&1
 rc=$?
 equal "negotiate c3 through vnp2" "$rc" 0
-[ $rc -eq 0 ] || sed 's/^/  /' "$TMP/c3-neg"
+[ $rc -eq 0 ] || indent "$TMP/c3-neg"
 check "confirm c3 through vnp2" vnp2 confirm "$C3"
 vnp2 -k manifest_yaml status "$C3" >"$TMP/c3.yaml" 2>&1
 vlans=$(sed -n 's/.*k1-k2:.*vlans: "\{0,1\}\([^",}]*,[^",}]*\)"\{0,1\}.*/\1/p' "$TMP/c3.yaml")
 a_tag=$(echo "$vlans" | sed -n 's/.*alpha=\([0-9]*\).*/\1/p')
 b_tag=$(echo "$vlans" | sed -n 's/.*beta=\([0-9]*\).*/\1/p')
-case "$a_tag" in 30[0-4][0-9]) ok "c3's tag at alpha is in vnp2's range for alpha ($a_tag)" ;;
+case "$a_tag" in 30[0-4][0-9]) pass "c3's tag at alpha is in vnp2's range for alpha ($a_tag)" ;;
 *)
-    bad "c3's tag at alpha is in vnp2's range for alpha (vlans '$vlans')"
-    sed 's/^/  /' "$TMP/c3.yaml"
+    fail "c3's tag at alpha is in vnp2's range for alpha (vlans '$vlans')"
+    indent "$TMP/c3.yaml"
     ;;
 esac
-case "$b_tag" in 30[5-9][0-9]) ok "c3's tag at beta is in vnp2's range for beta ($b_tag)" ;;
-*) bad "c3's tag at beta is in vnp2's range for beta (vlans '$vlans')" ;; esac
+case "$b_tag" in 30[5-9][0-9]) pass "c3's tag at beta is in vnp2's range for beta ($b_tag)" ;;
+*) fail "c3's tag at beta is in vnp2's range for beta (vlans '$vlans')" ;; esac
 has "the manifest's vlan is alpha's" "$TMP/c3.yaml" "k1-k2: \{.*vlan: ${a_tag}[,}]"
 beta -k manifest_yaml status "$C3" >"$TMP/c3-beta.yaml" 2>&1
 has "beta's manifest gives k1-k2 its own tag and alpha's on the wire" "$TMP/c3-beta.yaml" \
     "k1-k2: \{.*vlan: $b_tag.*wire_vlan: $a_tag|k1-k2: \{.*wire_vlan: $a_tag.*vlan: ${b_tag}[,}]"
 wire_dev sb "$C3" >"$TMP/out" 2>&1
-if [ $wire = 8021q ]; then
+if [ "$wire" = 8021q ]; then
     has "c3's wire device at beta carries alpha's tag" "$TMP/out" "vlan protocol 802.1Q id $a_tag "
 else
     has "c3's wire device at beta carries alpha's tag as VNI" "$TMP/out" "vxlan id $a_tag "
 fi
-if [ $mode = vxlan ]; then
+if [ "$mode" = vxlan ]; then
     has "c3's wire device at beta is in the bridge of beta's tag" "$TMP/out" " master cnb$b_tag "
 fi
 check "c3: k1 (alpha) reaches k2 (beta) through the translation" pingable "cn-$C3-k1" 10.0.0.6
@@ -502,23 +356,23 @@ equal "vnp2 reports c3 released" "$(vnp2 -k state status "$C3")" released
 # that may still arrive late. With lease 20 and call-timeout 5 that is
 # within 30 s of the refusal.
 i=0
-while [ "$(sql fed_vnp1 "select count(*) from part where state <> 'released'")" != 0 ] &&
+while [ "$(db_sql fed_vnp1 "select count(*) from part where state <> 'released'")" != 0 ] &&
     [ $i -lt 40 ]; do
     sleep 1
     i=$((i + 1))
 done
 equal "vnp1 settles every part as released (waited ${i} s)" \
-    "$(sql fed_vnp1 "select count(*) from part where state <> 'released'")" 0
+    "$(db_sql fed_vnp1 "select count(*) from part where state <> 'released'")" 0
 equal "vnp2 holds no part not released" \
-    "$(sql fed_vnp2 "select count(*) from part where state <> 'released'")" 0
+    "$(db_sql fed_vnp2 "select count(*) from part where state <> 'released'")" 0
 vnp1 list >"$TMP/list" 2>&1
 equal "vnp1 lists c1, c2 released and the refused request failed" \
     "$(grep -cE "state=(released|failed)$" "$TMP/list")" 3
 
 n=$(count_ours)
 equal "no namespace, veth, VXLAN or wire device, tag bridge or tag of ours remains" "$n" 0
-[ "$n" -eq 0 ] || show_ours | sed 's/^/  /'
-equal "both substrates are as they were" "$(snapshot)" "$before"
+[ "$n" -eq 0 ] || netns_show_ours | indent
+equal "both substrates are as they were" "$(netns_snapshot)" "$before"
 equal "alpha's database holds no live CloudNet, allocation or tag" "$(db_live fed_alpha)" "0 0 0"
 equal "beta's database holds no live CloudNet, allocation or tag" "$(db_live fed_beta)" "0 0 0"
 equal "alpha's free CPU is back" "$(alpha -k resources.cpu describe)" "$alpha_cpu"
@@ -532,17 +386,10 @@ CLOUDNETS=
 
 for d in vnp2 vnp1 beta alpha; do
     eval "pid=\$${d}_pid"
-    kill -TERM "$pid"
-    wait "$pid"
+    daemon_stop "$pid"
     equal "$d stops cleanly on SIGTERM" "$?" 0
-    if grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$TMP/$d.log"; then
-        bad "$d ran without a sanitizer report"
-        sed 's/^/  /' "$TMP/$d.log"
-    else
-        ok "$d ran without a sanitizer report"
-    fi
+    sanitizer_clean "$d" "$TMP/$d.log"
 done
 PIDS=
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -19,20 +19,19 @@
 # pipd and could not be counted from outside.
 set -u
 
-NAME=pipd_crash_test
 LEASE=4
 PIPD_EXTRA="max-lease 600
 reap-interval 1"
 . "${TEST_SRCDIR:-$(pwd)/tests}/pipd-e2e/lib.sh"
 
-before=$(snapshot)
+before=$(netns_snapshot)
 equal "nothing of ours before the crashes" "$(count_ours)" 0
 equal "the database holds no CloudNet before the crashes" "$(db_live)" "0 0 0"
 cpu_before=$(free_cpu)
 
 # Predicates polled while a call runs; pipd is killed the moment one holds.
 first_hop() { # something of the hops of CloudNet $1 exists on the switch
-    if [ $mode = vlan ]; then
+    if [ "$mode" = vlan ]; then
         bridge -n "$P-sw" vlan show | grep -qwE '3[0-9][0-9]'
     else
         ip -n "$P-sw" -o link show | grep -q "alias cloudnet=$1 "
@@ -89,9 +88,9 @@ for when in 0 0.05 0.15 "first_hop ID" "namespaces ID 1" "namespaces ID 2" "firs
         "i:$LEASE"
     case $when in
     *ID*)
-        if [ "$call_rc" -eq 1 ]; then ok "the crash cut off negotiate $n mid-embedding"; else
-            bad "the crash cut off negotiate $n mid-embedding (exit $call_rc)"
-            sed 's/^/  /' "$TMP/call.out"
+        if [ "$call_rc" -eq 1 ]; then pass "the crash cut off negotiate $n mid-embedding"; else
+            fail "the crash cut off negotiate $n mid-embedding (exit $call_rc)"
+            indent "$TMP/call.out"
         fi
         ;;
     esac
@@ -115,8 +114,8 @@ wait "$cb"
 rcb=$?
 # B may have been served before A; it must be either done or cut off.
 case "$rca $rcb" in
-"1 0" | "1 1") ok "two calls in flight: the one being embedded is cut off (exits $rca $rcb)" ;;
-*) bad "two calls in flight: the one being embedded is cut off (exits $rca $rcb)" ;;
+"1 0" | "1 1") pass "two calls in flight: the one being embedded is cut off (exits $rca $rcb)" ;;
+*) fail "two calls in flight: the one being embedded is cut off (exits $rca $rcb)" ;;
 esac
 start_pipd || give_up "pipd did not start again after the crash with two calls"
 
@@ -127,8 +126,8 @@ REC=$P-rec
 CLOUDNETS="$CLOUDNETS $REC"
 check "negotiate $REC (long lease)" rpc negotiate "$REC" "@$DATA/red.yaml" i:600
 stop_pipd KILL
-LSAN_OPTIONS=suppressions=$DATA/lsan.supp "$PIPD" -d -f "$TMP/pipd.conf" >>"$TMP/pipd.log" 2>&1 &
-pipd_pid=$!
+daemon_start "$TMP/pipd.log" "$PIPD" -d -f "$TMP/pipd.conf"
+pipd_pid=$daemon_pid
 kill_when "ns_gone $REC"
 start_pipd || give_up "pipd did not start after the crash during recovery"
 equal "$REC is allocated after the crash during recovery" "$(rpc -k state status "$REC")" allocated
@@ -148,8 +147,8 @@ CLOUDNETS="$CLOUDNETS $HN"
 check "negotiate $HN" rpc negotiate "$HN" "@$DATA/red.yaml" "i:$LEASE"
 stop_pipd KILL
 ip netns del "cn-$HN-red2" && ip netns add "cn-$HN-red2"
-ok "made an untagged namespace cn-$HN-red2, as a crash after ip netns add leaves it"
-if [ $mode = vxlan ]; then
+pass "made an untagged namespace cn-$HN-red2, as a crash after ip netns add leaves it"
+if [ "$mode" = vxlan ]; then
     HX=$P-halfvx
     CLOUDNETS="$CLOUDNETS $HX"
     start_pipd || give_up "pipd did not start again"
@@ -158,9 +157,9 @@ if [ $mode = vxlan ]; then
     dev=$(ip -n "$P-sw" -o link show | grep "alias cloudnet=$HX " | head -n 1 |
         awk -F': ' '{print $2}' | cut -d@ -f1)
     if [ -n "$dev" ] && ip -n "$P-sw" link set "$dev" alias ""; then
-        ok "made an untagged VXLAN device $dev, as a crash after ip link add leaves it"
+        pass "made an untagged VXLAN device $dev, as a crash after ip link add leaves it"
     else
-        bad "made an untagged VXLAN device (none of $HX found on the switch)"
+        fail "made an untagged VXLAN device (none of $HX found on the switch)"
     fi
 fi
 start_pipd || give_up "pipd did not start again after the half-made crashes"
@@ -182,12 +181,12 @@ check "negotiate $CON" rpc negotiate "$CON" "@$DATA/red.yaml" "i:$LEASE"
 crash_during "$CON" 0 confirm "$CON"
 state=$(rpc -k state status "$CON")
 case $state in
-allocated) ok "after the crash $CON is allocated (the reaper will release it)" ;;
+allocated) pass "after the crash $CON is allocated (the reaper will release it)" ;;
 provisioned)
-    ok "after the crash $CON is provisioned"
+    pass "after the crash $CON is provisioned"
     check "release the provisioned $CON" rpc release "$CON"
     ;;
-*) bad "after the crash $CON is allocated or provisioned (got '$state')" ;;
+*) fail "after the crash $CON is allocated or provisioned (got '$state')" ;;
 esac
 
 # The leases end; the reaper releases whatever the crashes left allocated.
@@ -199,14 +198,14 @@ while [ $i -lt 30 ] && { [ "$(db_live)" != "0 0 0" ] || [ "$(count_ours)" -ne 0 
 done
 left=$(count_ours)
 equal "no namespace, veth, VXLAN device, tag bridge or tag is left" "$left" 0
-[ "$left" -eq 0 ] || show_ours | sed 's/^/  /'
-equal "the substrate's devices are as before" "$(snapshot)" "$before"
+[ "$left" -eq 0 ] || netns_show_ours | indent
+equal "the substrate's devices are as before" "$(netns_snapshot)" "$before"
 equal "no live reservation, allocation or VLAN tag is left in the database" "$(db_live)" "0 0 0"
 equal "every CloudNet is released, failed or unknown" \
     "$(sql "select count(*) from reservation where state not in ('released','failed')")" 0
 equal "the free CPU is as before" "$(free_cpu)" "$cpu_before"
-grep -q "recovery: " "$TMP/pipd.log" && ok "recovery reported what it did" ||
-    bad "recovery reported what it did"
+grep -q "recovery: " "$TMP/pipd.log" && pass "recovery reported what it did" ||
+    fail "recovery reported what it did"
 
 # One more restart: recovery must not bring anything back (compared with
 # what was left, so one leftover fails the checks above, not every later one).
@@ -221,15 +220,12 @@ CLOUDNETS="$CLOUDNETS $NEW"
 check "negotiate a new CloudNet" rpc negotiate "$NEW" "@$DATA/red.yaml" i:60
 check "confirm it" rpc confirm "$NEW"
 check "start it" rpc start "$NEW"
-check "its VNodes reach each other" ip netns exec "cn-$NEW-red1" ping -c 3 -i 0.2 -W 1 10.0.0.2
+check "its VNodes reach each other" pingable "cn-$NEW-red1" 10.0.0.2
 check "release it" rpc release "$NEW"
 equal "nothing of it is left" "$(count_ours) $(db_live)" "$settled"
 
 stop_pipd TERM
 equal "pipd stops cleanly on SIGTERM" "$?" 0
-grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$TMP/pipd.log" &&
-    { bad "pipd ran without a sanitizer report"; sed 's/^/  /' "$TMP/pipd.log"; } ||
-    ok "pipd ran without a sanitizer report"
+sanitizer_clean pipd "$TMP/pipd.log"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

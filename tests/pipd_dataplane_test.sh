@@ -20,14 +20,13 @@
 # keeps it for inspection).
 set -u
 
-NAME=pipd_dataplane_test
 PIPD_EXTRA="max-lease 600"
 . "${TEST_SRCDIR:-$(pwd)/tests}/pipd-e2e/lib.sh"
 RED=$P-red
 BLUE=$P-blue
 CLOUDNETS="$RED $BLUE"
 
-before=$(snapshot)
+before=$(netns_snapshot)
 equal "nothing of ours before the test" "$(count_ours)" 0
 equal "the database holds no CloudNet" "$(db_live)" "0 0 0"
 cpu_before=$(free_cpu)
@@ -38,11 +37,9 @@ equal "describe offers the netns and KVM hosts' CPUs" "$cpu_before" 12
 fault "too much CPU is infeasible (fault 8)" 8 negotiate "$P-greedy" "@$DATA/too-much-cpu.yaml" i:60
 fault "an image the PIP lacks fails the embedding (fault 11)" 11 negotiate "$P-noimage" \
     "@$DATA/unknown-image.yaml" i:60
-grep -q "no-such-image" "$TMP/out" && ok "the fault names the missing image" ||
-    bad "the fault names the missing image"
+has "the fault names the missing image" "$TMP/out" "no-such-image"
 fault "malformed YAML is refused (fault 1)" 1 negotiate "$P-broken" "@$DATA/malformed.yaml" i:60
-grep -q "^fault 1: $P-broken:[0-9]*:[0-9]*: " "$TMP/out" && ok "the fault gives ID:LINE:COLUMN" ||
-    bad "the fault gives ID:LINE:COLUMN"
+has "the fault gives ID:LINE:COLUMN" "$TMP/out" "^fault 1: $P-broken:[0-9]+:[0-9]+: "
 fault "a zero lease is refused (fault 1)" 1 negotiate "$P-zero" "@$DATA/red.yaml" i:0
 equal "the failed negotiation is recorded as failed" \
     "$(sql "select state from reservation where id = '$P-noimage'")" failed
@@ -62,14 +59,14 @@ rpc -k manifest_yaml negotiate "$RED" "@$DATA/red.yaml" i:120 >"$TMP/red-ml.yaml
 red_tag=$(sed -n 's/.*red-net:.*vlan: \([0-9]*\).*/\1/p' "$TMP/red-ml.yaml")
 rpc -k manifest_yaml negotiate "$BLUE" "@$DATA/blue.yaml" i:120 >"$TMP/blue-ml.yaml" 2>&1
 blue_tag=$(sed -n 's/.*blue-net:.*vlan: \([0-9]*\).*/\1/p' "$TMP/blue-ml.yaml")
-case "$red_tag" in 3[0-9][0-9]) ok "red's manifest has a tag in range ($red_tag)" ;;
-*) bad "red's manifest has a tag in range"; sed 's/^/  /' "$TMP/red-ml.yaml" ;; esac
-[ -n "$blue_tag" ] && [ "$blue_tag" != "$red_tag" ] && ok "blue has another tag ($blue_tag)" ||
-    bad "blue has another tag (red $red_tag, blue $blue_tag)"
+case "$red_tag" in 3[0-9][0-9]) pass "red's manifest has a tag in range ($red_tag)" ;;
+*) fail "red's manifest has a tag in range"; indent "$TMP/red-ml.yaml" ;; esac
+[ -n "$blue_tag" ] && [ "$blue_tag" != "$red_tag" ] && pass "blue has another tag ($blue_tag)" ||
+    fail "blue has another tag (red $red_tag, blue $blue_tag)"
 grep -q "red1: {to: h1" "$TMP/red-ml.yaml" && grep -q "red2: {to: h2" "$TMP/red-ml.yaml" &&
-    ok "red's VNodes sit on h1 and h2" || bad "red's VNodes sit on h1 and h2"
+    pass "red's VNodes sit on h1 and h2" || fail "red's VNodes sit on h1 and h2"
 grep -q "path: \[h1, h1-sw, sw, sw-h2, h2\]" "$TMP/red-ml.yaml" &&
-    ok "red's link crosses the switch" || bad "red's link crosses the switch"
+    pass "red's link crosses the switch" || fail "red's link crosses the switch"
 equal "red is allocated" "$(rpc -k state status "$RED")" allocated
 equal "red1 is defined" "$(rpc -k elements.red1 status "$RED")" defined
 equal "the database holds two allocated CloudNets" "$(db_live | cut -d' ' -f1)" 2
@@ -89,9 +86,6 @@ equal "red-net is configured" "$(rpc -k elements.red-net status "$RED")" configu
 equal "console of red1" "$(rpc console "$RED" red1)" "netns:cn-$RED-red1"
 equal "the free CPU dropped by four" "$(free_cpu)" "$((cpu_before - 4))"
 
-pingable() { # pingable NETNS ADDRESS
-    ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2"
-}
 check "red1 reaches red2 across the switch" pingable "cn-$RED-red1" 10.0.0.2
 check "red2 reaches red1" pingable "cn-$RED-red2" 10.0.0.1
 check "blue1 reaches blue2 across the switch" pingable "cn-$BLUE-blue1" 10.0.0.4
@@ -116,7 +110,7 @@ check "release red again" rpc release "$RED"
 check "release blue" rpc release "$BLUE"
 fault "start after release is refused (fault 1)" 1 start "$BLUE"
 equal "no namespace, veth, VXLAN device, tag bridge or tag of ours remains" "$(count_ours)" 0
-equal "the substrate is as it was" "$(snapshot)" "$before"
+equal "the substrate is as it was" "$(netns_snapshot)" "$before"
 equal "the database holds no live CloudNet, allocation or tag" "$(db_live)" "0 0 0"
 equal "the free CPU is back" "$(free_cpu)" "$cpu_before"
 "$BUILD/bin/pipctl" --socket "$SOCK" --database pipd_e2e list >"$TMP/list" 2>&1
@@ -125,9 +119,6 @@ equal "pipctl lists both CloudNets as released" \
 
 stop_pipd TERM
 equal "pipd stops cleanly on SIGTERM" "$?" 0
-grep -qE "AddressSanitizer|LeakSanitizer|runtime error" "$TMP/pipd.log" &&
-    { bad "pipd ran without a sanitizer report"; sed 's/^/  /' "$TMP/pipd.log"; } ||
-    ok "pipd ran without a sanitizer report"
+sanitizer_clean pipd "$TMP/pipd.log"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish

@@ -26,45 +26,12 @@
 set -u
 
 BUILD=${BUILD:-build}
+SRC=${TEST_SRCDIR:-$(pwd)/tests}
 DRV=$BUILD/tests/emb_dataplane
 P=ctt$$
+. "$SRC/lib/check.sh"
+. "$SRC/lib/netns.sh"
 TMP=$(mktemp -d /tmp/emb-transit-XXXXXX)
-pass=0
-fail=0
-
-ok() {
-    pass=$((pass + 1))
-    echo "ok   $1"
-}
-
-bad() {
-    fail=$((fail + 1))
-    echo "FAIL $1"
-}
-
-# check DESCRIPTION COMMAND...: passes when the command succeeds.
-check() {
-    d=$1
-    shift
-    if "$@" >"$TMP/out" 2>&1; then ok "$d"; else bad "$d"; sed 's/^/  /' "$TMP/out"; fi
-}
-
-# refuse DESCRIPTION COMMAND...: passes when the command fails.
-refuse() {
-    d=$1
-    shift
-    if "$@" >"$TMP/out" 2>&1; then bad "$d"; sed 's/^/  /' "$TMP/out"; else ok "$d"; fi
-}
-
-# equal DESCRIPTION GOT EXPECTED
-equal() {
-    if [ "$2" = "$3" ]; then ok "$1"; else bad "$1 (got '$2', expected '$3')"; fi
-}
-
-# has DESCRIPTION FILE PATTERN: passes when a line of FILE matches (grep -E).
-has() {
-    if grep -qE "$3" "$2"; then ok "$1"; else bad "$1 (no '$3' in:)"; sed 's/^/  /' "$2"; fi
-}
 
 CLOUDNETS=""
 
@@ -73,13 +40,13 @@ CLOUDNETS=""
 # crossing link "net" with tag VLAN inside the PIP and WIRE on t1, the stub
 # of the far side on the border node. WIRE "-" leaves wire_vlan out.
 half() {
-    s=$1 name=$2 node=$3 addr=$4 vlan=$5 wire=$6
-    if [ "$wire" = - ]; then
+    s=$1 name=$2 node=$3 addr=$4 vlan=$5 wtag=$6
+    if [ "$wtag" = - ]; then
         olf="{vlan: $vlan}"
         mlf=""
     else
-        olf="{vlan: $vlan, wire_vlan: $wire}"
-        mlf=", features: {wire_vlan: $wire}"
+        olf="{vlan: $vlan, wire_vlan: $wtag}"
+        mlf=", features: {wire_vlan: $wtag}"
     fi
     cat >"$TMP/$name-$s.yaml" <<EOF
 rdl: 1
@@ -116,64 +83,24 @@ cleanup() {
     for c in $CLOUDNETS; do
         drv "${c%%:*}" "${c#*:}" release >/dev/null 2>&1
     done
-    for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-        case $ns in
-        "$P"-* | cn-"$P"-*) ip netns del "$ns" 2>/dev/null ;;
-        esac
-    done
+    netns_remove
     rm -rf "$TMP"
 }
-trap cleanup EXIT
-[ -n "${EMB_DEBUG:-}" ] && trap - EXIT
-trap 'exit 1' INT TERM
+on_exit cleanup "${EMB_DEBUG:-}"
 
-if [ "$(id -u)" -ne 0 ]; then
-    echo "transit_netns_test: needs root (network namespaces)"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
-if [ ! -x "$DRV" ]; then
-    echo "transit_netns_test: $DRV is not built"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+need_root
+need_built "$DRV"
 
 # ---- the two PIPs and the wire ----
 
-mode=vlan
-wire=8021q
-ip netns add "$P-probe"
-ip -n "$P-probe" link add br0 type bridge vlan_filtering 1 2>/dev/null || mode=vxlan
-ip -n "$P-probe" link add pr0 type veth peer name pr1 &&
-    ip -n "$P-probe" link add link pr0 name pr0.5 type vlan id 5 2>/dev/null || wire=vxlan
-ip netns del "$P-probe"
+netns_probe || give_up "cannot make a network namespace"
 echo "bridge mode: $mode, wire: $wire"
 
 # side SIDE N: host h$SIDE and border switch s$SIDE; N numbers its addresses.
 build_side() {
     s=$1 n=$2
-    for x in h b; do
-        ip netns add "$P-$s$x" || return 1
-        ip -n "$P-$s$x" link set lo up || return 1
-        if [ $mode = vlan ]; then
-            ip -n "$P-$s$x" link add br0 type bridge vlan_filtering 1 || return 1
-        else
-            ip -n "$P-$s$x" link add br0 type bridge || return 1
-        fi
-        ip -n "$P-$s$x" link set br0 up || return 1
-    done
-    ip -n "$P-${s}h" link add p-hs type veth peer name p-sh netns "$P-${s}b" || return 1
-    for x in h:p-hs:1 b:p-sh:2; do
-        ns=$P-$s${x%%:*}
-        dev=${x#*:}
-        dev=${dev%:*}
-        if [ $mode = vlan ]; then
-            ip -n "$ns" link set "$dev" master br0 || return 1
-        else
-            ip -n "$ns" addr add "10.255.$n.${x##*:}/30" dev "$dev" || return 1
-        fi
-        ip -n "$ns" link set "$dev" up || return 1
-    done
+    netns_nodes "${s}h" "${s}b" || return 1
+    netns_link "${s}h" p-hs "10.255.$n.1" "${s}b" p-sh "10.255.$n.2" || return 1
     cat >"$TMP/ul-$s.yaml" <<EOF
 rdl: 1
 kind: underlay
@@ -196,17 +123,13 @@ EOF
 build_substrate() {
     build_side a 1 || return 1
     build_side b 2 || return 1
-    ip -n "$P-ab" link add w-ab type veth peer name w-ba netns "$P-bb" || return 1
-    ip -n "$P-ab" addr add 10.255.9.1/30 dev w-ab || return 1
-    ip -n "$P-bb" addr add 10.255.9.2/30 dev w-ba || return 1
-    ip -n "$P-ab" link set w-ab up || return 1
-    ip -n "$P-bb" link set w-ba up || return 1
+    netns_wire ab w-ab 10.255.9.1 bb w-ba 10.255.9.2 || return 1
     for s in a b; do
         n=1
         [ $s = b ] && n=2
         if [ $s = a ]; then me=w-ab my=10.255.9.1 far=10.255.9.2; else me=w-ba my=10.255.9.2 far=10.255.9.1; fi
         remote=""
-        [ $wire = vxlan ] && remote=" remote $far"
+        [ "$wire" = vxlan ] && remote=" remote $far"
         {
             echo "# PIP $s of tests/transit_netns_test.sh"
             echo "node h$s netns $P-${s}h bridge br0 mode $mode"
@@ -219,44 +142,15 @@ build_substrate() {
     done
 }
 
-if ! build_substrate; then
-    echo "FAIL building the substrate"
-    echo "0 passed, 1 failed"
-    exit 1
-fi
+build_substrate || give_up "building the substrate failed"
 
-NS="ah ab bh bb"
-snapshot() {
-    for n in $NS; do
-        printf '%s:' "$n"
-        ip -n "$P-$n" -o link show | awk -F': ' '{print $2}' | sort | tr '\n' ' '
-        echo
-    done
-}
 # VNode namespaces, owned devices (veths, VXLAN and wire devices), per-tag
 # bridges and, in VLAN mode, the test's tags on any bridge port.
 count_ours() {
-    c=$(ip netns list | awk '{print $1}' | grep -c "^cn-$P-")
-    for n in $NS; do
-        c=$((c + $(ip -n "$P-$n" -o link show | grep -c "alias cloudnet=$P-")))
-        c=$((c + $(ip -n "$P-$n" -o link show | grep -c ': cnb[0-9]*:')))
-        if [ $mode = vlan ]; then
-            c=$((c + $(bridge -n "$P-$n" vlan show | grep -cwE '300[0-9]')))
-        fi
-    done
-    echo "$c"
-}
-# wire_dev SIDE NAME: "ip -d link" of the wire device of CloudNet NAME at the border.
-wire_dev() {
-    dev=$(ip -n "$P-${1}b" -o link show | grep "alias cloudnet=$P-$2$1 transit=" |
-        awk -F': ' '{print $2}' | cut -d@ -f1)
-    [ -n "$dev" ] && ip -n "$P-${1}b" -d link show dev "$dev"
-}
-pingable() { # pingable NETNS ADDRESS
-    ip netns exec "$1" ping -c 3 -i 0.2 -W 1 "$2"
+    netns_count_ours '300[0-9]'
 }
 
-before=$(snapshot)
+before=$(netns_snapshot)
 equal "nothing of ours before the test" "$(count_ours)" 0
 
 half a c1 n1 10.0.0.1/24 3001 3001
@@ -300,8 +194,8 @@ check "c2: a reaches b across the wire" pingable "cn-$P-c2a-n3" 10.0.0.4
 refuse "c1 at a cannot reach c2 at b" pingable "cn-$P-c1a-n1" 10.0.0.4
 refuse "c2 at a cannot reach c1 at b" pingable "cn-$P-c2a-n3" 10.0.0.2
 
-wire_dev a c2 >"$TMP/out" 2>&1
-if [ $wire = 8021q ]; then
+wire_dev ab "$P-c2a" >"$TMP/out" 2>&1
+if [ "$wire" = 8021q ]; then
     has "c2's wire device at a carries tag 3002" "$TMP/out" "vlan protocol 802.1Q id 3002 "
 else
     has "c2's wire device at a carries VNI 3002" "$TMP/out" "vxlan id 3002 "
@@ -327,13 +221,13 @@ check "c3: a reaches b through the translation" pingable "cn-$P-c3a-n5" 10.0.0.6
 check "c3: b reaches a" pingable "cn-$P-c3b-n6" 10.0.0.5
 refuse "c3 at a cannot reach c2 at b" pingable "cn-$P-c3a-n5" 10.0.0.4
 refuse "c2 at b cannot reach c3 at a" pingable "cn-$P-c2b-n4" 10.0.0.5
-wire_dev b c3 >"$TMP/out" 2>&1
-if [ $wire = 8021q ]; then
+wire_dev bb "$P-c3b" >"$TMP/out" 2>&1
+if [ "$wire" = 8021q ]; then
     has "c3's wire device at b carries the wire tag 3001" "$TMP/out" "vlan protocol 802.1Q id 3001 "
 else
     has "c3's wire device at b carries the wire VNI 3001" "$TMP/out" "vxlan id 3001 "
 fi
-if [ $mode = vxlan ]; then
+if [ "$mode" = vxlan ]; then
     has "c3's wire device at b is in the bridge of tag 3005" "$TMP/out" " master cnb3005 "
 else
     bridge -n "$P-bb" vlan show >"$TMP/out" 2>&1
@@ -366,7 +260,6 @@ for c in a:c4 b:c4 a:c3 b:c3 a:c2 b:c2; do
 done
 check "release c3 at b again" drv b c3 release
 equal "no namespace, device, bridge or tag of ours remains" "$(count_ours)" 0
-equal "both PIPs are as they were" "$(snapshot)" "$before"
+equal "both PIPs are as they were" "$(netns_snapshot)" "$before"
 
-echo "$pass passed, $fail failed"
-[ "$fail" -eq 0 ]
+finish
