@@ -38,6 +38,7 @@
 #define PEER_SECRET "peer-one-secret"
 #define OTHER_SECRET "peer-two-secret"
 #define PIP_SECRET "vnp-at-pip-secret"
+#define PIP_OTHER_SECRET "other-at-pip-secret"
 #define TIMEOUT_S 2
 
 struct daemon {
@@ -199,9 +200,9 @@ count_of(const char *cmd)
 
 /*
  * What pip i still has of id beyond its status: allocation and VLAN rows
- * in its database (deleted when a reservation ends), and devices carrying the CloudNet's owner tag in its
- * host's namespace (the transit plugin's wire devices live there). The
- * libvirt test driver's domains live inside pipd and are seen by status.
+ * in its database (deleted when a reservation ends), and devices carrying the CloudNet's owner tag
+ * in its host's namespace (the transit plugin's wire devices live there). The libvirt test driver's
+ * domains live inside pipd and are seen by status.
  */
 static long
 pip_traces(int i, const char *id)
@@ -244,6 +245,18 @@ holders_settle(const char *id, int s)
         n = holders(id);
     }
     return n;
+}
+
+/* How many of id's parts vnpd has not marked released, from its database; -1 on error. */
+static long
+vnpd_parts_open(const char *id)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd),
+             "mariadb -S %s -u root -N -e \"SELECT COUNT(*) FROM vnpdt_vnp.part WHERE "
+             "request_id = '%s' AND state <> 'released'\" 2>/dev/null",
+             db.socket, id);
+    return count_of(cmd);
 }
 
 static char *
@@ -435,12 +448,149 @@ test_refusal(const void *data)
     CHECK(o.code == CN_E_EMBEDDING || cn_fault_code(o.code) == 11);
     CHECK(strstr(o.msg, "pip 'berlin' refused: "));
     CHECK(strstr(o.msg, "no-such-image"));
+    /* berlin answered: it holds nothing, and paris acknowledged its release, so
+     * no part is left for the chores to retry. */
+    CHECK(vnpd_parts_open("refused1") == 0);
     CHECK(holders_settle("refused1", 5) == 0);
     outcome_release(&o);
     id_call(&vnpd, vnp_client_status, PEER_SECRET, "refused1", &o);
     CHECK(o.r);
     CHECK_STR(o.r->state, "failed");
     outcome_release(&o);
+    return 0;
+}
+
+/*
+ * berlin refuses because another of its peers holds the id there: berlin
+ * holds nothing of vnpd's, would answer its release with "forbidden", and
+ * must not be asked again and again; the other peer's CloudNet stays.
+ */
+static int
+test_refusal_forbidden(const void *data)
+{
+    struct outcome o = {0};
+    struct cn_err err = CN_ERR_INIT;
+    char *yaml = fixture("small.yaml");
+    struct vnp_client *other = client_of(&pips[BERLIN], PIP_OTHER_SECRET, 30);
+    struct vnp_reply *r = vnp_client_negotiate(other, "clash1", yaml, 120, &err);
+    (void)data;
+    CHECK(r);
+    vnp_reply_free(r);
+    negotiate_at(&vnpd, PEER_SECRET, "clash1", "span.yaml", 120, &o);
+    CHECK(!o.r);
+    CHECK(o.code == CN_E_FORBIDDEN);
+    CHECK(strstr(o.msg, "pip 'berlin' refused: "));
+    outcome_release(&o);
+    CHECK(vnpd_parts_open("clash1") == 0);
+    CHECK(pip_holds(PARIS, "clash1") == 0);
+    sleep(2); /* two rounds of the chores: nothing to retry, nothing touched */
+    CHECK(vnpd_parts_open("clash1") == 0);
+    r = vnp_client_status(other, "clash1", &err);
+    CHECK(r && cn_streq(r->state, "allocated"));
+    vnp_reply_free(r);
+    r = vnp_client_release(other, "clash1", &err);
+    CHECK(r);
+    vnp_reply_free(r);
+    vnp_client_free(other);
+    free(yaml);
+    cn_err_release(&err);
+    return 0;
+}
+
+/* The tag the manifest gives link, or -1. */
+static long
+manifest_vlan(const char *manifest, const char *link)
+{
+    char key[128];
+    snprintf(key, sizeof(key), "\n  %s:", link);
+    const char *at = manifest ? strstr(manifest, key) : NULL;
+    const char *v = at ? strstr(at + 1, "vlan: ") : NULL;
+    const char *next = at ? strstr(at + 1, "\n  ") : NULL;
+    while (next && next[3] == ' ')
+        next = strstr(next + 1, "\n  ");
+    if (!v || (next && v > next))
+        return -1;
+    return strtol(v + strlen("vlan: "), NULL, 10);
+}
+
+struct bg_negotiation {
+    const char *id;
+    const char *fixture;
+    struct outcome o;
+};
+
+static void *
+bg_negotiate(void *arg)
+{
+    struct bg_negotiation *bg = arg;
+    negotiate_at(&vnpd, PEER_SECRET, bg->id, bg->fixture ? bg->fixture : "span.yaml", 120, &bg->o);
+    return NULL;
+}
+
+static int refresh_views(void);
+
+/*
+ * With sync-max-age vnpd plans against a view older than the tags it has
+ * handed out since: CloudNets negotiated together, or one after another
+ * while the view is young, must still get distinct tags, and a released
+ * one's tag is free again.
+ */
+static int
+test_overlapping_tags(const void *data)
+{
+    struct bg_negotiation bg[4] = {
+        {.id = "tags1"}, {.id = "tags2"}, {.id = "same1"}, {.id = "same1"}};
+    pthread_t t[4];
+    struct outcome o = {0};
+    long tag[3];
+    (void)data;
+    CHECK(refresh_views() == 0);
+    for (int i = 0; i < 4; i++)
+        CHECK(pthread_create(&t[i], NULL, bg_negotiate, &bg[i]) == 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 0; i < 4; i++) {
+        if (!bg[i].o.r)
+            fprintf(stderr, "  %s: %s\n", bg[i].id, bg[i].o.msg);
+        CHECK(bg[i].o.r);
+    }
+    /* The same id twice at once: one negotiation, the same answer twice. */
+    CHECK_STR(bg[2].o.r->manifest_yaml, bg[3].o.r->manifest_yaml);
+    CHECK(pip_holds(BERLIN, "same1") == 1 && pip_holds(PARIS, "same1") == 1);
+    for (int i = 0; i < 3; i++)
+        tag[i] = manifest_vlan(bg[i].o.r->manifest_yaml, "web-db");
+    for (int i = 0; i < 3; i++)
+        CHECK(tag[i] >= 3000 && tag[i] <= 3099);
+    CHECK(tag[0] != tag[1] && tag[0] != tag[2] && tag[1] != tag[2]);
+    /* One more while the view is still young: a fourth tag. */
+    negotiate_at(&vnpd, PEER_SECRET, "tags3", "span.yaml", 120, &o);
+    if (!o.r)
+        fprintf(stderr, "  tags3: %s\n", o.msg);
+    CHECK(o.r);
+    long t3 = manifest_vlan(o.r->manifest_yaml, "web-db");
+    CHECK(t3 >= 3000 && t3 != tag[0] && t3 != tag[1] && t3 != tag[2]);
+    outcome_release(&o);
+    long lowest = tag[0] < tag[1] ? tag[0] : tag[1];
+    lowest = tag[2] < lowest ? tag[2] : lowest;
+    lowest = t3 < lowest ? t3 : lowest;
+    for (const char *const *id = (const char *const[]){"tags1", "tags2", "same1", "tags3", NULL};
+         *id; id++) {
+        id_call(&vnpd, vnp_client_release, PEER_SECRET, *id, &o);
+        CHECK(o.r);
+        outcome_release(&o);
+        CHECK(holders(*id) == 0);
+    }
+    /* Released everywhere: the view (still the same) offers the lowest tag again. */
+    negotiate_at(&vnpd, PEER_SECRET, "tags4", "span.yaml", 120, &o);
+    CHECK(o.r);
+    CHECK(o.r && manifest_vlan(o.r->manifest_yaml, "web-db") == lowest);
+    outcome_release(&o);
+    id_call(&vnpd, vnp_client_release, PEER_SECRET, "tags4", &o);
+    CHECK(o.r);
+    outcome_release(&o);
+    CHECK(holders("tags4") == 0);
+    for (int i = 0; i < 4; i++)
+        outcome_release(&bg[i].o);
     return 0;
 }
 
@@ -524,19 +674,6 @@ test_pip_killed_after_negotiate(const void *data)
     return 0;
 }
 
-struct bg_negotiation {
-    const char *id;
-    struct outcome o;
-};
-
-static void *
-bg_negotiate(void *arg)
-{
-    struct bg_negotiation *bg = arg;
-    negotiate_at(&vnpd, PEER_SECRET, bg->id, "span.yaml", 120, &bg->o);
-    return NULL;
-}
-
 static int
 test_vnpd_crash_recovery(const void *data)
 {
@@ -612,8 +749,7 @@ raw_negotiate_fault(const char *secret, const char *fmt)
     if (env.fault_occurred)
         goto cleanup;
     if (strcmp(fmt, "(ssss)") == 0)
-        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x",
-                             "60");
+        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x", "60");
     else if (strcmp(fmt, "(sss)") == 0)
         xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x");
     else
@@ -785,7 +921,7 @@ write_pip_conf(int i)
              "name %s\nlisten 127.0.0.1:%u\n"
              "database socket=%s name=vnpdt_%s user=root\n"
              "substrate %s/vnpd/%s.yaml\n"
-             "peer vnp " PIP_SECRET "\n"
+             "peer vnp " PIP_SECRET "\npeer other " PIP_OTHER_SECRET "\n"
              "libvirt test:///default\nimages %s/images\ntemplates %s/templates\n"
              "max-lease 600\nmap-time-limit 5\ndataplane %s\n",
              d->name, d->port, db.socket, d->name, test_srcdir(), d->name, dir, dir, dp);
@@ -873,6 +1009,9 @@ main(int argc, char **argv)
         TEST_RUN("spanning request: negotiate, confirm, status, power, list, release",
                  test_spanning, NULL);
         TEST_RUN("a PIP refuses: everything released", test_refusal, NULL);
+        TEST_RUN("a PIP refuses an id another of its peers holds", test_refusal_forbidden, NULL);
+        TEST_RUN("overlapping CloudNets on a cached view get distinct tags", test_overlapping_tags,
+                 NULL);
         TEST_RUN("a PIP is down: nothing held", test_pip_down, NULL);
         TEST_RUN("a PIP hangs past the timeout: late allocation released", test_pip_hangs, NULL);
         TEST_RUN("a PIP dies after negotiate: confirm fails, lease reaps",

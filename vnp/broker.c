@@ -2,17 +2,24 @@
  * vnpd's broker: the negotiation interface (DESIGN section 4) answered by
  * talking to the PIPs it brokers (docs/vnpd.md, docs/federation.md).
  *
- * One mutex serialises every call, the chores and recovery: the store is
- * one database connection, and a negotiation must see the PIPs' capacity
- * without a competing negotiation of this VNP in between. Inside a call the
- * PIPs are talked to in parallel, one thread and one client per PIP.
+ * Calls on different CloudNets run concurrently. What must be serialised
+ * is short: calls on one id wait for each other (idempotency, and a release
+ * must not overtake its negotiation), and planning takes the plan lock, so
+ * that a negotiation plans against the describe() view plus the VLAN tags
+ * this VNP has handed out since (the grants), and records its own tags
+ * before the next one plans. The calls to the PIPs run outside every lock,
+ * in parallel, on clients kept per PIP so that their connections are
+ * reused.
  *
  * Everything that touches a PIP is recorded before it happens: the request
- * row and an operation entry before the first call, a part row before a
- * PIP is asked, so a crash at any point leaves enough behind for recovery
- * to undo it. A release a PIP did not acknowledge (it was down or did not
- * answer in time) leaves its part in release-pending, and the chores retry
- * it, because a negotiation that timed out here may still complete there.
+ * row, an operation entry and a part row per PIP, in one transaction before
+ * the first call, so a crash at any point leaves enough behind for recovery
+ * to undo it; what the PIPs answered goes in one transaction after. A
+ * release a PIP did not acknowledge (it was down or did not answer in time)
+ * leaves its part in release-pending, and the chores retry it, because a
+ * negotiation that timed out here may still complete there. A PIP that
+ * answered the negotiation (agreed or refused) holds nothing it did not
+ * say, so its "not found" ends the part at once.
  */
 #include <pthread.h>
 #include <stdint.h>
@@ -35,11 +42,38 @@ struct sync {
     bool borrowed; /* the broker's cache: not freed by sync_release */
 };
 
+/* The tags one request was given at one PIP, until its release there is acknowledged. */
+struct grant {
+    char *id;
+    const char *pip; /* the configured name */
+    int *tags;
+    size_t ntags;
+};
+
+/* Idle clients of one PIP: each keeps its connection open for the next call. */
+struct pool {
+    struct vnp_client **idle;
+    size_t n;
+};
+
+/* The most idle clients kept per PIP, about the calls expected at once. */
+#define POOL_IDLE_MAX 8
+
 struct vnpd_broker {
     const struct vnpd_config *cfg;
     struct vnpd_store *store;
-    pthread_mutex_t lock;
+    /* Planning: the cache, the grants, and the plan made from them. */
+    pthread_mutex_t plan_lock;
     struct sync cache; /* the last synchronisation, with sync-max-age */
+    struct grant *grants;
+    size_t ngrants, grants_cap;
+    /* Ids a call is working on; a second call on one waits. */
+    pthread_mutex_t ids_lock;
+    pthread_cond_t ids_free;
+    char **busy;
+    size_t nbusy, busy_cap;
+    pthread_mutex_t pool_lock;
+    struct pool *pools; /* one per configured PIP, in configuration order */
 };
 
 enum call_kind {
@@ -54,8 +88,9 @@ enum call_kind {
     CALL_CONSOLES,
 };
 
-/* One call to one PIP, run on a thread of its own. */
+/* One call to one PIP, run on a thread of its own or the caller's. */
 struct call {
+    struct vnpd_broker *b;
     const struct vnpd_pip *pip;
     enum call_kind kind;
     const char *id;
@@ -111,13 +146,51 @@ result_add_element(struct vnp_reply *r, const char *element, const char *state, 
 
 /* ---- calls to PIPs ---- */
 
+/* An idle client of pip with the usual timeout, or a new one. */
+static struct vnp_client *
+client_take(struct vnpd_broker *b, const struct vnpd_pip *pip, unsigned timeout_s,
+            struct cn_err *err)
+{
+    struct pool *pl = &b->pools[pip - b->cfg->pips];
+    struct vnp_client *cl = NULL;
+    if (timeout_s == b->cfg->call_timeout_s) {
+        pthread_mutex_lock(&b->pool_lock);
+        if (pl->n)
+            cl = pl->idle[--pl->n];
+        pthread_mutex_unlock(&b->pool_lock);
+    }
+    return cl ? cl : vnp_client_new(pip->url, pip->secret, timeout_s * 1000u, err);
+}
+
+/*
+ * Keeps cl for the next call to pip unless its transport failed (the
+ * connection may be dead or half-way through an answer) or enough are idle.
+ */
+static void
+client_give_back(struct vnpd_broker *b, const struct vnpd_pip *pip, unsigned timeout_s,
+                 struct vnp_client *cl, const struct cn_err *err)
+{
+    struct pool *pl = &b->pools[pip - b->cfg->pips];
+    bool keep = timeout_s == b->cfg->call_timeout_s &&
+                !(err->count && (err->code == CN_E_TIMEOUT || err->code == CN_E_IO));
+    if (keep) {
+        pthread_mutex_lock(&b->pool_lock);
+        keep = pl->n < POOL_IDLE_MAX;
+        if (keep)
+            pl->idle[pl->n++] = cl;
+        pthread_mutex_unlock(&b->pool_lock);
+    }
+    if (!keep)
+        vnp_client_free(cl);
+}
+
 static void
 call_once(struct call *c)
 {
     struct vnp_client *cl;
     double t0 = cn_now();
 
-    cl = vnp_client_new(c->pip->url, c->pip->secret, c->timeout_s * 1000u, &c->err);
+    cl = client_take(c->b, c->pip, c->timeout_s, &c->err);
     if (!cl) {
         c->failed = true;
         goto done;
@@ -158,7 +231,7 @@ call_once(struct call *c)
     }
     if (c->kind != CALL_DESCRIBE && c->kind != CALL_CONSOLES)
         c->failed = !c->reply;
-    vnp_client_free(cl);
+    client_give_back(c->b, c->pip, c->timeout_s, cl, &c->err);
 done:
     c->ms = (long)((cn_now() - t0) * 1000.0 + 0.5);
     pthread_mutex_lock(c->order_lock);
@@ -173,9 +246,12 @@ call_thread(void *arg)
     return NULL;
 }
 
-/* Runs the calls, in parallel unless the configuration says serial. */
+/*
+ * Runs the calls, in parallel unless the configuration says serial: one
+ * thread for each but the last, which runs on the caller's.
+ */
 static void
-run_calls(const struct vnpd_broker *b, struct call *calls, size_t n)
+run_calls(struct vnpd_broker *b, struct call *calls, size_t n)
 {
     pthread_mutex_t order_lock = PTHREAD_MUTEX_INITIALIZER;
     pthread_t *threads = xcalloc(n + 1, sizeof(*threads));
@@ -183,6 +259,7 @@ run_calls(const struct vnpd_broker *b, struct call *calls, size_t n)
     int next = 0;
 
     for (size_t i = 0; i < n; i++) {
+        calls[i].b = b;
         calls[i].next_order = &next;
         calls[i].order_lock = &order_lock;
         if (!calls[i].timeout_s)
@@ -190,11 +267,9 @@ run_calls(const struct vnpd_broker *b, struct call *calls, size_t n)
         cn_err_init(&calls[i].err);
     }
     for (size_t i = 0; i < n; i++) {
-        if (b->cfg->serial || n == 1)
-            call_once(&calls[i]);
-        else
+        if (!b->cfg->serial && i + 1 < n)
             started[i] = pthread_create(&threads[i], NULL, call_thread, &calls[i]) == 0;
-        if (!b->cfg->serial && n > 1 && !started[i])
+        if (!started[i])
             call_once(&calls[i]);
     }
     for (size_t i = 0; i < n; i++)
@@ -311,24 +386,109 @@ calls_for_parts(const struct vnpd_broker *b, const struct vnpd_part *parts, size
     return calls;
 }
 
+/* ---- grants: the tags handed out, until their release is acknowledged ---- */
+
+static void
+grants_add(struct vnpd_broker *b, const char *id, const struct vnp_partial *partials, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct vnpd_pip *pip = pip_named(b, partials[i].pip);
+        if (!pip || !partials[i].ntags)
+            continue;
+        CN_GROW(b->grants, b->grants_cap, b->ngrants + 1);
+        struct grant *g = &b->grants[b->ngrants++];
+        g->id = xstrdup(id);
+        g->pip = pip->name;
+        g->ntags = partials[i].ntags;
+        g->tags = xcalloc(g->ntags, sizeof(*g->tags));
+        memcpy(g->tags, partials[i].tags, g->ntags * sizeof(*g->tags));
+    }
+}
+
+/* Forgets id's grants; the caller holds the plan lock. */
+static void
+grants_drop_locked(struct vnpd_broker *b, const char *id)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->ngrants; i++) {
+        if (cn_streq(b->grants[i].id, id)) {
+            free(b->grants[i].id);
+            free(b->grants[i].tags);
+        } else {
+            b->grants[kept++] = b->grants[i];
+        }
+    }
+    b->ngrants = kept;
+}
+
+static void
+grants_drop(struct vnpd_broker *b, const char *id)
+{
+    pthread_mutex_lock(&b->plan_lock);
+    grants_drop_locked(b, id);
+    pthread_mutex_unlock(&b->plan_lock);
+}
+
 /*
- * Releases id at every PIP holding a part not yet released. A PIP that
- * does not acknowledge keeps its part in release-pending for the chores;
- * a "not found" counts as done only once retry_until has passed, since a
- * negotiation that timed out here may still arrive there.
+ * The tags granted at each of the n PIPs of views, for planning. A grant
+ * older than the view is usually in it already; excluding its tags again
+ * costs nothing, while telling which grants the view saw would need the
+ * PIP's own clock. The caller holds the plan lock; free with taken_free.
+ */
+static struct vnp_taken_tags *
+taken_of(const struct vnpd_broker *b, const struct vnp_pip_view *views, size_t n)
+{
+    struct vnp_taken_tags *t = xcalloc(n + 1, sizeof(*t));
+    for (size_t i = 0; i < n; i++) {
+        size_t total = 0;
+        for (size_t g = 0; g < b->ngrants; g++)
+            if (cn_streq(b->grants[g].pip, views[i].name))
+                total += b->grants[g].ntags;
+        int *tags = xcalloc(total + 1, sizeof(*tags));
+        for (size_t g = 0; g < b->ngrants; g++)
+            if (cn_streq(b->grants[g].pip, views[i].name))
+                for (size_t k = 0; k < b->grants[g].ntags; k++)
+                    tags[t[i].n++] = b->grants[g].tags[k];
+        t[i].tags = tags;
+    }
+    return t;
+}
+
+static void
+taken_free(struct vnp_taken_tags *t, size_t n)
+{
+    for (size_t i = 0; t && i < n; i++)
+        free((void *)(uintptr_t)t[i].tags);
+    free(t);
+}
+
+/* ---- releasing ---- */
+
+/*
+ * Releases id at every PIP holding a part not yet released and records the
+ * outcome in one transaction, together with the request's new state, its
+ * reason and fault when state is not NULL (which also ends the operation in
+ * flight). A PIP that does not acknowledge keeps its part in release-pending
+ * for the chores. "not found" counts as done, except for a part whose
+ * negotiation got no answer, until the later of its retry_until and the one
+ * given: that negotiation may still arrive at the PIP. Once nothing is held
+ * any more, the request's tags are free for the next plan.
  */
 static void
-release_parts(struct vnpd_broker *b, const char *id, long long retry_until)
+release_and_mark(struct vnpd_broker *b, const char *id, long long retry_until, const char *state,
+                 const char *reason, int fault)
 {
     struct cn_err err = CN_ERR_INIT;
     struct vnpd_part *parts = NULL;
     size_t nparts = 0, n = 0;
     struct call *calls = NULL;
+    bool all_done = true;
 
     if (vnpd_store_parts(b->store, id, &parts, &nparts, &err) < 0)
         goto cleanup;
     calls = calls_for_parts(b, parts, nparts, CALL_RELEASE, id, false, &n);
     run_calls(b, calls, n);
+    bool tx = vnpd_store_transaction(b->store, &err) == 0;
     for (size_t i = 0; i < n; i++) {
         const struct vnpd_part *p = NULL;
         for (size_t j = 0; j < nparts; j++)
@@ -336,47 +496,42 @@ release_parts(struct vnpd_broker *b, const char *id, long long retry_until)
                 p = &parts[j];
         long long until = p && p->retry_until > retry_until ? p->retry_until : retry_until;
         bool done = !calls[i].failed || (calls[i].err.code == CN_E_NOTFOUND && wall_now() > until);
+        all_done &= done;
         cn_err_clear(&err);
         vnpd_store_set_part(b->store, id, calls[i].pip->name, done ? "released" : "release-pending",
-                            NULL, until, &err);
+                            NULL, done ? 0 : until, &err);
     }
+    if (state) {
+        cn_err_clear(&err);
+        vnpd_store_set_request(b->store, id, state, NULL, reason, fault, 0, &err);
+        vnpd_store_op_end(b->store, id, &err);
+    }
+    if (tx)
+        vnpd_store_commit(b->store, &err);
 cleanup:
+    if (all_done && !err.count)
+        grants_drop(b, id);
     calls_release(calls, n);
     vnpd_parts_free(parts, nparts);
     cn_err_release(&err);
 }
 
-/* Undoes id everywhere and marks it failed with why; err gets why as well. */
+/* Undoes id everywhere and marks it failed with why. */
 static void
 fail_request(struct vnpd_broker *b, const char *id, int code, const char *why,
              long long retry_until)
 {
-    struct cn_err ignored = CN_ERR_INIT;
-    release_parts(b, id, retry_until);
-    vnpd_store_set_request(b->store, id, "failed", NULL, why, code, 0, &ignored);
-    cn_err_clear(&ignored);
-    vnpd_store_op_end(b->store, id, &ignored);
-    cn_err_release(&ignored);
+    release_and_mark(b, id, retry_until, "failed", why, code);
 }
 
 /* ---- synchronisation ---- */
 
 static void sync_release(struct sync *s);
 
-/*
- * Asks every PIP for its describe() in parallel; a PIP that does not answer
- * in time is left out. With sync-max-age the answers are kept and reused
- * while young: a stale view only costs a refusal from the PIP.
- */
+/* Asks every PIP for its describe() in parallel; a PIP that does not answer in time is left out. */
 static void
-sync_pips(struct vnpd_broker *b, struct sync *s)
+sync_fresh(struct vnpd_broker *b, struct sync *s)
 {
-    unsigned age = b->cfg->sync_max_age_s;
-    if (age && b->cache.views && cn_now() - b->cache.at < age) {
-        *s = b->cache;
-        s->borrowed = true;
-        return;
-    }
     memset(s, 0, sizeof(*s));
     s->at = cn_now();
     s->n = b->cfg->npips;
@@ -391,6 +546,24 @@ sync_pips(struct vnpd_broker *b, struct sync *s)
         s->views[i].name = b->cfg->pips[i].name;
         s->views[i].desc = s->calls[i].desc;
     }
+}
+
+/*
+ * The view to plan against. With sync-max-age the answers are kept and
+ * reused while young (borrowed: valid while the plan lock is held, which the
+ * caller then holds); a stale view costs at most a refusal from the PIP.
+ * Without it every caller synchronises on its own, outside the lock.
+ */
+static void
+sync_pips(struct vnpd_broker *b, struct sync *s)
+{
+    unsigned age = b->cfg->sync_max_age_s;
+    if (age && b->cache.views && cn_now() - b->cache.at < age) {
+        *s = b->cache;
+        s->borrowed = true;
+        return;
+    }
+    sync_fresh(b, s);
     if (age) {
         sync_release(&b->cache);
         b->cache = *s;
@@ -419,7 +592,13 @@ vnpd_broker_new(const struct vnpd_config *cfg, struct vnpd_store *store, struct 
     b = xcalloc(1, sizeof(*b));
     b->cfg = cfg;
     b->store = store;
-    pthread_mutex_init(&b->lock, NULL);
+    pthread_mutex_init(&b->plan_lock, NULL);
+    pthread_mutex_init(&b->ids_lock, NULL);
+    pthread_cond_init(&b->ids_free, NULL);
+    pthread_mutex_init(&b->pool_lock, NULL);
+    b->pools = xcalloc(cfg->npips + 1, sizeof(*b->pools));
+    for (size_t i = 0; i < cfg->npips; i++)
+        b->pools[i].idle = xcalloc(POOL_IDLE_MAX, sizeof(*b->pools[i].idle));
     return b;
 }
 
@@ -428,10 +607,68 @@ vnpd_broker_free(struct vnpd_broker *b)
 {
     if (!b)
         return;
-    pthread_mutex_destroy(&b->lock);
+    for (size_t i = 0; i < b->cfg->npips; i++) {
+        for (size_t j = 0; j < b->pools[i].n; j++)
+            vnp_client_free(b->pools[i].idle[j]);
+        free(b->pools[i].idle);
+    }
+    free(b->pools);
+    for (size_t i = 0; i < b->ngrants; i++) {
+        free(b->grants[i].id);
+        free(b->grants[i].tags);
+    }
+    free(b->grants);
+    free(b->busy);
+    pthread_mutex_destroy(&b->plan_lock);
+    pthread_mutex_destroy(&b->ids_lock);
+    pthread_cond_destroy(&b->ids_free);
+    pthread_mutex_destroy(&b->pool_lock);
     sync_release(&b->cache);
     vnp_client_global_cleanup();
     free(b);
+}
+
+/* ---- one call at a time per id ---- */
+
+static bool
+id_busy(const struct vnpd_broker *b, const char *id)
+{
+    for (size_t i = 0; i < b->nbusy; i++)
+        if (cn_streq(b->busy[i], id))
+            return true;
+    return false;
+}
+
+/*
+ * Marks id busy, waiting while another call works on it (or, with wait
+ * false, answering false at once). id is borrowed until id_leave.
+ */
+static bool
+id_enter(struct vnpd_broker *b, const char *id, bool wait)
+{
+    pthread_mutex_lock(&b->ids_lock);
+    while (wait && id_busy(b, id))
+        pthread_cond_wait(&b->ids_free, &b->ids_lock);
+    bool entered = !id_busy(b, id);
+    if (entered) {
+        CN_GROW(b->busy, b->busy_cap, b->nbusy + 1);
+        b->busy[b->nbusy++] = (char *)(uintptr_t)id;
+    }
+    pthread_mutex_unlock(&b->ids_lock);
+    return entered;
+}
+
+static void
+id_leave(struct vnpd_broker *b, const char *id)
+{
+    pthread_mutex_lock(&b->ids_lock);
+    for (size_t i = 0; i < b->nbusy; i++)
+        if (b->busy[i] == id) {
+            b->busy[i] = b->busy[--b->nbusy];
+            break;
+        }
+    pthread_cond_broadcast(&b->ids_free);
+    pthread_mutex_unlock(&b->ids_lock);
 }
 
 const char *
@@ -451,12 +688,16 @@ struct vnp_description *
 vnpd_broker_describe(struct vnpd_broker *b, struct cn_err *err)
 {
     struct sync s;
+    bool cached = b->cfg->sync_max_age_s > 0;
     (void)err;
-    pthread_mutex_lock(&b->lock);
-    sync_pips(b, &s);
+    if (!cached)
+        sync_fresh(b, &s);
+    pthread_mutex_lock(&b->plan_lock);
+    if (cached)
+        sync_pips(b, &s);
     struct vnp_description *d = vnp_plan_describe(b->cfg->name, VNPD_VERSION, s.views, s.n);
+    pthread_mutex_unlock(&b->plan_lock);
     sync_release(&s);
-    pthread_mutex_unlock(&b->lock);
     return d;
 }
 
@@ -511,46 +752,94 @@ add_provider(struct vnp_reply *r, const struct call *c)
 }
 
 /*
- * Maps ol over the PIPs, cuts it and negotiates the pieces. On failure err
- * holds the reason to answer and the request is failed (or forgotten when
- * no PIP was asked anything).
+ * Plans ol under the plan lock: synchronises (or takes the cached view),
+ * builds the VNP's underlay, maps and cuts, and grants the tags it chose.
  */
-static struct vnp_reply *
-negotiate_new(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol, long lease_s,
-              struct cn_err *err)
+static int
+plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol, struct rdl_graph **ret_ml,
+     struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
 {
     struct sync s;
     struct rdl_graph *ul = NULL, *ml = NULL;
+    struct vnp_taken_tags *taken = NULL;
+    struct map_options opts;
+    bool cached = b->cfg->sync_max_age_s > 0;
+    int ret = -1;
+
+    if (!cached)
+        sync_fresh(b, &s);
+    pthread_mutex_lock(&b->plan_lock);
+    if (cached)
+        sync_pips(b, &s);
+    taken = taken_of(b, s.views, s.n);
+    ul = vnp_plan_underlay(b->cfg->name, s.views, s.n, b->cfg->transits, b->cfg->ntransits, err);
+    if (!ul)
+        goto cleanup;
+    map_options_init(&opts);
+    opts.objective = "cost";
+    opts.time_limit_s = b->cfg->map_time_limit_s;
+    if (map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, err) < 0 ||
+        vnp_plan_partition_except(ol, ml, s.views, s.n, taken, b->cfg->transits, b->cfg->ntransits,
+                                  ret_partials, ret_n, err) < 0)
+        goto cleanup;
+    grants_add(b, id, *ret_partials, *ret_n);
+    *ret_ml = ml;
+    ml = NULL;
+    ret = 0;
+cleanup:
+    pthread_mutex_unlock(&b->plan_lock);
+    taken_free(taken, s.n);
+    rdl_graph_free(ml);
+    rdl_graph_free(ul);
+    sync_release(&s);
+    return ret;
+}
+
+/* Records the request, its operation and every part in one transaction. */
+static int
+record_request(struct vnpd_broker *b, const char *id, const char *peer, const char *yaml,
+               const struct vnp_partial *partials, size_t nparts, struct cn_err *err)
+{
+    if (vnpd_store_transaction(b->store, err) < 0)
+        return -1;
+    int rc = vnpd_store_begin_request(b->store, id, peer, yaml, err);
+    for (size_t i = 0; rc == 0 && i < nparts; i++) {
+        char *els = join_lines(partials[i].elements, partials[i].nelements);
+        rc = vnpd_store_add_part(b->store, id, partials[i].pip, partials[i].yaml, els, err);
+        free(els);
+    }
+    if (rc < 0) {
+        vnpd_store_rollback(b->store);
+        return -1;
+    }
+    return vnpd_store_commit(b->store, err);
+}
+
+/*
+ * Maps ol over the PIPs, cuts it and negotiates the pieces. On failure err
+ * holds the reason to answer and the request is failed (or not stored at
+ * all when no PIP was asked anything).
+ */
+static struct vnp_reply *
+negotiate_new(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
+              const struct rdl_graph *ol, long lease_s, struct cn_err *err)
+{
+    struct rdl_graph *ml = NULL;
     struct vnp_partial *partials = NULL;
     size_t nparts = 0;
     struct call *calls = NULL;
     struct vnp_pip_manifest *pm = NULL;
     struct vnp_reply *res = NULL;
     char *manifest = NULL;
-    struct map_options opts;
     long pip_lease = lease_s < b->cfg->lease_s ? lease_s : b->cfg->lease_s;
     long long retry_until = wall_now() + pip_lease + b->cfg->call_timeout_s + 5;
+    long long expires = 0;
     bool asked = false;
 
-    sync_pips(b, &s);
-    ul = vnp_plan_underlay(b->cfg->name, s.views, s.n, b->cfg->transits, b->cfg->ntransits, err);
-    if (!ul)
-        goto fail;
-    map_options_init(&opts);
-    opts.objective = "cost";
-    opts.time_limit_s = b->cfg->map_time_limit_s;
-    if (map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, err) < 0)
-        goto fail;
-    if (vnp_plan_partition(ol, ml, s.views, s.n, b->cfg->transits, b->cfg->ntransits, &partials,
-                           &nparts, err) < 0)
+    if (plan(b, id, ol, &ml, &partials, &nparts, err) < 0)
         goto fail;
     calls = xcalloc(nparts + 1, sizeof(*calls));
     for (size_t i = 0; i < nparts; i++) {
-        char *els = join_lines(partials[i].elements, partials[i].nelements);
-        int rc = vnpd_store_add_part(b->store, id, partials[i].pip, partials[i].yaml, els, err);
-        free(els);
-        if (rc < 0)
-            goto fail;
         calls[i].pip = pip_named(b, partials[i].pip);
         calls[i].kind = CALL_NEGOTIATE;
         calls[i].id = id;
@@ -561,37 +850,63 @@ negotiate_new(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
             goto fail;
         }
     }
+    if (record_request(b, id, peer, yaml, partials, nparts, err) < 0)
+        goto fail;
     asked = true;
     run_calls(b, calls, nparts);
 
     res = xcalloc(1, sizeof(*res));
     res->providers = xcalloc(nparts + 1, sizeof(*res->providers));
     res->nproviders = nparts;
-    for (size_t i = 0; i < nparts; i++) {
+    for (size_t i = 0; i < nparts; i++)
         add_provider(res, &calls[i]);
+    const struct call *bad = first_failure(calls, nparts);
+    if (!bad) {
+        pm = xcalloc(nparts + 1, sizeof(*pm));
+        for (size_t i = 0; i < nparts; i++) {
+            pm[i].pip = calls[i].pip->name;
+            pm[i].manifest_yaml =
+                calls[i].reply->manifest_yaml ? calls[i].reply->manifest_yaml : "";
+            if (calls[i].reply->expires && (!expires || calls[i].reply->expires < expires))
+                expires = calls[i].reply->expires;
+        }
+        manifest = vnp_plan_manifest(ml, pm, nparts, err);
+        if (!manifest)
+            goto fail;
+    }
+    /*
+     * What every PIP answered, in one transaction. A PIP that refused holds
+     * nothing: its part is done, with no release to send (which it might
+     * answer with "not found" or, for an id another peer holds there,
+     * "forbidden"). Only a negotiation that got no answer may still
+     * complete at its PIP: its part alone keeps retry_until for the release.
+     */
+    if (vnpd_store_transaction(b->store, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < nparts; i++) {
         if (!calls[i].failed)
             vnpd_store_set_part(b->store, id, calls[i].pip->name, "allocated",
-                                calls[i].reply->manifest_yaml, retry_until, err);
+                                calls[i].reply->manifest_yaml, 0, err);
+        else if (cn_streq(failure_kind(&calls[i]), "refused"))
+            vnpd_store_set_part(b->store, id, calls[i].pip->name, "released", NULL, 0, err);
+        else
+            vnpd_store_set_part(b->store, id, calls[i].pip->name, "negotiating", NULL, retry_until,
+                                err);
     }
-    const struct call *bad = first_failure(calls, nparts);
+    if (!bad) {
+        vnpd_store_set_request(b->store, id, "allocated", manifest, NULL, 0, expires, err);
+        vnpd_store_op_end(b->store, id, err);
+    }
+    if (err->count) {
+        vnpd_store_rollback(b->store);
+        goto fail;
+    }
+    if (vnpd_store_commit(b->store, err) < 0)
+        goto fail;
     if (bad) {
         call_error(b, bad, err);
         goto fail;
     }
-    pm = xcalloc(nparts + 1, sizeof(*pm));
-    long long expires = 0;
-    for (size_t i = 0; i < nparts; i++) {
-        pm[i].pip = calls[i].pip->name;
-        pm[i].manifest_yaml = calls[i].reply->manifest_yaml ? calls[i].reply->manifest_yaml : "";
-        if (calls[i].reply->expires && (!expires || calls[i].reply->expires < expires))
-            expires = calls[i].reply->expires;
-    }
-    manifest = vnp_plan_manifest(ml, pm, nparts, err);
-    if (!manifest)
-        goto fail;
-    if (vnpd_store_set_request(b->store, id, "allocated", manifest, NULL, 0, expires, err) < 0 ||
-        vnpd_store_op_end(b->store, id, err) < 0)
-        goto fail;
     res->id = xstrdup(id);
     res->state = xstrdup("allocated");
     res->expires = expires;
@@ -600,11 +915,10 @@ negotiate_new(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
     goto cleanup;
 fail:
     if (asked) {
-        fail_request(b, id, err->code, cn_err_msg(err), retry_until);
+        /* Unanswered parts carry their retry_until when the write above got through. */
+        fail_request(b, id, err->code, cn_err_msg(err), err->code == CN_E_DB ? retry_until : 0);
     } else {
-        struct cn_err ignored = CN_ERR_INIT;
-        vnpd_store_forget(b->store, id, &ignored);
-        cn_err_release(&ignored);
+        grants_drop(b, id);
     }
     vnp_reply_free(res);
     res = NULL;
@@ -614,18 +928,17 @@ cleanup:
     calls_release(calls, nparts);
     vnp_partials_free(partials, nparts);
     rdl_graph_free(ml);
-    rdl_graph_free(ul);
-    sync_release(&s);
     return res;
 }
 
-static struct vnp_reply *
-negotiate_locked(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
-                 long lease_s, struct cn_err *err)
+struct vnp_reply *
+vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
+                      long lease_s, struct cn_err *err)
 {
     struct vnpd_request *q = NULL;
     struct rdl_graph *ol = NULL;
     struct vnp_reply *res = NULL;
+    bool entered = false;
 
     if (!id_ok(id)) {
         cn_err_set(err, CN_E_INVALID, "bad id '%s': 1-64 letters, digits, '_', '-', '.'", id);
@@ -640,6 +953,7 @@ negotiate_locked(struct vnpd_broker *b, const char *peer, const char *id, const 
                    strlen(yaml), b->cfg->max_request);
         goto cleanup;
     }
+    entered = id_enter(b, id, true);
     q = vnpd_store_get(b->store, id, err);
     if (q) {
         if (!cn_streq(q->peer, peer))
@@ -663,23 +977,13 @@ negotiate_locked(struct vnpd_broker *b, const char *peer, const char *id, const 
                    rdl_kind_name(rdl_graph_kind(ol)));
         goto cleanup;
     }
-    if (vnpd_store_begin_request(b->store, id, peer, yaml, err) < 0)
-        goto cleanup;
-    res = negotiate_new(b, id, ol, lease_s, err);
+    res = negotiate_new(b, peer, id, yaml, ol, lease_s, err);
 cleanup:
+    if (entered)
+        id_leave(b, id);
     rdl_graph_free(ol);
     vnpd_request_free(q);
     return res;
-}
-
-struct vnp_reply *
-vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
-                      long lease_s, struct cn_err *err)
-{
-    pthread_mutex_lock(&b->lock);
-    struct vnp_reply *r = negotiate_locked(b, peer, id, yaml, lease_s, err);
-    pthread_mutex_unlock(&b->lock);
-    return r;
 }
 
 /*
@@ -741,7 +1045,7 @@ manifest_with_consoles(const char *manifest, const struct call *calls, size_t n,
 /* Runs one kind of call on every live part; on failure fails the request. */
 static int
 all_parts(struct vnpd_broker *b, const char *id, const struct vnpd_part *parts, size_t nparts,
-          enum call_kind kind, const char *next_state, struct cn_err *err)
+          enum call_kind kind, struct cn_err *err)
 {
     size_t n;
     struct call *calls = calls_for_parts(b, parts, nparts, kind, id, false, &n);
@@ -752,12 +1056,34 @@ all_parts(struct vnpd_broker *b, const char *id, const struct vnpd_part *parts, 
         call_error(b, bad, err);
         fail_request(b, id, err->code, cn_err_msg(err), 0);
         ret = -1;
-    } else {
-        for (size_t i = 0; i < n && next_state; i++)
-            vnpd_store_set_part(b->store, id, calls[i].pip->name, next_state, NULL, 0, err);
     }
     calls_release(calls, n);
     return ret;
+}
+
+/*
+ * The end of a confirmation in one transaction: the parts provisioned, the
+ * request with its manifest, the operation done. Until it commits, recovery
+ * sees a confirm in flight and undoes it, so the parts' state need not be
+ * written any earlier.
+ */
+static int
+record_provisioned(struct vnpd_broker *b, const char *id, const struct vnpd_part *parts,
+                   size_t nparts, const char *manifest, struct cn_err *err)
+{
+    if (vnpd_store_transaction(b->store, err) < 0)
+        return -1;
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < nparts; i++)
+        if (!cn_streq(parts[i].state, "released"))
+            rc = vnpd_store_set_part(b->store, id, parts[i].pip, "provisioned", NULL, 0, err);
+    if (rc < 0 ||
+        vnpd_store_set_request(b->store, id, "provisioned", manifest, NULL, 0, 0, err) < 0 ||
+        vnpd_store_op_end(b->store, id, err) < 0) {
+        vnpd_store_rollback(b->store);
+        return -1;
+    }
+    return vnpd_store_commit(b->store, err);
 }
 
 static struct vnp_reply *
@@ -780,8 +1106,8 @@ confirm_locked(struct vnpd_broker *b, const char *peer, const char *id, struct c
     if (vnpd_store_op_begin(b->store, id, "confirm", err) < 0 ||
         vnpd_store_parts(b->store, id, &parts, &nparts, err) < 0)
         goto cleanup;
-    if (all_parts(b, id, parts, nparts, CALL_CONFIRM, "provisioned", err) < 0 ||
-        all_parts(b, id, parts, nparts, CALL_START, NULL, err) < 0)
+    if (all_parts(b, id, parts, nparts, CALL_CONFIRM, err) < 0 ||
+        all_parts(b, id, parts, nparts, CALL_START, err) < 0)
         goto cleanup;
     ol = rdl_read_string(id, q->yaml, strlen(q->yaml), err);
     if (!ol)
@@ -800,9 +1126,7 @@ confirm_locked(struct vnpd_broker *b, const char *peer, const char *id, struct c
         goto cleanup;
     }
     manifest = manifest_with_consoles(q->manifest ? q->manifest : "", calls, ncalls, err);
-    if (!manifest ||
-        vnpd_store_set_request(b->store, id, "provisioned", manifest, NULL, 0, 0, err) < 0 ||
-        vnpd_store_op_end(b->store, id, err) < 0)
+    if (!manifest || record_provisioned(b, id, parts, nparts, manifest, err) < 0)
         goto cleanup;
     vnpd_request_free(q);
     q = vnpd_store_get(b->store, id, err);
@@ -822,9 +1146,10 @@ cleanup:
 struct vnp_reply *
 vnpd_broker_confirm(struct vnpd_broker *b, const char *peer, const char *id, struct cn_err *err)
 {
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnp_reply *r = confirm_locked(b, peer, id, err);
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     return r;
 }
 
@@ -835,9 +1160,7 @@ release_request(struct vnpd_broker *b, const char *id, const char *reason)
 {
     struct cn_err ignored = CN_ERR_INIT;
     vnpd_store_op_begin(b->store, id, "release", &ignored);
-    release_parts(b, id, 0);
-    vnpd_store_set_request(b->store, id, "released", NULL, reason, 0, 0, &ignored);
-    vnpd_store_op_end(b->store, id, &ignored);
+    release_and_mark(b, id, 0, "released", reason, 0);
     cn_err_release(&ignored);
 }
 
@@ -845,7 +1168,7 @@ struct vnp_reply *
 vnpd_broker_release(struct vnpd_broker *b, const char *peer, const char *id, struct cn_err *err)
 {
     struct vnp_reply *res = NULL;
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnpd_request *q = owned(b, peer, id, err);
     if (q && !cn_streq(q->state, "released") && !cn_streq(q->state, "failed")) {
         char *reason = xasprintf("released by %s", peer);
@@ -856,7 +1179,8 @@ vnpd_broker_release(struct vnpd_broker *b, const char *peer, const char *id, str
     }
     if (q)
         res = result_of(q, false);
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     vnpd_request_free(q);
     return res;
 }
@@ -870,7 +1194,7 @@ vnpd_broker_renew(struct vnpd_broker *b, const char *peer, const char *id, long 
     size_t nparts = 0, n = 0;
     struct call *calls = NULL;
 
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnpd_request *q = owned(b, peer, id, err);
     if (!q)
         goto cleanup;
@@ -904,7 +1228,8 @@ vnpd_broker_renew(struct vnpd_broker *b, const char *peer, const char *id, long 
     res = result_of(q, false);
     res->expires = expires;
 cleanup:
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     calls_release(calls, n);
     vnpd_parts_free(parts, nparts);
     vnpd_request_free(q);
@@ -938,7 +1263,7 @@ vnpd_broker_status(struct vnpd_broker *b, const char *peer, const char *id, stru
     size_t nparts = 0, n = 0, cap = 0;
     struct call *calls = NULL;
 
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnpd_request *q = owned(b, peer, id, err);
     if (!q || vnpd_store_parts(b->store, id, &parts, &nparts, err) < 0)
         goto cleanup;
@@ -971,7 +1296,8 @@ vnpd_broker_status(struct vnpd_broker *b, const char *peer, const char *id, stru
         }
     }
 cleanup:
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     calls_release(calls, n);
     vnpd_parts_free(parts, nparts);
     vnpd_request_free(q);
@@ -988,7 +1314,7 @@ vnpd_broker_power(struct vnpd_broker *b, const char *peer, const char *id, enum 
     struct call *calls = NULL;
     const char ***lists = NULL;
 
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnpd_request *q = owned(b, peer, id, err);
     if (!q)
         goto cleanup;
@@ -1041,7 +1367,8 @@ vnpd_broker_power(struct vnpd_broker *b, const char *peer, const char *id, enum 
     calls_release(calls, used);
     calls = NULL;
 cleanup:
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     for (size_t i = 0; lists && i < n; i++)
         free((void *)(uintptr_t)lists[i]);
     free((void *)(uintptr_t)lists);
@@ -1060,7 +1387,7 @@ vnpd_broker_console(struct vnpd_broker *b, const char *peer, const char *id, con
     size_t nparts = 0;
     char *uri = NULL;
 
-    pthread_mutex_lock(&b->lock);
+    bool entered = id_enter(b, id, true);
     struct vnpd_request *q = owned(b, peer, id, err);
     if (!q || vnpd_store_parts(b->store, id, &parts, &nparts, err) < 0)
         goto cleanup;
@@ -1088,7 +1415,8 @@ vnpd_broker_console(struct vnpd_broker *b, const char *peer, const char *id, con
         break;
     }
 cleanup:
-    pthread_mutex_unlock(&b->lock);
+    if (entered)
+        id_leave(b, id);
     vnpd_parts_free(parts, nparts);
     vnpd_request_free(q);
     return uri;
@@ -1098,10 +1426,7 @@ int
 vnpd_broker_list(struct vnpd_broker *b, const char *peer, struct vnpd_request **ret_items,
                  size_t *ret_n, struct cn_err *err)
 {
-    pthread_mutex_lock(&b->lock);
-    int rc = vnpd_store_list(b->store, peer, ret_items, ret_n, err);
-    pthread_mutex_unlock(&b->lock);
-    return rc;
+    return vnpd_store_list(b->store, peer, ret_items, ret_n, err);
 }
 
 /* ---- chores and recovery ---- */
@@ -1111,18 +1436,20 @@ vnpd_broker_chores(struct vnpd_broker *b, struct cn_err *err)
 {
     char **ids = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&b->lock);
     int rc = vnpd_store_chores(b->store, wall_now(), &ids, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
+        /* A call working on it now will be done with it; the next round looks again. */
+        if (!id_enter(b, ids[i], false))
+            continue;
         struct vnpd_request *q = vnpd_store_get(b->store, ids[i], err);
         if (q && cn_streq(q->state, "allocated") && q->expires <= wall_now())
             release_request(b, ids[i], "lease expired");
         else if (q)
-            release_parts(b, ids[i], 0);
+            release_and_mark(b, ids[i], 0, NULL, NULL, 0);
         vnpd_request_free(q);
         cn_err_clear(err);
+        id_leave(b, ids[i]);
     }
-    pthread_mutex_unlock(&b->lock);
     for (size_t i = 0; i < n; i++)
         free(ids[i]);
     free(ids);
@@ -1134,7 +1461,6 @@ vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *er
 {
     struct vnpd_op *ops = NULL;
     size_t n = 0;
-    pthread_mutex_lock(&b->lock);
     int rc = vnpd_store_ops(b->store, &ops, &n, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         if (cn_streq(ops[i].op, "release")) {
@@ -1150,7 +1476,6 @@ vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *er
             cn_buf_printf(log, "undid '%s' (%s interrupted)\n", ops[i].id, ops[i].op);
         free(why);
     }
-    pthread_mutex_unlock(&b->lock);
     vnpd_ops_free(ops, n);
     return rc;
 }

@@ -325,11 +325,15 @@ lowest(const bool *ok)
 /* Chooses the tags of every crossing link, in the request's order. */
 static int
 choose_tags(const struct rdl_graph *request, struct place *places, const struct vnp_pip_view *pips,
-            size_t npips, struct cn_err *err)
+            size_t npips, const struct vnp_taken_tags *taken, struct cn_err *err)
 {
     bool *used = xcalloc(npips * NTAGS + 1, sizeof(*used));
     bool *ok[2] = {xcalloc(NTAGS, sizeof(bool)), xcalloc(NTAGS, sizeof(bool))};
     int ret = -1;
+    for (size_t p = 0; taken && p < npips; p++)
+        for (size_t k = 0; k < taken[p].n; k++)
+            if (taken[p].tags[k] >= TAG_MIN && taken[p].tags[k] <= TAG_MAX)
+                used[p * NTAGS + (size_t)taken[p].tags[k]] = true;
     for (size_t i = 0; i < rdl_graph_element_count(request); i++) {
         struct place *pl = &places[i];
         if (pl->kind != PLACE_CROSSING)
@@ -638,8 +642,25 @@ vnp_partials_free(struct vnp_partial *p, size_t n)
         for (size_t k = 0; k < p[i].nelements; k++)
             free(p[i].elements[k]);
         free(p[i].elements);
+        free(p[i].tags);
     }
     free(p);
+}
+
+/* The tags the crossing links of places give at PIP p, ascending and distinct. */
+static void
+partial_tags(const struct place *places, size_t nel, size_t p, struct vnp_partial *part)
+{
+    part->tags = xcalloc(2 * nel + 1, sizeof(*part->tags));
+    for (int tag = TAG_MIN; tag <= TAG_MAX; tag++) {
+        bool here = false;
+        for (size_t i = 0; i < nel && !here; i++)
+            for (int s = 0; s < 2 && !here; s++)
+                here = places[i].kind == PLACE_CROSSING && places[i].end[s] == p &&
+                       places[i].tag[s] == tag;
+        if (here)
+            part->tags[part->ntags++] = tag;
+    }
 }
 
 int
@@ -647,6 +668,17 @@ vnp_plan_partition(const struct rdl_graph *request, const struct rdl_graph *mapp
                    const struct vnp_pip_view *pips, size_t npips,
                    const struct vnp_transit_conf *transits, size_t ntransits,
                    struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
+{
+    return vnp_plan_partition_except(request, mapping, pips, npips, NULL, transits, ntransits,
+                                     ret_partials, ret_n, err);
+}
+
+int
+vnp_plan_partition_except(const struct rdl_graph *request, const struct rdl_graph *mapping,
+                          const struct vnp_pip_view *pips, size_t npips,
+                          const struct vnp_taken_tags *taken,
+                          const struct vnp_transit_conf *transits, size_t ntransits,
+                          struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
 {
     size_t nel = rdl_graph_element_count(request);
     struct place *places = xcalloc(nel + 1, sizeof(*places));
@@ -677,7 +709,7 @@ vnp_plan_partition(const struct rdl_graph *request, const struct rdl_graph *mapp
                 goto cleanup;
         }
     }
-    if (choose_tags(request, places, pips, npips, err) < 0)
+    if (choose_tags(request, places, pips, npips, taken, err) < 0)
         goto cleanup;
     groups_build(&gr, request, places);
 
@@ -692,6 +724,7 @@ vnp_plan_partition(const struct rdl_graph *request, const struct rdl_graph *mapp
         part->pip = xstrdup(pips[p].name);
         if (build_partial(request, mapping, places, &gr, p, part, err) < 0)
             goto cleanup;
+        partial_tags(places, nel, p, part);
     }
     *ret_partials = parts;
     *ret_n = nparts;

@@ -50,6 +50,8 @@ struct vnp_partial {
     char *yaml;       /* the overlay document sent to it */
     char **elements;  /* ids of the request's elements it holds (links crossing to it included) */
     size_t nelements;
+    int *tags;        /* its crossing links' VLAN tags at this PIP (`vlan`), ascending */
+    size_t ntags;
 };
 void vnp_partials_free(struct vnp_partial *p, size_t n);
 
@@ -66,6 +68,26 @@ int vnp_plan_partition(const struct rdl_graph *request, const struct rdl_graph *
                        const struct vnp_pip_view *pips, size_t npips,
                        const struct vnp_transit_conf *transits, size_t ntransits,
                        struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err);
+
+/*
+ * Tags a broker has handed out at one PIP that its description may not
+ * show as used yet (the description is older than the negotiation, or the
+ * negotiation is still in flight).
+ */
+struct vnp_taken_tags {
+    const int *tags;
+    size_t n;
+};
+
+/*
+ * vnp_plan_partition, with taken[i] (for pips[i]; taken may be NULL) not
+ * free at the PIP whatever its description says.
+ */
+int vnp_plan_partition_except(const struct rdl_graph *request, const struct rdl_graph *mapping,
+                              const struct vnp_pip_view *pips, size_t npips,
+                              const struct vnp_taken_tags *taken,
+                              const struct vnp_transit_conf *transits, size_t ntransits,
+                              struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err);
 
 /* A PIP's answer to its partial graph. */
 struct vnp_pip_manifest {

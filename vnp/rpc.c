@@ -24,6 +24,8 @@
 /* Calls wait for PIPs on their own threads; this is for mapping and YAML. */
 #define METHOD_STACK_SIZE (8u * 1024 * 1024)
 #define XML_OVERHEAD (64u * 1024)
+/* xmlrpc-c's default limit, what a client of the library gets unless raised. */
+#define ANSWER_LIMIT_MIN (512u * 1024)
 
 struct vnpd_rpc {
     struct vnpd_broker *broker;
@@ -32,6 +34,25 @@ struct vnpd_rpc {
     struct sockaddr_storage addr;
     bool global_init;
 };
+
+/*
+ * xmlrpc-c keeps one XML size limit per process, for the calls this server
+ * takes and the answers vnpd's clients get from the PIPs alike, so it must
+ * fit both. A call carries at most max-request bytes of YAML, escaped. The
+ * answers carry the PIPs' manifests of pieces of such a request (a mapping
+ * entry for every element, with host, path and tags), which run larger than
+ * the request itself, and never get less than the client library's own
+ * default.
+ */
+static size_t
+xml_limit(size_t max_request)
+{
+    size_t serve = 2 * max_request + XML_OVERHEAD;
+    size_t answers = 4 * max_request + XML_OVERHEAD;
+    if (answers < ANSWER_LIMIT_MIN)
+        answers = ANSWER_LIMIT_MIN;
+    return serve > answers ? serve : answers;
+}
 
 static void
 fault(xmlrpc_env *env, const struct cn_err *err)
@@ -478,7 +499,7 @@ vnpd_rpc_new(struct vnpd_broker *b, const struct vnpd_config *cfg, struct cn_err
     if (env.fault_occurred)
         goto xfail;
     rpc->global_init = true;
-    xmlrpc_limit_set(XMLRPC_XML_SIZE_LIMIT_ID, 2 * cfg->max_request + XML_OVERHEAD);
+    vnp_client_global_set_answer_limit(xml_limit(cfg->max_request));
     rpc->registry = xmlrpc_registry_new(&env);
     for (size_t i = 0; !env.fault_occurred && i < CN_ARRAY_SIZE(methods); i++) {
         struct xmlrpc_method_info3 mi = methods[i];

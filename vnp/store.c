@@ -3,8 +3,12 @@
  * vnp/ that includes mysql.h. Every statement carrying a value is prepared;
  * only the embedded schema scripts and CREATE DATABASE go as text.
  *
- * The broker serialises its calls, so one connection serves the daemon and
- * no row locking is needed beyond what single statements do.
+ * One connection serves the daemon. Its mutex is recursive: every function
+ * takes it for its statements, and vnpd_store_transaction() takes it until
+ * vnpd_store_commit() or vnpd_store_rollback(), so the writes of one step of
+ * the broker (before the PIPs are asked, after they answered) go to disk
+ * with one commit and one log flush, and other threads' statements wait
+ * rather than land inside the transaction.
  */
 #include <pthread.h>
 #include <stdarg.h>
@@ -25,6 +29,9 @@ extern const size_t vnp_schema_script_count;
 
 struct vnpd_store {
     MYSQL *db;
+    pthread_mutex_t lock; /* recursive */
+    int tx_depth;         /* open vnpd_store_transaction() calls */
+    bool tx_failed;       /* an inner one rolled back: the outermost cannot commit */
 };
 
 /* A result held in memory: cells as strings, NULL for SQL NULL. */
@@ -119,12 +126,13 @@ run(struct vnpd_store *s, struct rows *out, struct cn_err *err, const char *sql,
     size_t n = strlen(types);
     MYSQL_BIND *p = xcalloc(n + 1, sizeof(*p));
     long long *num = xcalloc(n + 1, sizeof(*num));
-    MYSQL_STMT *st = mysql_stmt_init(s->db);
+    MYSQL_STMT *st = NULL;
     MYSQL_RES *meta = NULL;
     my_bool update_max = 1;
     va_list ap;
     int ret = -1;
 
+    pthread_mutex_lock(&s->lock);
     va_start(ap, types);
     for (size_t i = 0; i < n; i++) {
         if (types[i] == 'i') {
@@ -139,6 +147,7 @@ run(struct vnpd_store *s, struct rows *out, struct cn_err *err, const char *sql,
         p[i].buffer_length = str ? strlen(str) : 0;
     }
     va_end(ap);
+    st = mysql_stmt_init(s->db);
     if (!st || mysql_stmt_prepare(st, sql, strlen(sql)) || (n && mysql_stmt_bind_param(st, p)) ||
         mysql_stmt_attr_set(st, STMT_ATTR_UPDATE_MAX_LENGTH, &update_max) || mysql_stmt_execute(st))
         goto fail;
@@ -158,6 +167,7 @@ cleanup:
         mysql_free_result(meta);
     if (st)
         mysql_stmt_close(st);
+    pthread_mutex_unlock(&s->lock);
     free(p);
     free(num);
     return ret;
@@ -251,10 +261,16 @@ vnpd_store_open(const struct vnpd_config *cfg, struct cn_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
     struct vnpd_store *s = xcalloc(1, sizeof(*s));
+    pthread_mutexattr_t attr;
     const char *name = cfg->db_name;
     char *ddl = NULL;
     unsigned timeout = 10;
     my_bool no = 0;
+
+    pthread_mutexattr_init(&attr);
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(&s->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
 
     if (!*name ||
         strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$") !=
@@ -312,7 +328,56 @@ vnpd_store_close(struct vnpd_store *s)
         return;
     if (s->db)
         mysql_close(s->db);
+    pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+int
+vnpd_store_transaction(struct vnpd_store *s, struct cn_err *err)
+{
+    pthread_mutex_lock(&s->lock);
+    if (s->tx_depth++ == 0 && mysql_autocommit(s->db, 0)) {
+        s->tx_depth--;
+        cn_err_set(err, CN_E_DB, "database: %s", mysql_error(s->db));
+        pthread_mutex_unlock(&s->lock);
+        return -1;
+    }
+    return 0;
+}
+
+/* Ends a transaction; the outermost commits or rolls back, and lets others in. */
+static int
+transaction_end(struct vnpd_store *s, bool commit, struct cn_err *err)
+{
+    int ret = 0;
+    s->tx_failed |= !commit;
+    if (--s->tx_depth == 0) {
+        if (commit && s->tx_failed) {
+            ret = cn_err_set(err, CN_E_DB, "database: transaction rolled back");
+            mysql_rollback(s->db);
+        } else if (commit && mysql_commit(s->db)) {
+            ret = cn_err_set(err, CN_E_DB, "database: %s", mysql_error(s->db));
+            mysql_rollback(s->db);
+        } else if (!commit) {
+            mysql_rollback(s->db);
+        }
+        s->tx_failed = false;
+        mysql_autocommit(s->db, 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+    return ret;
+}
+
+int
+vnpd_store_commit(struct vnpd_store *s, struct cn_err *err)
+{
+    return transaction_end(s, true, err);
+}
+
+void
+vnpd_store_rollback(struct vnpd_store *s)
+{
+    transaction_end(s, false, NULL);
 }
 
 /* ---- requests ---- */
@@ -394,28 +459,17 @@ vnpd_store_begin_request(struct vnpd_store *s, const char *id, const char *peer,
                          struct cn_err *err)
 {
     long long now = now_s();
-    if (mysql_autocommit(s->db, 0))
-        return cn_err_set(err, CN_E_DB, "database: %s", mysql_error(s->db));
+    if (vnpd_store_transaction(s, err) < 0)
+        return -1;
     if (run(s, NULL, err,
             "INSERT INTO request (id, peer, state, request_yaml, created_at, updated_at) "
             "VALUES (?, ?, 'negotiating', ?, ?, ?)",
             "sssii", id, peer, yaml, now, now) < 0 ||
-        run(s, NULL, err, "INSERT INTO operation VALUES (?, 'negotiate', ?)", "si", id, now) < 0 ||
-        mysql_commit(s->db)) {
-        if (!cn_err_is_set(err))
-            cn_err_set(err, CN_E_DB, "database: %s", mysql_error(s->db));
-        mysql_rollback(s->db);
-        mysql_autocommit(s->db, 1);
+        run(s, NULL, err, "INSERT INTO operation VALUES (?, 'negotiate', ?)", "si", id, now) < 0) {
+        vnpd_store_rollback(s);
         return -1;
     }
-    mysql_autocommit(s->db, 1);
-    return 0;
-}
-
-int
-vnpd_store_forget(struct vnpd_store *s, const char *id, struct cn_err *err)
-{
-    return run(s, NULL, err, "DELETE FROM request WHERE id = ?", "s", id);
+    return vnpd_store_commit(s, err);
 }
 
 int

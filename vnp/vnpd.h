@@ -95,11 +95,19 @@ void vnpd_parts_free(struct vnpd_part *p, size_t n);
 
 /* NULL with CN_E_NOTFOUND when there is no such request. */
 struct vnpd_request *vnpd_store_get(struct vnpd_store *s, const char *id, struct cn_err *err);
-/* Inserts a new request in state negotiating together with an operation entry. */
+/*
+ * Groups the statements that follow into one transaction until
+ * vnpd_store_commit() or vnpd_store_rollback() (nested pairs join the
+ * outermost); meanwhile other threads' statements wait. Without one, every
+ * statement commits on its own.
+ */
+int vnpd_store_transaction(struct vnpd_store *s, struct cn_err *err);
+/* On failure the transaction is rolled back; either way it is over. */
+int vnpd_store_commit(struct vnpd_store *s, struct cn_err *err);
+void vnpd_store_rollback(struct vnpd_store *s);
+/* Inserts a new request in state negotiating with an operation entry, atomically. */
 int vnpd_store_begin_request(struct vnpd_store *s, const char *id, const char *peer,
                              const char *yaml, struct cn_err *err);
-/* Removes a request nothing was asked of yet (with its parts and operation). */
-int vnpd_store_forget(struct vnpd_store *s, const char *id, struct cn_err *err);
 /* Updates state, manifest (NULL keeps), reason (NULL keeps), fault and expiry. */
 int vnpd_store_set_request(struct vnpd_store *s, const char *id, const char *state,
                            const char *manifest, const char *reason, int fault, long long expires,
