@@ -91,6 +91,8 @@ static char scratch[256];
 static char bindir[700];
 static struct daemon pips[NPIPS], vnps[NVNPS];
 static int sync_max_age = 60;
+/* Size of the VNodes' disk template: 0 is a one-line file, so a PIP's embedding costs nothing. */
+static int template_mib;
 
 /* The three transit links: the PIPs at their ends and the tags each end may use. */
 static const struct {
@@ -159,6 +161,29 @@ write_file(const char *path, const char *text)
 }
 
 /* PIP i's substrate: hosts on a switch, its ends of the transit links. */
+/*
+ * The disk template every VNode's disk is copied from: MIB MiB of data
+ * (not a sparse file: the copy really moves it), or one line for 0.
+ */
+static int
+write_template(const char *path, int mib)
+{
+    if (mib == 0)
+        return write_file(path, "not really a disk image\n");
+    FILE *f = fopen(path, "w");
+    char block[65536];
+    if (!f)
+        return -1;
+    for (size_t i = 0; i < sizeof(block); i++)
+        block[i] = (char)(i * 131 + 7);
+    for (int i = 0; i < mib * 16; i++)
+        if (fwrite(block, sizeof(block), 1, f) != 1) {
+            fclose(f);
+            return -1;
+        }
+    return fclose(f);
+}
+
 static char *
 substrate_yaml(int i, int hosts)
 {
@@ -283,7 +308,7 @@ setup_pip(int i, int hosts)
     snprintf(path, sizeof(path), "%s/templates", dir);
     mkdir(path, 0700);
     snprintf(path, sizeof(path), "%s/templates/bench.img", dir);
-    if (write_file(path, "not really a disk image\n") < 0)
+    if (write_template(path, template_mib) < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/dataplane.conf", dir);
     if (write_file(path,
@@ -1067,12 +1092,14 @@ rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: vnp_bench [-n RUNS] [-c CLIENTS,...] [-H HOSTS] [-a SECONDS]\n"
+    fprintf(f, "usage: vnp_bench [-n RUNS] [-c CLIENTS,...] [-H HOSTS] [-a SECONDS] [-T MIB]\n"
                "  -n RUNS      CloudNets per vnpd in the latency part, and per\n"
                "               throughput phase (default 30)\n"
                "  -c LIST      concurrent clients of the throughput phases (default 1,4)\n"
                "  -H HOSTS     KVM hosts per PIP (default 8)\n"
-               "  -a SECONDS   sync-max-age of the 'cached' vnpd (default 60)\n");
+               "  -a SECONDS   sync-max-age of the 'cached' vnpd (default 60)\n"
+               "  -T MIB       size of the VNodes' disk template, copied for every VNode\n"
+               "               (default 0: a one-line file, the PIPs embed at no cost)\n");
 }
 
 int
@@ -1084,7 +1111,7 @@ main(int argc, char **argv)
     struct cn_err err = CN_ERR_INIT;
     struct vnp_client *vc[NVNPS] = {NULL};
 
-    while ((opt = getopt(argc, argv, "n:c:H:a:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:c:H:a:T:h")) != -1) {
         switch (opt) {
         case 'n':
             runs = atoi(optarg);
@@ -1098,6 +1125,9 @@ main(int argc, char **argv)
         case 'a':
             sync_max_age = atoi(optarg);
             break;
+        case 'T':
+            template_mib = atoi(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -1106,7 +1136,8 @@ main(int argc, char **argv)
             return 2;
         }
     }
-    if (runs < 1 || hosts < 1 || sync_max_age < 0 || sync_max_age > 3600 || optind != argc) {
+    if (runs < 1 || hosts < 1 || sync_max_age < 0 || sync_max_age > 3600 || template_mib < 0 ||
+        template_mib > 4096 || optind != argc) {
         usage(stderr);
         return 2;
     }
