@@ -31,6 +31,50 @@ read_kind(const char *path, enum rdl_kind kind, const char *option)
     return g;
 }
 
+/*
+ * Reads the mappings given with --existing into a new array (of the valid
+ * ones), reporting every invalid one; 0 or -1.
+ */
+static int
+existing_read(char **paths, size_t n, struct rdl_graph ***ret_graphs, size_t *ret_n)
+{
+    struct rdl_graph **graphs = xcalloc(n + 1, sizeof(*graphs));
+    size_t count = 0;
+    int ret = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct rdl_graph *g = read_kind(paths[i], RDL_MAPPING, "--existing");
+        if (!g)
+            ret = -1;
+        else
+            graphs[count++] = g;
+    }
+    *ret_graphs = graphs;
+    *ret_n = count;
+    return ret;
+}
+
+/* Sets --time-limit; -1 after the usage error. */
+static int
+time_limit_option(const struct cli_verb *verb, const char *arg, struct map_options *opts)
+{
+    if (cn_parse_double(arg, &opts->time_limit_s) < 0 || opts->time_limit_s <= 0) {
+        cli_usage_error(verb, "--time-limit needs a number of seconds > 0, not '%s'", arg);
+        return -1;
+    }
+    return 0;
+}
+
+/* status, or CLI_FAILURE after saying why when standard output did not take everything. */
+static int
+stdout_flushed(int status)
+{
+    if (fflush(stdout) != 0) {
+        log_warn("cannot write to standard output: %s", strerror(errno));
+        return CLI_FAILURE;
+    }
+    return status;
+}
+
 struct inputs {
     struct rdl_graph *ul, *ol;
     struct rdl_graph **existing;
@@ -56,14 +100,8 @@ inputs_read(struct inputs *in, const char *ul, const char *ol, char **existing, 
     in->ol = read_kind(ol, RDL_OVERLAY, "--overlay");
     if (!in->ul || !in->ol)
         ret = -1;
-    in->existing = xcalloc(n + 1, sizeof(*in->existing));
-    for (size_t i = 0; i < n; i++) {
-        struct rdl_graph *g = read_kind(existing[i], RDL_MAPPING, "--existing");
-        if (!g)
-            ret = -1;
-        else
-            in->existing[in->n_existing++] = g;
-    }
+    if (existing_read(existing, n, &in->existing, &in->n_existing) < 0)
+        ret = -1;
     return ret;
 }
 
@@ -169,11 +207,8 @@ cli_map(const struct cli_verb *verb, int argc, char **argv)
             }
             break;
         case 't':
-            if (cn_parse_double(optarg, &opts.time_limit_s) < 0 || opts.time_limit_s <= 0) {
-                cli_usage_error(verb, "--time-limit needs a number of seconds > 0, not '%s'",
-                                optarg);
+            if (time_limit_option(verb, optarg, &opts) < 0)
                 goto done;
-            }
             break;
         case 'g':
             if (cn_parse_double(optarg, &opts.mip_gap) < 0 || opts.mip_gap < 0) {
@@ -334,11 +369,7 @@ cli_check(const struct cli_verb *verb, int argc, char **argv)
     if (!quiet)
         printf("%s: ok: '%s' on '%s'\n", argv[optind], rdl_graph_name(in.ol),
                rdl_graph_name(in.ul));
-    status = CLI_OK;
-    if (fflush(stdout) != 0) {
-        log_warn("cannot write to standard output: %s", strerror(errno));
-        status = CLI_FAILURE;
-    }
+    status = stdout_flushed(CLI_OK);
 cleanup:
     rdl_graph_free(ml);
     inputs_release(&in);
@@ -419,7 +450,6 @@ rebalance_inputs_read(struct rebalance_inputs *in, const char *ul, char **pairs,
         ret = -1;
     in->ols = xcalloc(n + 1, sizeof(*in->ols));
     in->mls = xcalloc(n + 1, sizeof(*in->mls));
-    in->existing = xcalloc(n_existing + 1, sizeof(*in->existing));
     for (size_t i = 0; i < n; i++) {
         char *ol = xstrdup(pairs[i]);
         char *ml = strchr(ol, ':');
@@ -431,13 +461,8 @@ rebalance_inputs_read(struct rebalance_inputs *in, const char *ul, char **pairs,
             ret = -1;
         free(ol);
     }
-    for (size_t i = 0; i < n_existing; i++) {
-        struct rdl_graph *g = read_kind(existing[i], RDL_MAPPING, "--existing");
-        if (!g)
-            ret = -1;
-        else
-            in->existing[in->n_existing++] = g;
-    }
+    if (existing_read(existing, n_existing, &in->existing, &in->n_existing) < 0)
+        ret = -1;
     return ret;
 }
 
@@ -539,11 +564,8 @@ cli_rebalance(const struct cli_verb *verb, int argc, char **argv)
             }
             break;
         case 't':
-            if (cn_parse_double(optarg, &opts.time_limit_s) < 0 || opts.time_limit_s <= 0) {
-                cli_usage_error(verb, "--time-limit needs a number of seconds > 0, not '%s'",
-                                optarg);
+            if (time_limit_option(verb, optarg, &opts) < 0)
                 goto done;
-            }
             break;
         case 'o':
             outdir = optarg;
@@ -571,15 +593,6 @@ cli_rebalance(const struct cli_verb *verb, int argc, char **argv)
     cn_err_init(&err);
     if (rebalance_inputs_read(&in, ul_path, pairs, n, existing, n_existing) < 0)
         goto cleanup;
-    /* Two CloudNets of one name would write one file: refuse before solving. */
-    for (size_t i = 0; i < in.n; i++) {
-        for (size_t j = 0; j < i; j++) {
-            if (strcmp(rdl_graph_name(in.ols[i]), rdl_graph_name(in.ols[j])) == 0) {
-                log_warn("two CloudNets are named '%s'", rdl_graph_name(in.ols[i]));
-                goto cleanup;
-            }
-        }
-    }
     if (map_rdl_rebalance(in.ul, (const struct rdl_graph *const *)in.existing, in.n_existing,
                           (const struct rdl_graph *const *)in.ols,
                           (const struct rdl_graph *const *)in.mls, in.n, free_pct, &opts, &rb,
@@ -595,10 +608,8 @@ cli_rebalance(const struct cli_verb *verb, int argc, char **argv)
     }
     if (status == CLI_OK)
         rebalance_report(rb, &in, free_pct);
-    if (status == CLI_OK && fflush(stdout) != 0) {
-        log_warn("cannot write to standard output: %s", strerror(errno));
-        status = CLI_FAILURE;
-    }
+    if (status == CLI_OK)
+        status = stdout_flushed(status);
 cleanup:
     map_rdl_rebalance_free(rb);
     rebalance_inputs_release(&in);

@@ -26,7 +26,11 @@
  *   - `forwarding: false` on an underlay node: paths may end there but not
  *     pass through;
  *   - `image` never restricts placement; it, like every other vague
- *     feature, is fixed in the result (to completion's choice).
+ *     feature, is fixed in the result (to completion's choice);
+ *   - re-mapping (opts->previous): a node the previous mapping placed gets
+ *     that host as its only candidate when it may not move, or as its home
+ *     with a move cost (`migration_cost`, else opts->move_cost) that the
+ *     engine adds to the objective; `migration_cost` steers only that.
  */
 #include <math.h>
 #include <stdint.h>

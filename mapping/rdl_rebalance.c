@@ -3,14 +3,15 @@
  * underlay's hosts ends up empty (to power them down or service them),
  * moving as little as possible.
  *
- * The CloudNets become one overlay (element ids prefixed "cN:" by their
- * position, same_as references renamed alike) whose previous mapping is the
+ * The CloudNets become one overlay (element ids prefixed "NAME:" by their
+ * overlay's name, so that messages name them plainly; same_as references
+ * renamed alike) whose previous mapping is the
  * union of their current ones. map_rdl_solve_limited() then minimises the
  * move costs (the "migration" objective, ties broken by cost) under a limit
  * on the hosts in use, and the answer is cut back into one mapping document
  * per CloudNet. When the limit is out of reach, the least number of hosts
- * that can carry everything is found by raising the limit one host at a
- * time (stopping at the first feasible mapping each time), so that the
+ * that can carry everything is found by a binary search over the limit
+ * (stopping at the first feasible mapping of each probe), so that the
  * operator learns how much can be freed instead.
  */
 #include <math.h>
@@ -50,14 +51,14 @@ is_host(const struct rdl_element *e)
     return e && rdl_element_is_node(e) && rdl_type_fits(HOST_TYPE, rdl_element_type(e));
 }
 
-/* Copies props, renaming same_as references into CloudNet i's prefix. */
+/* Copies props, renaming same_as references into the prefix (when not NULL). */
 static void
-copy_props(struct rdl_props *dst, const struct rdl_props *src, size_t i)
+copy_props(struct rdl_props *dst, const struct rdl_props *src, const char *prefix)
 {
     for (size_t k = 0; k < rdl_props_count(src); k++) {
         struct rdl_value *v = rdl_value_copy(rdl_props_value_at(src, k));
-        if (rdl_value_kind(v) == RDL_VALUE_SAME_AS) {
-            char *id = xasprintf("c%zu:%s", i, rdl_value_same_as(v));
+        if (prefix && rdl_value_kind(v) == RDL_VALUE_SAME_AS) {
+            char *id = xasprintf("%s:%s", prefix, rdl_value_same_as(v));
             rdl_value_set_same_as(v, id);
             free(id);
         }
@@ -81,19 +82,19 @@ build_union(const struct rdl_graph *ul, const struct rdl_graph *const *overlays,
             level = rdl_graph_level(g);
         for (size_t k = 0; k < rdl_graph_element_count(g); k++) {
             const struct rdl_element *e = rdl_graph_element_at(g, k);
-            char *id = xasprintf("c%zu:%s", i, rdl_element_id(e));
+            char *id = xasprintf("%s:%s", rdl_graph_name(g), rdl_element_id(e));
             struct rdl_element *u = rdl_graph_add_element(ol, id, rdl_element_type(e), err);
             free(id);
             if (!u)
                 goto fail;
-            copy_props(rdl_element_resources_mut(u), rdl_element_resources(e), i);
-            copy_props(rdl_element_features_mut(u), rdl_element_features(e), i);
+            copy_props(rdl_element_resources_mut(u), rdl_element_resources(e), rdl_graph_name(g));
+            copy_props(rdl_element_features_mut(u), rdl_element_features(e), rdl_graph_name(g));
         }
         for (size_t k = 0; k < rdl_graph_interface_count(g); k++) {
             struct rdl_element *a, *b;
             rdl_graph_interface_at(g, k, &a, &b);
-            char *ia = xasprintf("c%zu:%s", i, rdl_element_id(a));
-            char *ib = xasprintf("c%zu:%s", i, rdl_element_id(b));
+            char *ia = xasprintf("%s:%s", rdl_graph_name(g), rdl_element_id(a));
+            char *ib = xasprintf("%s:%s", rdl_graph_name(g), rdl_element_id(b));
             int rc = rdl_graph_add_interface(ol, ia, ib, err);
             free(ia);
             free(ib);
@@ -104,7 +105,7 @@ build_union(const struct rdl_graph *ul, const struct rdl_graph *const *overlays,
             const struct rdl_map_entry *m = rdl_mapping_at(current[i], k);
             if (!rdl_map_entry_to(m))
                 continue;
-            char *id = xasprintf("c%zu:%s", i, rdl_map_entry_id(m));
+            char *id = xasprintf("%s:%s", rdl_graph_name(g), rdl_map_entry_id(m));
             struct rdl_map_entry *u = rdl_mapping_add(prev, id, err);
             free(id);
             if (!u)
@@ -129,14 +130,14 @@ fail:
  */
 static struct rdl_graph *
 split_mapping(const struct rdl_graph *uml, const struct rdl_graph *ul, const struct rdl_graph *ol,
-              size_t i, double solve_ms, struct cn_err *err)
+              double solve_ms, struct cn_err *err)
 {
     struct rdl_graph *ml = rdl_graph_new(RDL_MAPPING, rdl_graph_name(ol));
     rdl_mapping_set_graphs(ml, rdl_graph_name(ol), rdl_graph_name(ul));
     double cost = 0, cpu = 0;
     for (size_t k = 0; k < rdl_graph_element_count(ol); k++) {
         const struct rdl_element *e = rdl_graph_element_at(ol, k);
-        char *id = xasprintf("c%zu:%s", i, rdl_element_id(e));
+        char *id = xasprintf("%s:%s", rdl_graph_name(ol), rdl_element_id(e));
         const struct rdl_map_entry *src = rdl_mapping_get(uml, id);
         free(id);
         struct rdl_map_entry *m = src ? rdl_mapping_add(ml, rdl_element_id(e), err) : NULL;
@@ -159,8 +160,8 @@ split_mapping(const struct rdl_graph *uml, const struct rdl_graph *ul, const str
             cost +=
                 rdl_props_number(rdl_map_entry_resources(src), "bandwidth", 0) * (double)(len / 2);
         }
-        copy_props(rdl_map_entry_resources_mut(m), rdl_map_entry_resources(src), i);
-        copy_props(rdl_map_entry_features_mut(m), rdl_map_entry_features(src), i);
+        copy_props(rdl_map_entry_resources_mut(m), rdl_map_entry_resources(src), NULL);
+        copy_props(rdl_map_entry_features_mut(m), rdl_map_entry_features(src), NULL);
     }
     struct rdl_objective obj = {
         .name = "cost",
@@ -214,6 +215,10 @@ check_args(const struct rdl_graph *ul, const struct rdl_graph *const *overlays,
             return cn_err_set(err, CN_E_INVALID, "'%s' is an %s, not an overlay",
                               rdl_graph_name(overlays[i]),
                               rdl_kind_name(rdl_graph_kind(overlays[i])));
+        for (size_t j = 0; j < i; j++)
+            if (cn_streq(rdl_graph_name(overlays[j]), rdl_graph_name(overlays[i])))
+                return cn_err_set(err, CN_E_INVALID, "two CloudNets are named '%s'",
+                                  rdl_graph_name(overlays[i]));
         if (rdl_graph_kind(ml) != RDL_MAPPING)
             return cn_err_set(err, CN_E_INVALID,
                               "%s: a current mapping must be a mapping "
@@ -288,10 +293,15 @@ map_rdl_rebalance(const struct rdl_graph *underlay, const struct rdl_graph *cons
         }
     }
     if (rc < 0) {
-        /* Out of reach: find how many hosts everything needs at least. */
+        /*
+         * Out of reach: find how many hosts everything needs at least. More
+         * hosts allowed never hurt, so a binary search settles it.
+         */
         o.mip_gap = 1; /* any feasible mapping answers the question */
-        size_t least = 0;
-        for (size_t k = target + 1; k <= rb->hosts && !least; k++) {
+        size_t lo = target + 1, hi = rb->hosts, least = 0;
+        bool checked_all = false;
+        while (lo <= hi) {
+            size_t k = checked_all ? lo + (hi - lo) / 2 : hi;
             struct rdl_graph *probe = NULL;
             if (opts->time_limit_s > 0) {
                 o.time_limit_s = opts->time_limit_s - (cn_now() - t0);
@@ -304,17 +314,35 @@ map_rdl_rebalance(const struct rdl_graph *underlay, const struct rdl_graph *cons
                 }
             }
             cn_err_clear(&serr);
-            if (map_rdl_solve_limited(underlay, existing, n_existing, uol, &o, k, &probe, &serr) ==
-                0) {
-                least = k;
-                rdl_graph_free(probe);
-            } else if (serr.code != CN_E_INFEASIBLE) {
-                cn_err_set(err, serr.code, "cannot free %g%% of %zu hosts; then: %s", free_pct,
-                           rb->hosts, cn_err_msg(&serr));
+            int pr =
+                map_rdl_solve_limited(underlay, existing, n_existing, uol, &o, k, &probe, &serr);
+            rdl_graph_free(probe);
+            if (pr < 0 && serr.code != CN_E_INFEASIBLE) {
+                cn_err_set(err, serr.code,
+                           "cannot free %g%% of %zu hosts, and how many can be was not "
+                           "settled: %s",
+                           free_pct, rb->hosts, cn_err_msg(&serr));
                 goto cleanup;
             }
+            if (!checked_all && pr < 0) {
+                /* Not even with every host: the CloudNets do not fit at all. */
+                cn_err_set(err, CN_E_INFEASIBLE, "the CloudNets do not fit together on '%s': %s",
+                           rdl_graph_name(underlay), cn_err_msg(&serr));
+                goto cleanup;
+            }
+            if (!checked_all) {
+                least = k;
+                checked_all = true;
+                hi = k - 1;
+            } else if (pr == 0) {
+                least = k;
+                hi = k - 1;
+            } else {
+                lo = k + 1;
+            }
         }
-        if (!least) {
+        if (!checked_all) {
+            /* The target already allowed every host. */
             cn_err_set(err, CN_E_INFEASIBLE, "the CloudNets do not fit together on '%s': %s",
                        rdl_graph_name(underlay), cn_err_msg(&serr));
             goto cleanup;
@@ -333,7 +361,7 @@ map_rdl_rebalance(const struct rdl_graph *underlay, const struct rdl_graph *cons
     rb->n = n;
     rb->mappings = xcalloc(n + 1, sizeof(*rb->mappings));
     for (size_t i = 0; i < n; i++) {
-        rb->mappings[i] = split_mapping(uml, underlay, overlays[i], i, rb->solve_ms, err);
+        rb->mappings[i] = split_mapping(uml, underlay, overlays[i], rb->solve_ms, err);
         if (!rb->mappings[i])
             goto cleanup;
         for (size_t k = 0; k < rdl_mapping_count(rb->mappings[i]); k++) {

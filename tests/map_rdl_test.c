@@ -1593,6 +1593,39 @@ static const struct rb_case rb_too_much = {
     .free_pct = 75,
     .move_cost = 1,
     .want_err = "cannot free 75% of 4 hosts: at most 2 (50.0%) can be emptied"};
+/* app1's b grew beyond every host: no target helps, and the message names it. */
+static int
+test_rebalance_misfit(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    struct rdl_graph *ul = parse(ring_ul);
+    char *text = xasprintf("%s", rb_app1);
+    char *b = strstr(text, "b: {type: /node/host/generic, resources: {cpu: 2}}");
+    struct rdl_graph *ol = NULL, *ml = parse(rb_app1_ml);
+    struct map_rdl_rebalance *rb = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    if (!b || !ul || !ml)
+        goto cleanup;
+    b[strlen("b: {type: /node/host/generic, resources: {cpu: ")] = '5';
+    if (!(ol = parse(text)))
+        goto cleanup;
+    const struct rdl_graph *ols[] = {ol}, *mls[] = {ml};
+    CHECK(map_rdl_rebalance(ul, NULL, 0, ols, mls, 1, 25, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INFEASIBLE);
+    CHECK_STR(cn_err_msg(&err), "the CloudNets do not fit together on 'ring': no underlay node "
+                                "can host 'app1:b': needs cpu 5, the largest free capacity is 4");
+    ret = 0;
+cleanup:
+    free(text);
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    cn_err_release(&err);
+    return ret;
+}
+
 static const struct rb_case rb_all = {
     .free_pct = 100,
     .move_cost = 1,
@@ -1627,6 +1660,12 @@ test_rebalance_bad(const void *data)
     cn_err_clear(&err);
     CHECK(map_rdl_rebalance(ol[0], NULL, 0, ols, mls, 2, 50, NULL, &rb, &err) < 0 && !rb);
     CHECK(err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    const struct rdl_graph *twice[] = {ol[0], ol[0]};
+    const struct rdl_graph *twice_ml[] = {ml[0], ml[0]};
+    CHECK(map_rdl_rebalance(ul, NULL, 0, twice, twice_ml, 2, 50, NULL, &rb, &err) < 0 && !rb);
+    CHECK(err.code == CN_E_INVALID);
+    CHECK_STR(cn_err_msg(&err), "two CloudNets are named 'app1'");
     ret = 0;
 cleanup:
     rdl_graph_free(ul);
@@ -1721,5 +1760,6 @@ main(void)
     TEST_RUN("rebalance: more than can be freed", test_rebalance, &rb_too_much);
     TEST_RUN("rebalance: every host", test_rebalance, &rb_all);
     TEST_RUN("rebalance: bad arguments", test_rebalance_bad, NULL);
+    TEST_RUN("rebalance: CloudNets that do not fit at all", test_rebalance_misfit, NULL);
     return test_summary();
 }

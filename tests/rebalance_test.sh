@@ -19,47 +19,7 @@ D=$SRC/rebalance
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/rebalance_test.XXXXXX") || exit 1
 trap 'rm -rf "$TMP"' EXIT INT TERM
 
-passed=0
-failed=0
-
-pass() {
-    passed=$((passed + 1))
-    printf 'ok   %s\n' "$1"
-}
-
-fail() {
-    failed=$((failed + 1))
-    printf 'FAIL %s\n' "$1"
-    shift
-    for line in "$@"; do
-        printf '  %s\n' "$line"
-    done
-}
-
-# run CMD...: runs in $TMP, keeping the status in $rc and the output in $TMP/out, $TMP/err.
-run() {
-    (cd "$TMP" && "$@") >"$TMP/out" 2>"$TMP/err"
-    rc=$?
-}
-
-# expect NAME STATUS: the last run exited with STATUS (never a signal).
-expect() {
-    if [ "$rc" -eq "$2" ]; then
-        pass "$1 (exit $2)"
-    else
-        fail "$1 (exit $2)" "exit status $rc" "stderr: $(head -c 600 "$TMP/err")"
-    fi
-}
-
-# expect_file NAME WHICH EXPECTED: out or err is exactly EXPECTED (plus a newline).
-expect_file() {
-    printf '%s\n' "$3" >"$TMP/expected"
-    if cmp -s "$TMP/expected" "$TMP/$2"; then
-        pass "$1 ($2)"
-    else
-        fail "$1 ($2)" "expected:" "$(cat "$TMP/expected")" "got:" "$(cat "$TMP/$2")"
-    fi
-}
+. "$SRC/lib/check.sh"
 
 # expect_grep NAME WHICH TEXT: out or err contains the fixed string TEXT.
 expect_grep() {
@@ -133,6 +93,10 @@ expect_grep "mapping of another overlay" err "is of overlay 'app2', not of 'app1
 run "$CLOUDNET" rebalance -u "$D/ring.yaml" -c "$D/app1-on-ring.yaml:$D/app1-on-ring.yaml" --free 50
 expect "overlay that is a mapping" 1
 expect_grep "overlay that is a mapping" err "--cloudnet OL needs an overlay document, this is an mapping"
+
+run "$CLOUDNET" rebalance -u "$D/ring.yaml" -c "$C1" -c "$C1" --free 50
+expect "one CloudNet twice" 1
+expect_file "one CloudNet twice" err "two CloudNets are named 'app1'"
 
 # Usage errors.
 run "$CLOUDNET" rebalance -u "$D/ring.yaml" -c "$C1"
