@@ -1325,6 +1325,13 @@ map_mip(const struct map_ctx *ctx, struct map_result **ret_res, struct cn_err *e
     struct map_result *heur = NULL, *res = NULL;
     struct cn_err herr = CN_ERR_INIT;
     int ret = -1;
+    /*
+     * GLPK keeps an environment per thread. A daemon maps on short-lived
+     * server threads, so an environment this call made is freed before it
+     * returns (every problem object is deleted by then); one the caller's
+     * thread already had is left alone.
+     */
+    bool own_env = glp_init_env() == 0;
     int saved_term = glp_term_out(ctx->opts->solver_output ? GLP_ON : GLP_OFF);
 
     for (size_t i = 0; i < CN_ARRAY_SIZE(objectives); i++) {
@@ -1370,6 +1377,8 @@ done:
     }
 cleanup:
     glp_term_out(saved_term);
+    if (own_env)
+        glp_free_env();
     map_result_free(heur);
     map_result_free(res);
     cn_err_release(&herr);

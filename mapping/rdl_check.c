@@ -178,6 +178,9 @@ check_node(struct checker *c, const struct rdl_element *e, const struct rdl_map_
     if (!rdl_type_fits(rdl_element_type(e), rdl_element_type(h)))
         violation(c, "node '%s' (type %s) does not fit on '%s' (type %s)", id, rdl_element_type(e),
                   to, rdl_element_type(h));
+    if (rdl_element_is_border(h) && !rdl_props_get(rdl_element_features(e), "transit"))
+        violation(c, "node '%s' is mapped to '%s', a border node, which holds only a transit stub",
+                  id, to);
 
     const struct rdl_props *want = rdl_element_features(e);
     const struct rdl_props *got = rdl_map_entry_features(m);

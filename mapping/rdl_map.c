@@ -680,6 +680,9 @@ static bool
 type_and_features_fit(const struct adapter *ad, const struct rdl_element *e, size_t s,
                       const struct rdl_props *want)
 {
+    /* A border node takes only the stub of its transit link (which asks for `transit`). */
+    if (rdl_element_is_border(ad->snode[s]) && !rdl_props_get(want, "transit"))
+        return false;
     return rdl_type_fits(rdl_element_type(e), rdl_element_type(ad->snode[s])) &&
            rdl_features_match(want, rdl_element_features(ad->snode[s]));
 }

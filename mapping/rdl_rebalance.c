@@ -48,7 +48,8 @@ map_rdl_rebalance_free(struct map_rdl_rebalance *rb)
 static bool
 is_host(const struct rdl_element *e)
 {
-    return e && rdl_element_is_node(e) && rdl_type_fits(HOST_TYPE, rdl_element_type(e));
+    return e && rdl_element_is_node(e) && rdl_type_fits(HOST_TYPE, rdl_element_type(e)) &&
+           !rdl_element_is_border(e);
 }
 
 /* Copies props, renaming same_as references into the prefix (when not NULL). */

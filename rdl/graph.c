@@ -367,6 +367,13 @@ rdl_element_is_link(const struct rdl_element *e)
     return e->is_link;
 }
 
+bool
+rdl_element_is_border(const struct rdl_element *e)
+{
+    return rdl_element_is_node(e) && rdl_type_fits("/node/host/pip", rdl_element_type(e)) &&
+           rdl_props_get(rdl_element_features(e), "transit") != NULL;
+}
+
 const struct rdl_props *
 rdl_element_resources(const struct rdl_element *e)
 {

@@ -153,6 +153,12 @@ const char *rdl_element_id(const struct rdl_element *e);
 const char *rdl_element_type(const struct rdl_element *e);
 bool rdl_element_is_node(const struct rdl_element *e);
 bool rdl_element_is_link(const struct rdl_element *e);
+/*
+ * Whether e is a border node: a /node/host/pip node with a `transit`
+ * feature, the far PIP's side of a transit link (docs/federation.md). It
+ * hosts nothing but the stub that asks for that transit link.
+ */
+bool rdl_element_is_border(const struct rdl_element *e);
 const struct rdl_props *rdl_element_resources(const struct rdl_element *e);
 const struct rdl_props *rdl_element_features(const struct rdl_element *e);
 struct rdl_props *rdl_element_resources_mut(struct rdl_element *e);

@@ -706,6 +706,68 @@ cleanup:
     return ret;
 }
 
+/*
+ * A border node (docs/federation.md) takes only the stub of its transit
+ * link: a VNode that asks for nothing would otherwise fit on it, being a
+ * /node/host/... node. The checker refuses the same placement.
+ */
+static int
+test_border_nodes(const void *data)
+{
+    (void)data;
+    int ret = -1;
+    const char *ul_text = "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+                          "  h1: {type: /node/host/server/netns, resources: {cpu: 4}}\n"
+                          "  sw: {type: /node/switch}\n"
+                          "  h1-sw: {type: /link/ethernet/vlan, resources: {bandwidth: 100}}\n"
+                          "  t: {type: /link/transit, resources: {bandwidth: 100}}\n"
+                          "  far: {type: /node/host/pip, features: {transit: t, forwarding: false}}\n"
+                          "interfaces:\n  - {between: [h1, h1-sw]}\n  - {between: [h1-sw, sw]}\n"
+                          "  - {between: [sw, t]}\n  - {between: [t, far]}\n";
+    struct rdl_graph *ul = parse(ul_text);
+    /* Two nodes that ask for nothing, a stub, and a link from one of them to the stub. */
+    struct rdl_graph *ol = parse("rdl: 1\nkind: overlay\nname: r\nelements:\n"
+                                 "  a: {type: /node/host/generic}\n"
+                                 "  b: {type: /node/host/generic}\n"
+                                 "  transit:t: {type: /node/host/pip, features: {transit: t}}\n"
+                                 "  l: {type: /link/transit, resources: {bandwidth: 10}}\n"
+                                 "interfaces:\n  - {between: [a, l]}\n"
+                                 "  - {between: [l, transit:t]}\n");
+    struct rdl_graph *ml = NULL, *wrong = NULL, *only = NULL, *ml2 = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    bool bad;
+    if (!ul || !ol)
+        goto cleanup;
+    if (solve_checked(ul, NULL, 0, ol, NULL, &ml, &err, &bad) < 0 || bad) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK_STR(host_of(ml, "a"), "h1");
+    CHECK_STR(host_of(ml, "b"), "h1");
+    CHECK_STR(host_of(ml, "transit:t"), "far");
+    /* The same mapping with b on the border node is refused by the checker. */
+    wrong = rdl_graph_copy(ml);
+    rdl_map_entry_set_to(rdl_mapping_get(wrong, "b"), "far");
+    CHECK(map_rdl_check(ul, NULL, 0, ol, wrong, &err) < 0);
+    CHECK(strstr(cn_err_msg(&err), "'b' is mapped to 'far', a border node"));
+    cn_err_clear(&err);
+    /* A VNode whose features only the border node offers has no host at all. */
+    only = parse("rdl: 1\nkind: overlay\nname: o\nelements:\n"
+                 "  c: {type: /node/host/generic, features: {forwarding: false}}\n");
+    CHECK(only && map_rdl_solve(ul, NULL, 0, only, NULL, &ml2, &err) < 0);
+    CHECK(err.code == CN_E_INFEASIBLE && strstr(cn_err_msg(&err), "'c'"));
+    ret = 0;
+cleanup:
+    rdl_graph_free(ul);
+    rdl_graph_free(ol);
+    rdl_graph_free(ml);
+    rdl_graph_free(wrong);
+    rdl_graph_free(only);
+    rdl_graph_free(ml2);
+    cn_err_release(&err);
+    return ret;
+}
+
 /* The checker catches what a wrong mapping gets wrong. */
 static int
 test_checker_rejects(const void *data)
@@ -1739,6 +1801,7 @@ main(void)
     TEST_RUN("path: shortest", test_path_direct, NULL);
     TEST_RUN("path: latency bound forces a detour", test_path_latency, NULL);
     TEST_RUN("path: forwarding false hosts and ends paths", test_non_forwarding_hosts, NULL);
+    TEST_RUN("border nodes hold only transit stubs", test_border_nodes, NULL);
     TEST_RUN("checker rejects wrong mappings", test_checker_rejects, NULL);
     TEST_RUN("brute force on random tiny instances", test_brute_force, NULL);
     TEST_RUN("documents of the wrong kind", test_wrong_kinds, NULL);

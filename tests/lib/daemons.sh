@@ -5,8 +5,6 @@
 # live in the test's own scratch directory.
 
 DAEMONS_SCRIPTS=${TEST_SRCDIR:-$(pwd)/tests}/../scripts
-# Leaks that are libvirt's or xmlrpc-c's, not ours, in sanitized builds.
-DAEMONS_LSAN=${TEST_SRCDIR:-$(pwd)/tests}/pipd-e2e/lsan.supp
 
 # db_start DIR: starts a private MariaDB in DIR and prints its socket. It
 # gets a TMPDIR of its own: MariaDB names its temporary tables in it after
@@ -54,8 +52,7 @@ free_port() {
 daemon_start() {
     ds_log=$1
     shift
-    LSAN_OPTIONS=suppressions=$DAEMONS_LSAN${LSAN_OPTIONS:+:$LSAN_OPTIONS} \
-        "$@" >>"$ds_log" 2>&1 &
+    "$@" >>"$ds_log" 2>&1 &
     daemon_pid=$!
 }
 
