@@ -16,8 +16,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <libgen.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -25,11 +23,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "clipd/clip.h"
+#include "tests/daemon-helper.h"
 #include "util/util.h"
 
 #define MIB (1024.0 * 1024.0)
@@ -76,49 +73,18 @@ fs_name(const char *dir)
     }
 }
 
+/* The template of size bytes, of pseudo-random data, on disk before anything is timed. */
 static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+write_image(const char *path, size_t size, uint64_t seed)
 {
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int
-write_random(const char *path, size_t size, uint64_t seed)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (test_write_random(path, size, seed) < 0)
+        return -1;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -1;
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    static uint64_t buf[1 << 17]; /* 1 MiB */
-    for (size_t done = 0; done < size;) {
-        for (size_t i = 0; i < CN_ARRAY_SIZE(buf); i++) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            buf[i] = x;
-        }
-        size_t n = size - done < sizeof(buf) ? size - done : sizeof(buf);
-        if (write(fd, buf, n) != (ssize_t)n) {
-            close(fd);
-            return -1;
-        }
-        done += n;
-    }
-    if (fsync(fd) < 0) {
-        close(fd);
-        return -1;
-    }
-    return close(fd);
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
 }
 
 static const struct clip_template_status *
@@ -133,6 +99,20 @@ find(struct clip_status **st, const char *name)
     return rc == 0 ? clip_status_find(*st, name) : NULL;
 }
 
+/* Whether the daemon answers at all: it is up. */
+static bool
+clipd_answers(const void *arg)
+{
+    struct clip_status *st = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    (void)arg;
+    cn_err_init(&err);
+    int rc = clip_status(sock_path, &st, &err);
+    clip_status_free(st);
+    cn_err_release(&err);
+    return rc == 0;
+}
+
 /* Waits until template name has n ready copies. */
 static bool
 wait_ready(const char *name, unsigned n)
@@ -143,7 +123,7 @@ wait_ready(const char *name, unsigned n)
         const struct clip_template_status *t = find(&st, name);
         ok = t && t->ready >= n;
         if (!ok)
-            sleep_ms(5);
+            test_sleep_ms(5);
     }
     clip_status_free(st);
     return ok;
@@ -245,11 +225,9 @@ main(int argc, char **argv)
     }
     int misses = 3;
 
-    char *self = xstrdup(argv[0]);
-    char *clipd = xasprintf("%s/../bin/clipd", dirname(self));
-    free(self);
-    if (access(clipd, X_OK) < 0) {
-        fprintf(stderr, "clipd_bench: %s: %s (run make bench-build)\n", clipd, strerror(errno));
+    struct test_daemon clipd = {.name = "clipd", .ready = clipd_answers};
+    if (test_bin_path(clipd.prog, sizeof(clipd.prog), argv[0], "clipd") < 0) {
+        fprintf(stderr, "clipd_bench: run make bench-build\n");
         return 1;
     }
     char *dir = xasprintf("%s/clipd-bench.XXXXXX", base);
@@ -258,10 +236,9 @@ main(int argc, char **argv)
         return 1;
     }
     int status = 1;
-    pid_t pid = -1;
     char *store = xasprintf("%s/store", dir), *dest = xasprintf("%s/vms", dir);
     char *small = xasprintf("%s/small.img", dir), *big = xasprintf("%s/big.img", dir);
-    char *conf = xasprintf("%s/clipd.conf", dir);
+    snprintf(clipd.conf, sizeof(clipd.conf), "%s/clipd.conf", dir);
     sock_path = xasprintf("%s/clipd.sock", dir);
     mkdir(store, 0755);
     mkdir(dest, 0755);
@@ -269,26 +246,19 @@ main(int argc, char **argv)
     printf("clipd benchmark in %s (%s)\n", dir, fs_name(dir));
     printf("writing images: small 1 MiB, big %ld MiB of pseudo-random data...\n", big_mib);
     fflush(stdout);
-    if (write_random(small, 1024 * 1024, 1) < 0 ||
-        write_random(big, (size_t)big_mib * 1024 * 1024, 2) < 0) {
+    if (write_image(small, 1024 * 1024, 1) < 0 ||
+        write_image(big, (size_t)big_mib * 1024 * 1024, 2) < 0) {
         fprintf(stderr, "clipd_bench: writing images: %s\n", strerror(errno));
         goto cleanup;
     }
-    FILE *f = fopen(conf, "w");
-    if (!f)
+    char *text = xasprintf("store %s\nsocket %s\ndestdir %s\n"
+                           "template small %s copies 2\ntemplate small-nocache %s copies 0\n"
+                           "template big %s copies 2\ntemplate big-nocache %s copies 0\n",
+                           store, sock_path, dest, small, small, big, big);
+    int rc = test_write_text(clipd.conf, text);
+    free(text);
+    if (rc < 0 || test_daemon_start(&clipd) < 0)
         goto cleanup;
-    fprintf(f,
-            "store %s\nsocket %s\ndestdir %s\n"
-            "template small %s copies 2\ntemplate small-nocache %s copies 0\n"
-            "template big %s copies 2\ntemplate big-nocache %s copies 0\n",
-            store, sock_path, dest, small, small, big, big);
-    fclose(f);
-
-    pid = fork();
-    if (pid == 0) {
-        execl(clipd, "clipd", "-d", "-f", conf, (char *)NULL);
-        _exit(127);
-    }
     if (!wait_ready("small", 2) || !wait_ready("big", 2)) {
         fprintf(stderr, "clipd_bench: the daemon did not fill its cache\n");
         goto cleanup;
@@ -328,12 +298,8 @@ main(int argc, char **argv)
     status = 0;
 
 cleanup:
-    if (pid > 0) {
-        kill(pid, SIGTERM);
-        waitpid(pid, NULL, 0);
-    }
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(store), free(dest), free(small), free(big), free(conf), free(sock_path), free(dir);
-    free(clipd);
+    test_daemon_stop(&clipd, SIGTERM);
+    test_rm_tree(dir);
+    free(store), free(dest), free(small), free(big), free(sock_path), free(dir);
     return status;
 }

@@ -23,20 +23,13 @@
  * (map_rdl_solve on the full substrate), so the share of mapping in a
  * negotiate can be read off.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <libgen.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,6 +38,7 @@
 
 #include "mapping/mapping.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "util/util.h"
 
@@ -53,9 +47,7 @@
 
 static struct test_db db;
 static char scratch[256];
-static char pipd_path[1024];
-static char url[128];
-static pid_t pipd_pid = -1;
+static struct test_daemon pipd = {.name = "pipd"};
 
 static const char overlay_yaml[] = "rdl: 1\n"
                                    "kind: overlay\n"
@@ -105,16 +97,6 @@ now_ms(void)
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
-static int
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
 static char *
 substrate_yaml(int hosts)
 {
@@ -141,115 +123,37 @@ substrate_yaml(int hosts)
     return cn_buf_detach(&b);
 }
 
-static unsigned
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int
-port_open(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static int
-pipd_start(const char *conf, unsigned port)
-{
-    char log[512];
-    snprintf(log, sizeof(log), "%s/pipd.log", scratch);
-    fflush(NULL);
-    pipd_pid = fork();
-    if (pipd_pid < 0)
-        return -1;
-    if (pipd_pid == 0) {
-        char d[] = "-d", f[] = "-f";
-        char *argv[] = {pipd_path, d, f, (char *)(uintptr_t)conf, NULL};
-        if (!freopen(log, "w", stderr))
-            _exit(127);
-        execv(pipd_path, argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-        if (port_open(port))
-            return 0;
-        if (waitpid(pipd_pid, &status, WNOHANG) == pipd_pid) {
-            pipd_pid = -1;
-            fprintf(stderr, "pipd exited during start; see %s\n", log);
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-static void
-pipd_stop(void)
-{
-    int status;
-    if (pipd_pid < 0)
-        return;
-    kill(pipd_pid, SIGTERM);
-    while (waitpid(pipd_pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    pipd_pid = -1;
-}
-
 /* One call; 0, or -1 with the fault in w->first_error (the first one only). */
 static int
 call(struct worker *w, xmlrpc_client *client, const char *method, const char *fmt, ...)
 {
-    xmlrpc_env env;
-    xmlrpc_value *result = NULL;
+    char msg[400];
     va_list ap;
-    int ret = 0;
+    int fault;
 
-    xmlrpc_env_init(&env);
     va_start(ap, fmt);
-    xmlrpc_client_call2f_va(&env, client, url, method, fmt, &result, ap);
+    xmlrpc_value *result =
+        test_xmlrpc_callv(client, pipd.url, method, &fault, msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (env.fault_occurred) {
+    if (!result) {
         if (!w->first_error[0])
-            snprintf(w->first_error, sizeof(w->first_error), "%s: fault %d: %s", method,
-                     env.fault_code, env.fault_string);
-        ret = -1;
-    } else {
-        xmlrpc_DECREF(result);
+            snprintf(w->first_error, sizeof(w->first_error), "%s: fault %d: %s", method, fault,
+                     msg);
+        return -1;
     }
-    xmlrpc_env_clean(&env);
-    return ret;
+    xmlrpc_DECREF(result);
+    return 0;
 }
 
 static void *
 worker_run(void *arg)
 {
     struct worker *w = arg;
-    xmlrpc_env env;
-    xmlrpc_client *client = NULL;
+    xmlrpc_client *client = test_xmlrpc_client("pip_bench");
 
-    xmlrpc_env_init(&env);
-    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pip_bench", "1", NULL, 0, &client);
-    if (env.fault_occurred) {
-        snprintf(w->first_error, sizeof(w->first_error), "client: %s", env.fault_string);
+    if (!client) {
+        snprintf(w->first_error, sizeof(w->first_error), "no xmlrpc client");
         w->failures = w->count;
-        xmlrpc_env_clean(&env);
         return NULL;
     }
     for (int i = 0; i < w->count; i++) {
@@ -275,114 +179,21 @@ worker_run(void *arg)
         w->done++;
     }
     xmlrpc_client_destroy(client);
-    xmlrpc_env_clean(&env);
     return NULL;
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The q-quantile of sorted v (nearest rank). */
-static double
-quantile(const double *v, int n, double q)
-{
-    int k = (int)(q * n + 0.999999) - 1;
-    if (k < 0)
-        k = 0;
-    if (k >= n)
-        k = n - 1;
-    return n ? v[k] : 0;
 }
 
 static void
 print_stats(const char *name, double *v, int n)
 {
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    printf("  %-10s p50 %8.1f ms   p99 %8.1f ms   max %8.1f ms\n", name, quantile(v, n, 0.5),
-           quantile(v, n, 0.99), n ? v[n - 1] : 0);
+    double p50 = test_quantile(v, n, 0.5), p99 = test_quantile(v, n, 0.99);
+    printf("  %-10s p50 %8.1f ms   p99 %8.1f ms   max %8.1f ms\n", name, p50, p99,
+           n ? v[n - 1] : 0);
 }
 
-/* CPU time (user + system) of a process so far, in ms; -1 when unknown. */
-static double
-cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut = 0, st = 0;
-    FILE *f;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields 14 and 15, counted after the parenthesised command name. */
-    const char *p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
-}
-
-static pid_t
-mariadb_pid(void)
-{
-    char path[600];
-    FILE *f;
-    int pid = -1;
-    snprintf(path, sizeof(path), "%s/mariadb.pid", db.dir);
-    f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = -1;
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
-/* Server counters through the mysql client (the bench does not link MariaDB). */
+/* Server counters read before and after a phase. */
 static const char *const counters[] = {"Questions", "Com_commit", "Innodb_data_fsyncs",
                                        "Innodb_os_log_fsyncs"};
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
-
-static void
-read_counters(double *v)
-{
-    char cmd[1024], line[256];
-    FILE *p;
-    for (size_t i = 0; i < NCOUNTERS; i++)
-        v[i] = -1;
-    snprintf(cmd, sizeof(cmd),
-             "mysql --no-defaults -S '%s' -u root -N -B -e \"show global status where "
-             "variable_name in ('Questions','Com_commit','Innodb_data_fsyncs',"
-             "'Innodb_os_log_fsyncs')\" 2>/dev/null",
-             db.socket);
-    p = popen(cmd, "r");
-    if (!p)
-        return;
-    while (fgets(line, sizeof(line), p)) {
-        char name[128];
-        double x;
-        if (sscanf(line, "%127s %lf", name, &x) != 2)
-            continue;
-        for (size_t i = 0; i < NCOUNTERS; i++)
-            if (strcasecmp(name, counters[i]) == 0)
-                v[i] = x;
-    }
-    pclose(p);
-}
-
-/* Runs one SQL statement through the mysql client; 0 on success. */
-static int
-mysql_exec(const char *stmt)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "mysql --no-defaults -S '%s' -u root -e \"%s\"", db.socket, stmt);
-    return system(cmd) == 0 ? 0 : -1;
-}
 
 /* Runs one phase; 0 when every CloudNet went through. */
 static int
@@ -394,10 +205,10 @@ run_phase(int phase, int clients, int per_client)
     double t0, elapsed;
 
     double c0[NCOUNTERS], c1[NCOUNTERS];
-    pid_t mpid = mariadb_pid();
-    double pipd_cpu0 = cpu_ms(pipd_pid), db_cpu0 = cpu_ms(mpid);
+    pid_t mpid = test_mariadb_pid(db.dir);
+    double pipd_cpu0 = test_cpu_ms(pipd.pid), db_cpu0 = test_cpu_ms(mpid);
 
-    read_counters(c0);
+    test_mariadb_counters(db.socket, counters, NCOUNTERS, c0);
     for (int c = 0; c < NCALLS; c++)
         all[c] = xcalloc((size_t)total, sizeof(double));
     t0 = now_ms();
@@ -423,8 +234,8 @@ run_phase(int phase, int clients, int per_client)
            done, failures, done / (elapsed / 1e3), elapsed / 1e3);
     for (int c = 0; c < NCALLS; c++)
         print_stats(call_names[c], all[c], done);
-    double pipd_cpu = cpu_ms(pipd_pid) - pipd_cpu0, db_cpu = cpu_ms(mpid) - db_cpu0;
-    read_counters(c1);
+    double pipd_cpu = test_cpu_ms(pipd.pid) - pipd_cpu0, db_cpu = test_cpu_ms(mpid) - db_cpu0;
+    test_mariadb_counters(db.socket, counters, NCOUNTERS, c1);
     if (done) {
         printf("  per CloudNet: %.1f ms wall, pipd CPU %.1f ms, mariadbd CPU %.1f ms",
                elapsed / done, pipd_cpu / done, db_cpu / done);
@@ -477,16 +288,6 @@ time_mapping(const char *ul_text, int count)
     cn_err_release(&err);
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 static void
 usage(FILE *f)
 {
@@ -504,7 +305,7 @@ main(int argc, char **argv)
     int count = 40, hosts = 50, opt, rc = 1;
     const char *clients_list = "1,8", *general_log = NULL;
     bool relaxed = false;
-    char path[768], conf[4096], conf_path[512], *ul = NULL;
+    char path[768], conf[4096], *ul = NULL;
     xmlrpc_env env;
 
     while ((opt = getopt(argc, argv, "n:c:H:rL:h")) != -1) {
@@ -536,30 +337,17 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    snprintf(path, sizeof(path), "%s", argv[0]);
-    snprintf(pipd_path, sizeof(pipd_path), "%s/../bin/pipd", dirname(path));
-    if (access(pipd_path, X_OK) < 0) {
-        fprintf(stderr, "%s: not built\n", pipd_path);
+    if (test_bin_path(pipd.prog, sizeof(pipd.prog), argv[0], "pipd") < 0)
         return 1;
-    }
     if (test_db_start(&db) < 0)
         return 1;
-    snprintf(scratch, sizeof(scratch), "/tmp/pip-bench-XXXXXX");
-    if (!mkdtemp(scratch))
-        goto cleanup;
-    snprintf(path, sizeof(path), "%s/images", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates/bench.img", scratch);
-    if (write_file(path, "not really a disk image\n") < 0)
+    if (test_scratch_dir(scratch, sizeof(scratch), "pip-bench") < 0 ||
+        test_pipd_dirs(scratch, "bench") < 0)
         goto cleanup;
     ul = substrate_yaml(hosts);
     snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
-    if (write_file(path, ul) < 0)
+    if (test_write_text(path, ul) < 0 || test_daemon_listen(&pipd) < 0)
         goto cleanup;
-    unsigned port = free_port();
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
     snprintf(conf, sizeof(conf),
              "name pip-bench\n"
              "listen 127.0.0.1:%u\n"
@@ -571,14 +359,15 @@ main(int argc, char **argv)
              "templates %s/templates\n"
              "max-lease 600\n"
              "map-time-limit 10\n",
-             port, db.socket, scratch, scratch, scratch);
-    snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
-    if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
+             pipd.port, db.socket, scratch, scratch, scratch);
+    snprintf(pipd.conf, sizeof(pipd.conf), "%s/pipd.conf", scratch);
+    snprintf(pipd.log, sizeof(pipd.log), "%s/pipd.log", scratch);
+    if (test_write_text(pipd.conf, conf) < 0 || chmod(pipd.conf, 0600) < 0)
         goto cleanup;
     xmlrpc_env_init(&env);
     xmlrpc_client_setup_global_const(&env);
     xmlrpc_env_clean(&env);
-    if (pipd_start(conf_path, port) < 0)
+    if (test_daemon_start(&pipd) < 0)
         goto cleanup;
 
     {
@@ -592,13 +381,14 @@ main(int argc, char **argv)
         printf("pipd bench: %d hosts, %d switches, 4-VNode CloudNets with 4 links%s; load %s",
                hosts, SWITCHES, relaxed ? ", innodb_flush_log_at_trx_commit=2" : "", load);
     }
-    if (relaxed && mysql_exec("SET GLOBAL innodb_flush_log_at_trx_commit = 2") < 0)
+    if (relaxed &&
+        test_mariadb_exec(db.socket, "SET GLOBAL innodb_flush_log_at_trx_commit = 2") < 0)
         fprintf(stderr, "could not relax durability\n");
     if (general_log) {
         char stmt[1024];
         snprintf(stmt, sizeof(stmt),
                  "SET GLOBAL general_log_file = '%s'; SET GLOBAL general_log = 1", general_log);
-        if (mysql_exec(stmt) < 0)
+        if (test_mariadb_exec(db.socket, stmt) < 0)
             fprintf(stderr, "could not turn the general log on\n");
     }
     rc = 0;
@@ -617,10 +407,10 @@ main(int argc, char **argv)
     time_mapping(ul, count);
 
 cleanup:
-    pipd_stop();
+    test_daemon_stop(&pipd, SIGTERM);
     xmlrpc_client_teardown_global_const();
     if (scratch[0] && !getenv("PIP_BENCH_KEEP"))
-        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        test_rm_tree(scratch);
     else if (scratch[0])
         fprintf(stderr, "kept %s\n", scratch);
     free(ul);

@@ -23,6 +23,7 @@
 #define CLIP_PRIV_H_ALLOW
 #include "clipd/clip.h"
 #include "clipd/clip_priv.h"
+#include "tests/daemon-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
 
@@ -33,73 +34,24 @@
         goto cleanup;                                                                              \
     } while (0)
 
-/* Generous: sanitized builds are several times slower. */
-#define WAIT_S 30.0
+#define WAIT_S TEST_DAEMON_WAIT_S
 
 /* ---- helpers ---- */
 
 static char scratch[64];
-
-static int
-rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static void
-rm_rf(const char *path)
-{
-    nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
+static char clipd_path[1024];
 
 /* A fresh directory under the scratch directory; the caller frees the path. */
 static char *
 new_dir(const char *name)
 {
     char *p = xasprintf("%s/%s", scratch, name);
-    rm_rf(p);
+    test_rm_tree(p);
     if (mkdir(p, 0755) < 0) {
         free(p);
         return NULL;
     }
     return p;
-}
-
-static void
-sleep_ms(long ms)
-{
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Writes size bytes of pseudo-random data (xorshift), different for each seed. */
-static int
-write_random(const char *path, size_t size, uint64_t seed)
-{
-    FILE *f = fopen(path, "wb");
-    if (!f)
-        return -1;
-    uint64_t x = seed * 0x9E3779B97F4A7C15ULL + 1;
-    unsigned char buf[65536];
-    size_t left = size;
-    while (left > 0) {
-        size_t n = left < sizeof(buf) ? left : sizeof(buf);
-        for (size_t i = 0; i < n; i += 8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            memcpy(buf + i, &x, n - i < 8 ? n - i : 8);
-        }
-        if (fwrite(buf, 1, n, f) != n) {
-            fclose(f);
-            return -1;
-        }
-        left -= n;
-    }
-    return fclose(f);
 }
 
 static bool
@@ -113,16 +65,6 @@ same_content(const char *a, const char *b)
     cn_buf_release(&x);
     cn_buf_release(&y);
     return same;
-}
-
-static int
-write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
 }
 
 static bool
@@ -164,11 +106,17 @@ find_file(const char *dir, const char *prefix)
     return found;
 }
 
-static char *
-daemon_path(void)
+/* Whether a clipd answers a status request on the socket arg. */
+static bool
+clipd_answers(const void *arg)
 {
-    const char *build = getenv("BUILD");
-    return xasprintf("%s/bin/clipd", build && *build ? build : "build");
+    struct clip_status *st = NULL;
+    struct cn_err err = CN_ERR_INIT;
+    cn_err_init(&err);
+    int rc = clip_status(arg, &st, &err);
+    clip_status_free(st);
+    cn_err_release(&err);
+    return rc == 0;
 }
 
 /* A daemon under test, with its scratch paths. */
@@ -177,9 +125,7 @@ struct daemon {
     char *store; /* DIR/store */
     char *dest;  /* DIR/dest, configured as destdir */
     char *sock;
-    char *conf;
-    char *log;
-    pid_t pid;
+    struct test_daemon td; /* clipd -d -f td.conf, output in td.log */
 };
 
 /* Writes the configuration: store, socket, destdir and a long rescan period, then extra. */
@@ -188,7 +134,7 @@ daemon_config(const struct daemon *d, const char *extra)
 {
     char *text = xasprintf("store %s\nsocket %s\ndestdir %s\nrescan 3600\n%s", d->store, d->sock,
                            d->dest, extra);
-    int rc = write_text(d->conf, text);
+    int rc = test_write_text(d->td.conf, text);
     free(text);
     return rc;
 }
@@ -198,15 +144,18 @@ static int
 daemon_setup(struct daemon *d, const char *name, const char *extra)
 {
     memset(d, 0, sizeof(*d));
-    d->pid = -1;
+    d->td.name = "clipd";
+    d->td.ready = clipd_answers;
+    snprintf(d->td.prog, sizeof(d->td.prog), "%s", clipd_path);
     d->dir = new_dir(name);
     if (!d->dir)
         return -1;
     d->store = xasprintf("%s/store", d->dir);
     d->dest = xasprintf("%s/dest", d->dir);
     d->sock = xasprintf("%s/clipd.sock", d->dir);
-    d->conf = xasprintf("%s/clipd.conf", d->dir);
-    d->log = xasprintf("%s/clipd.log", d->dir);
+    d->td.ready_arg = d->sock;
+    snprintf(d->td.conf, sizeof(d->td.conf), "%s/clipd.conf", d->dir);
+    snprintf(d->td.log, sizeof(d->td.log), "%s/clipd.log", d->dir);
     if (mkdir(d->store, 0755) < 0 || mkdir(d->dest, 0755) < 0)
         return -1;
     return daemon_config(d, extra);
@@ -215,82 +164,33 @@ daemon_setup(struct daemon *d, const char *name, const char *extra)
 static void
 daemon_release(struct daemon *d)
 {
-    if (d->pid > 0) {
-        kill(d->pid, SIGKILL);
-        waitpid(d->pid, NULL, 0);
-    }
+    test_daemon_stop(&d->td, SIGKILL);
     free(d->dir);
     free(d->store);
     free(d->dest);
     free(d->sock);
-    free(d->conf);
-    free(d->log);
 }
 
-/* Runs clipd with args; returns its pid, output appended to d->log. */
-static pid_t
-spawn(const struct daemon *d, const char *a1, const char *a2, const char *a3)
-{
-    char *bin = daemon_path();
-    pid_t pid = fork();
-    if (pid == 0) {
-        int fd = open(d->log, O_WRONLY | O_CREAT | O_APPEND, 0644);
-        if (fd >= 0) {
-            dup2(fd, STDOUT_FILENO);
-            dup2(fd, STDERR_FILENO);
-        }
-        execl(bin, "clipd", a1, a2, a3, (char *)NULL);
-        _exit(127);
-    }
-    free(bin);
-    return pid;
-}
-
-/* Starts the daemon in the foreground and waits until it answers. */
+/* Starts the daemon and waits until it answers. */
 static int
 daemon_start(struct daemon *d)
 {
-    d->pid = spawn(d, "-d", "-f", d->conf);
-    if (d->pid < 0)
-        return -1;
-    double end = cn_now() + WAIT_S;
-    while (cn_now() < end) {
-        int status;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            d->pid = -1;
-            fprintf(stderr, "  clipd exited early; see %s\n", d->log);
-            return -1;
-        }
-        struct clip_status *st = NULL;
-        struct cn_err err = CN_ERR_INIT;
-        cn_err_init(&err);
-        int rc = clip_status(d->sock, &st, &err);
-        clip_status_free(st);
-        cn_err_release(&err);
-        if (rc == 0)
-            return 0;
-        sleep_ms(10);
-    }
-    return -1;
+    return test_daemon_start(&d->td);
 }
 
 /* SIGTERM, then the exit status (or -1 when it did not exit cleanly in time). */
 static int
 daemon_stop(struct daemon *d)
 {
-    if (d->pid <= 0)
-        return -1;
-    kill(d->pid, SIGTERM);
-    double end = cn_now() + WAIT_S;
-    int status;
-    while (cn_now() < end) {
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            d->pid = -1;
-            return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-        }
-        sleep_ms(10);
-    }
-    return -1;
+    return test_daemon_stop(&d->td, SIGTERM);
+}
+
+/* Runs clipd OPT -f CONF to the end; its exit status, its output in *ret_out. */
+static int
+run_clipd(const struct daemon *d, const char *opt, char **ret_out)
+{
+    const char *argv[] = {d->td.prog, opt, "-f", d->td.conf, NULL};
+    return test_command(argv, ret_out);
 }
 
 /* One template's status line, or -1 fields when the daemon cannot be asked. */
@@ -322,7 +222,7 @@ wait_ready(const struct daemon *d, const char *name, unsigned n)
     while (cn_now() < end) {
         if (tstatus(d, name).ready == n)
             return true;
-        sleep_ms(10);
+        test_sleep_ms(10);
     }
     return false;
 }
@@ -506,30 +406,13 @@ test_config_errors(const void *data)
     return 0;
 }
 
-static char *
-read_text(const char *path)
-{
-    struct cn_buf b;
-    cn_buf_init(&b);
-    if (cn_buf_read_file(&b, path, 1 << 20) < 0) {
-        cn_buf_release(&b);
-        return xstrdup("");
-    }
-    return cn_buf_detach(&b);
-}
-
 /* Runs clipd with the given configuration text; returns its exit status, output in *ret_out. */
 static int
 run_with_config(struct daemon *d, const char *text, const char *opt, char **ret_out)
 {
-    write_text(d->conf, text);
-    unlink(d->log);
-    pid_t pid = spawn(d, opt, "-f", d->conf);
-    int status = -1;
-    if (pid < 0 || waitpid(pid, &status, 0) != pid)
+    if (test_write_text(d->td.conf, text) < 0)
         return -1;
-    *ret_out = read_text(d->log);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run_clipd(d, opt, ret_out);
 }
 
 static int
@@ -546,7 +429,7 @@ test_daemon_bad_config(const void *data)
     text = xasprintf("store %s\nsocket %s\nbudget 1Q\ntemplate a /x\n", d.store, d.sock);
     if (run_with_config(&d, text, "-d", &out) == 0)
         FAIL();
-    want = xasprintf("%s:3: budget '1Q' is not a size", d.conf);
+    want = xasprintf("%s:3: budget '1Q' is not a size", d.td.conf);
     if (!strstr(out, want))
         FAIL();
     free(out), free(text), free(want);
@@ -556,7 +439,8 @@ test_daemon_bad_config(const void *data)
     text = xasprintf("store %s\nsocket %s\n\ntemplate a %s/missing.img\n", d.store, d.sock, d.dir);
     if (run_with_config(&d, text, "-d", &out) == 0)
         FAIL();
-    want = xasprintf("%s:4: template a: %s/missing.img: No such file or directory", d.conf, d.dir);
+    want =
+        xasprintf("%s:4: template a: %s/missing.img: No such file or directory", d.td.conf, d.dir);
     if (!strstr(out, want) || exists(d.sock))
         FAIL();
     free(out), free(text), free(want);
@@ -564,23 +448,22 @@ test_daemon_bad_config(const void *data)
 
     /* A store that does not exist. */
     tpl = xasprintf("%s/t.img", d.dir);
-    write_random(tpl, 1000, 1);
+    test_write_random(tpl, 1000, 1);
     text = xasprintf("store %s/nowhere\nsocket %s\ntemplate a %s\n", d.dir, d.sock, tpl);
     if (run_with_config(&d, text, "-d", &out) == 0)
         FAIL();
-    want = xasprintf("%s:1: %s/nowhere: No such file or directory", d.conf, d.dir);
+    want = xasprintf("%s:1: %s/nowhere: No such file or directory", d.td.conf, d.dir);
     if (!strstr(out, want))
         FAIL();
     free(out), free(text), free(want);
     out = text = want = NULL;
 
     /* A missing configuration file. */
-    unlink(d.conf);
-    unlink(d.log);
-    pid_t pid = spawn(&d, "-d", "-f", d.conf);
-    int status;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 0)
+    unlink(d.td.conf);
+    if (run_clipd(&d, "-d", &out) <= 0)
         FAIL();
+    free(out);
+    out = NULL;
 
     /* -n accepts a good configuration; -h and a bad option behave. */
     text = xasprintf("store %s\nsocket %s\ntemplate a %s copies 0\n", d.store, d.sock, tpl);
@@ -626,7 +509,7 @@ test_copy_methods(const void *data)
     char *src = xasprintf("%s/src", dir), *dst = xasprintf("%s/dst", dir);
     int ret = -1;
     /* Random data with a hole in the middle, and an odd length. */
-    if (write_random(src, 3 * 1024 * 1024 + 17, 5) < 0)
+    if (test_write_random(src, 3 * 1024 * 1024 + 17, 5) < 0)
         FAIL();
     int fd = open(src, O_WRONLY);
     static char zeros[1024 * 1024];
@@ -685,7 +568,7 @@ test_copy_methods(const void *data)
 cleanup:
     free(src);
     free(dst);
-    rm_rf(dir);
+    test_rm_tree(dir);
     free(dir);
     return ret;
 }
@@ -702,7 +585,7 @@ test_hit_and_miss(const void *data)
     char *ready = NULL, *ready_path = NULL;
     tpl = xasprintf("%s/hit/t.img", scratch);
     extra = xasprintf("template cached %s copies 2\ntemplate nocache %s copies 0\n", tpl, tpl);
-    if (daemon_setup(&d, "hit", extra) < 0 || write_random(tpl, 2 * 1024 * 1024 + 5, 2) < 0 ||
+    if (daemon_setup(&d, "hit", extra) < 0 || test_write_random(tpl, 2 * 1024 * 1024 + 5, 2) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "cached", 2))
         FAIL();
     a = xasprintf("%s/a.img", d.dest);
@@ -758,12 +641,12 @@ test_refill_count(const void *data)
     char *tpl = xasprintf("%s/refill/t.img", scratch);
     char *extra = xasprintf("template t %s copies 3\n", tpl);
     char *rdir = NULL, *p = NULL;
-    if (daemon_setup(&d, "refill", extra) < 0 || write_random(tpl, 512 * 1024, 3) < 0 ||
+    if (daemon_setup(&d, "refill", extra) < 0 || test_write_random(tpl, 512 * 1024, 3) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "t", 3))
         FAIL();
     rdir = xasprintf("%s/.clipd/t", d.store);
     /* It stops at the configured count. */
-    sleep_ms(500);
+    test_sleep_ms(500);
     if (tstatus(&d, "t").ready != 3 || count_files(rdir, "ready.") != 3 ||
         count_files(rdir, "tmp.") != 0)
         FAIL();
@@ -806,11 +689,11 @@ test_budget(const void *data)
                             "template small %s copies 2\n",
                             big, small);
     char *rdir = NULL;
-    if (daemon_setup(&d, "budget", extra) < 0 || write_random(big, 1024 * 1024, 4) < 0 ||
-        write_random(small, 128 * 1024, 5) < 0 || daemon_start(&d) < 0 ||
+    if (daemon_setup(&d, "budget", extra) < 0 || test_write_random(big, 1024 * 1024, 4) < 0 ||
+        test_write_random(small, 128 * 1024, 5) < 0 || daemon_start(&d) < 0 ||
         !wait_ready(&d, "big", 2) || !wait_ready(&d, "small", 2))
         FAIL();
-    sleep_ms(700);
+    test_sleep_ms(700);
     struct clip_template_status sb = tstatus(&d, "big"), ss = tstatus(&d, "small");
     rdir = xasprintf("%s/.clipd/big", d.store);
     if (sb.ready != 2 || ss.ready != 2 || sb.bytes + ss.bytes > 2560 * 1024 ||
@@ -845,11 +728,11 @@ test_template_change(const void *data)
     char *tpl = xasprintf("%s/change/t.img", scratch);
     char *extra = xasprintf("template t %s copies 2\n", tpl);
     char *a = NULL, *b = NULL, *c = NULL, *rdir = NULL, *r = NULL;
-    if (daemon_setup(&d, "change", extra) < 0 || write_random(tpl, 1024 * 1024, 6) < 0 ||
+    if (daemon_setup(&d, "change", extra) < 0 || test_write_random(tpl, 1024 * 1024, 6) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "t", 2))
         FAIL();
     /* Let the refill thread go back to sleep, so that the take is first to notice. */
-    sleep_ms(200);
+    test_sleep_ms(200);
 
     /* Same size, mtime put back: only the ctime tells, and it is enough. */
     struct stat st;
@@ -880,7 +763,7 @@ test_template_change(const void *data)
     /* A template replaced while the daemon is down: the old copies are not adopted. */
     if (!wait_ready(&d, "t", 2) || daemon_stop(&d) != 0)
         FAIL();
-    if (write_random(tpl, 1024 * 1024 + 1, 7) < 0 || daemon_start(&d) < 0)
+    if (test_write_random(tpl, 1024 * 1024 + 1, 7) < 0 || daemon_start(&d) < 0)
         FAIL();
     c = xasprintf("%s/c", d.dest);
     int rc = take(&d, "t", c, NULL);
@@ -933,7 +816,7 @@ test_concurrent_takes(const void *data)
     memset(tk, 0, sizeof(tk));
     char *paths[N_THREADS + N_PROCS * TAKES_PER_PROC] = {NULL};
     size_t n_paths = 0;
-    if (daemon_setup(&d, "conc", extra) < 0 || write_random(tpl, 256 * 1024, 8) < 0 ||
+    if (daemon_setup(&d, "conc", extra) < 0 || test_write_random(tpl, 256 * 1024, 8) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "t", 6))
         FAIL();
 
@@ -1011,7 +894,7 @@ wait_partial(const char *dir, off_t min)
                 return name;
             free(name);
         }
-        sleep_ms(5);
+        test_sleep_ms(5);
     }
     return NULL;
 }
@@ -1027,7 +910,7 @@ test_crash_during_refill(const void *data)
     /* Slow refill so that the daemon is surely in the middle of a copy when killed. */
     char *extra = xasprintf("copymethod readwrite\nrefillrate 4M\ntemplate t %s copies 1\n", tpl);
     char *rdir = NULL, *tmp = NULL, *tmp_path = NULL, *a = NULL, *b = NULL, *conf = NULL;
-    if (daemon_setup(&d, "crash", extra) < 0 || write_random(tpl, size, 9) < 0 ||
+    if (daemon_setup(&d, "crash", extra) < 0 || test_write_random(tpl, size, 9) < 0 ||
         daemon_start(&d) < 0)
         FAIL();
     rdir = xasprintf("%s/.clipd/t", d.store);
@@ -1041,9 +924,7 @@ test_crash_during_refill(const void *data)
     if (take(&d, "t", a, NULL) != 0 || !same_content(tpl, a))
         FAIL();
 
-    kill(d.pid, SIGKILL);
-    waitpid(d.pid, NULL, 0);
-    d.pid = -1;
+    test_daemon_stop(&d.td, SIGKILL);
     struct stat st;
     if (stat(tmp_path, &st) < 0 || (size_t)st.st_size >= size || count_files(rdir, "ready.") != 0)
         FAIL();
@@ -1074,7 +955,7 @@ test_sigterm_during_refill(const void *data)
     char *tpl = xasprintf("%s/term/t.img", scratch);
     char *extra = xasprintf("copymethod readwrite\nrefillrate 2M\ntemplate t %s copies 1\n", tpl);
     char *rdir = NULL, *tmp = NULL;
-    if (daemon_setup(&d, "term", extra) < 0 || write_random(tpl, 16 * 1024 * 1024, 10) < 0 ||
+    if (daemon_setup(&d, "term", extra) < 0 || test_write_random(tpl, 16 * 1024 * 1024, 10) < 0 ||
         daemon_start(&d) < 0)
         FAIL();
     rdir = xasprintf("%s/.clipd/t", d.store);
@@ -1103,16 +984,11 @@ test_second_daemon_refused(const void *data)
     char *tpl = xasprintf("%s/twice/t.img", scratch);
     char *extra = xasprintf("template t %s copies 0\n", tpl);
     char *out = NULL;
-    if (daemon_setup(&d, "twice", extra) < 0 || write_random(tpl, 1000, 11) < 0 ||
+    if (daemon_setup(&d, "twice", extra) < 0 || test_write_random(tpl, 1000, 11) < 0 ||
         daemon_start(&d) < 0)
         FAIL();
-    unlink(d.log);
-    pid_t pid = spawn(&d, "-d", "-f", d.conf);
-    int status;
-    if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) == 0)
-        FAIL();
-    out = read_text(d.log);
-    if (!strstr(out, "another clipd is listening") || !exists(d.sock))
+    if (run_clipd(&d, "-d", &out) <= 0 || !strstr(out, "another clipd is listening") ||
+        !exists(d.sock))
         FAIL();
     ret = daemon_stop(&d) == 0 ? 0 : -1;
 cleanup:
@@ -1136,7 +1012,7 @@ test_protocol_errors(const void *data)
     char *tpl = xasprintf("%s/proto/t.img", scratch);
     char *extra = xasprintf("template t %s copies 1\n", tpl);
     char *answer = NULL, *longreq = NULL, *req = NULL;
-    if (daemon_setup(&d, "proto", extra) < 0 || write_random(tpl, 4096, 12) < 0 ||
+    if (daemon_setup(&d, "proto", extra) < 0 || test_write_random(tpl, 4096, 12) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "t", 1))
         FAIL();
     char *dest = xasprintf("%s/ok", d.dest);
@@ -1213,13 +1089,13 @@ test_dest_rules(const void *data)
     char *tpl = xasprintf("%s/dests/t.img", scratch);
     char *extra = xasprintf("template t %s copies 0\n", tpl);
     char *p = NULL, *victim = NULL, *link = NULL, *outside = NULL;
-    if (daemon_setup(&d, "dests", extra) < 0 || write_random(tpl, 8192, 13) < 0)
+    if (daemon_setup(&d, "dests", extra) < 0 || test_write_random(tpl, 8192, 13) < 0)
         FAIL();
     outside = xasprintf("%s/outside", d.dir);
     victim = xasprintf("%s/dest/victim", d.dir);
     link = xasprintf("%s/dest/link", d.dir);
     p = xasprintf("%s/dest/sub", d.dir);
-    if (mkdir(outside, 0755) < 0 || mkdir(p, 0755) < 0 || write_text(victim, "keep me") < 0 ||
+    if (mkdir(outside, 0755) < 0 || mkdir(p, 0755) < 0 || test_write_text(victim, "keep me") < 0 ||
         symlink(outside, link) < 0 || daemon_start(&d) < 0)
         FAIL();
     free(p);
@@ -1259,8 +1135,8 @@ test_dest_rules(const void *data)
             FAIL();
     }
     /* Nothing was written where it was refused. */
-    char *text = read_text(victim);
-    bool kept = cn_streq(text, "keep me");
+    char *text = test_read_text(victim);
+    bool kept = text && cn_streq(text, "keep me");
     free(text);
     if (!kept || count_files(outside, "") != 2) /* "." and ".." */
         FAIL();
@@ -1289,7 +1165,7 @@ test_unconfigured_template_removed(const void *data)
     char *tpl = xasprintf("%s/gone/t.img", scratch);
     char *extra = xasprintf("template old %s copies 2\ntemplate keep %s copies 1\n", tpl, tpl);
     char *olddir = NULL, *conf = NULL;
-    if (daemon_setup(&d, "gone", extra) < 0 || write_random(tpl, 4096, 14) < 0 ||
+    if (daemon_setup(&d, "gone", extra) < 0 || test_write_random(tpl, 4096, 14) < 0 ||
         daemon_start(&d) < 0 || !wait_ready(&d, "old", 2) || !wait_ready(&d, "keep", 1) ||
         daemon_stop(&d) != 0)
         FAIL();
@@ -1330,13 +1206,19 @@ test_client_errors(const void *data)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
+    (void)argc;
     signal(SIGPIPE, SIG_IGN);
     snprintf(scratch, sizeof(scratch), "/tmp/clipd-test.XXXXXX");
     if (!mkdtemp(scratch)) {
         perror("mkdtemp");
-        return 1;
+        test_setup_ok(-1);
+        return test_summary();
+    }
+    if (!test_setup_ok(test_bin_path(clipd_path, sizeof(clipd_path), argv[0], "clipd"))) {
+        test_rm_tree(scratch);
+        return test_summary();
     }
     TEST_RUN("config: a good file", test_config_ok, NULL);
     TEST_RUN("config: sizes", test_parse_size, NULL);
@@ -1355,6 +1237,6 @@ main(void)
     TEST_RUN("daemon: protocol errors", test_protocol_errors, NULL);
     TEST_RUN("daemon: DEST rules", test_dest_rules, NULL);
     TEST_RUN("daemon: unconfigured template removed", test_unconfigured_template_removed, NULL);
-    rm_rf(scratch);
+    test_rm_tree(scratch);
     return test_summary();
 }

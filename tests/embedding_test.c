@@ -30,6 +30,7 @@
 #include "embedding/emb_priv.h"
 #include "embedding/embedding.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
 
@@ -38,20 +39,9 @@
 static char tmpdir[64];
 static char image_dir[128];
 static char template_dir[128];
+static char clipd_path[1024];
 
 /* ---- helpers ---- */
-
-static void
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f) {
-        perror(path);
-        exit(1);
-    }
-    fputs(text, f);
-    fclose(f);
-}
 
 static bool
 file_has(const char *path, const char *text)
@@ -70,13 +60,27 @@ exists(const char *path)
     return stat(path, &st) == 0;
 }
 
-static void
-rm_rf(const char *dir)
+/* A graph's elements (id, type) and interfaces (two element ids), for graph_of. */
+struct pair {
+    const char *a, *b;
+};
+
+/* A graph of kind from tables; exits when the tables do not make one. */
+static struct rdl_graph *
+graph_of(enum rdl_kind kind, const char *name, const struct pair *elements, size_t nelements,
+         const struct pair *interfaces, size_t ninterfaces)
 {
-    const char *argv[] = {"rm", "-rf", dir, NULL};
     struct cn_err err = CN_ERR_INIT;
-    emb_run(argv, NULL, &err);
-    cn_err_release(&err);
+    struct rdl_graph *g = rdl_graph_new(kind, name);
+    for (size_t i = 0; i < nelements; i++)
+        rdl_graph_add_element(g, elements[i].a, elements[i].b, &err);
+    for (size_t i = 0; i < ninterfaces; i++)
+        rdl_graph_add_interface(g, interfaces[i].a, interfaces[i].b, &err);
+    if (cn_err_is_set(&err)) {
+        fprintf(stderr, "%s: %s\n", name, cn_err_msg(&err));
+        exit(1);
+    }
+    return g;
 }
 
 /*
@@ -86,40 +90,26 @@ rm_rf(const char *dir)
 static struct rdl_graph *
 make_underlay(void)
 {
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *g = rdl_graph_new(RDL_UNDERLAY, "pip-test");
-    rdl_graph_add_element(g, "h1", "/node/host/server/kvm", &err);
-    rdl_graph_add_element(g, "h2", "/node/host/server/kvm", &err);
-    rdl_graph_add_element(g, "sw", "/node/switch", &err);
-    rdl_graph_add_element(g, "h1-sw", "/link/ethernet/vlan", &err);
-    rdl_graph_add_element(g, "sw-h2", "/link/ethernet/vlan", &err);
-    rdl_graph_add_interface(g, "h1", "h1-sw", &err);
-    rdl_graph_add_interface(g, "h1-sw", "sw", &err);
-    rdl_graph_add_interface(g, "sw", "sw-h2", &err);
-    rdl_graph_add_interface(g, "sw-h2", "h2", &err);
-    if (cn_err_is_set(&err)) {
-        fprintf(stderr, "underlay: %s\n", cn_err_msg(&err));
-        exit(1);
-    }
-    return g;
+    static const struct pair elements[] = {
+        {"h1", "/node/host/server/kvm"},  {"h2", "/node/host/server/kvm"},  {"sw", "/node/switch"},
+        {"h1-sw", "/link/ethernet/vlan"}, {"sw-h2", "/link/ethernet/vlan"},
+    };
+    static const struct pair interfaces[] = {
+        {"h1", "h1-sw"}, {"h1-sw", "sw"}, {"sw", "sw-h2"}, {"sw-h2", "h2"}};
+    return graph_of(RDL_UNDERLAY, "pip-test", elements, CN_ARRAY_SIZE(elements), interfaces,
+                    CN_ARRAY_SIZE(interfaces));
 }
 
 /* web -- web-db -- db */
 static struct rdl_graph *
 make_overlay(void)
 {
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *g = rdl_graph_new(RDL_OVERLAY, "shop");
+    static const struct pair elements[] = {
+        {"web", "/node/host/generic"}, {"db", "/node/host/generic"}, {"web-db", "/link/generic"}};
+    static const struct pair interfaces[] = {{"web", "web-db"}, {"web-db", "db"}};
+    struct rdl_graph *g = graph_of(RDL_OVERLAY, "shop", elements, CN_ARRAY_SIZE(elements),
+                                   interfaces, CN_ARRAY_SIZE(interfaces));
     rdl_graph_set_level(g, 1);
-    rdl_graph_add_element(g, "web", "/node/host/generic", &err);
-    rdl_graph_add_element(g, "db", "/node/host/generic", &err);
-    rdl_graph_add_element(g, "web-db", "/link/generic", &err);
-    rdl_graph_add_interface(g, "web", "web-db", &err);
-    rdl_graph_add_interface(g, "web-db", "db", &err);
-    if (cn_err_is_set(&err)) {
-        fprintf(stderr, "overlay: %s\n", cn_err_msg(&err));
-        exit(1);
-    }
     return g;
 }
 
@@ -153,6 +143,39 @@ make_mapping(const char *db_image, int vlan)
         fprintf(stderr, "mapping: %s\n", cn_err_msg(&err));
         exit(1);
     }
+    return g;
+}
+
+/* Both hops of the shop's VLink from h1 to h2 through the switch. */
+static const char *const via_switch[] = {"h1", "h1-sw", "sw", "sw-h2", "h2", NULL};
+
+/*
+ * The shop with web on h1 and db on h2, web-db along path (NULL-ended)
+ * with tag vlan (-1: none); both VNodes get image when it is not NULL.
+ */
+static struct rdl_graph *
+split_mapping(const char *const *path, int vlan, const char *image)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *g = rdl_graph_new(RDL_MAPPING, "shop");
+    rdl_mapping_set_graphs(g, "shop", "pip-test");
+    struct rdl_map_entry *web = rdl_mapping_add(g, "web", &err);
+    struct rdl_map_entry *db = rdl_mapping_add(g, "db", &err);
+    struct rdl_map_entry *link = rdl_mapping_add(g, "web-db", &err);
+    if (cn_err_is_set(&err)) {
+        fprintf(stderr, "mapping: %s\n", cn_err_msg(&err));
+        exit(1);
+    }
+    rdl_map_entry_set_to(web, "h1");
+    rdl_map_entry_set_to(db, "h2");
+    if (image) {
+        rdl_props_set_string(rdl_map_entry_features_mut(web), "image", image);
+        rdl_props_set_string(rdl_map_entry_features_mut(db), "image", image);
+    }
+    for (size_t i = 0; path[i]; i++)
+        rdl_map_entry_path_append(link, path[i]);
+    if (vlan > 0)
+        rdl_map_entry_set_vlan(link, vlan);
     return g;
 }
 
@@ -387,19 +410,7 @@ test_trunk(const void *data)
     struct emb_ctx *ctx = emb_ctx_new(&cfg, &err);
     CHECK(ctx);
     struct rdl_graph *ul = make_underlay(), *ol = make_overlay();
-    struct rdl_graph *ml = rdl_graph_new(RDL_MAPPING, "shop");
-    rdl_mapping_set_graphs(ml, "shop", "pip-test");
-    struct rdl_map_entry *web = rdl_mapping_add(ml, "web", &err);
-    rdl_map_entry_set_to(web, "h1");
-    rdl_props_set_string(rdl_map_entry_features_mut(web), "image", "debian-12");
-    struct rdl_map_entry *db = rdl_mapping_add(ml, "db", &err);
-    rdl_map_entry_set_to(db, "h2");
-    rdl_props_set_string(rdl_map_entry_features_mut(db), "image", "debian-12");
-    struct rdl_map_entry *w = rdl_mapping_add(ml, "web-db", &err);
-    const char *path[] = {"h1", "h1-sw", "sw", "sw-h2", "h2"};
-    for (size_t i = 0; i < 5; i++)
-        rdl_map_entry_path_append(w, path[i]);
-    rdl_map_entry_set_vlan(w, 1042);
+    struct rdl_graph *ml = split_mapping(via_switch, 1042, "debian-12");
     int rc = emb_embed(ctx, "trunked", ol, ml, ul, &err);
     if (rc < 0)
         fprintf(stderr, "  %s\n", cn_err_msg(&err));
@@ -419,64 +430,60 @@ test_trunk(const void *data)
 
 /* ---- checks before anything is touched ---- */
 
+/* h1 and h2 joined by a link type no plugin serves. */
+static struct rdl_graph *
+make_wifi_underlay(void)
+{
+    static const struct pair elements[] = {
+        {"h1", "/node/host/server/kvm"}, {"h2", "/node/host/server/kvm"}, {"air", "/link/wifi"}};
+    static const struct pair interfaces[] = {{"h1", "air"}, {"air", "h2"}};
+    return graph_of(RDL_UNDERLAY, "pip-test", elements, CN_ARRAY_SIZE(elements), interfaces,
+                    CN_ARRAY_SIZE(interfaces));
+}
+
+/* Mappings of the shop that embedding refuses before it does anything. */
+static const char *const not_joined[] = {"h1", "sw-h2", "h2", NULL};
+static const char *const over_air[] = {"h1", "air", "h2", NULL};
+
+static const struct refusal {
+    const char *what;
+    const char *const *path;
+    int vlan;
+    bool wifi; /* on make_wifi_underlay's substrate */
+    int code;  /* 0: any */
+    const char *text;
+} refusals[] = {
+    {"a multi-hop path without a tag", via_switch, -1, false, CN_E_VLAN,
+     "'web-db' has no VLAN tag"},
+    {"a path that does not follow the underlay", not_joined, 100, false, 0, "does not join"},
+    {"an underlay link type no plugin serves", over_air, 7, true, 0,
+     "no embedding plugin for 'air' (type /link/wifi)"},
+};
+
 static int
 test_refusals(const void *data)
 {
     (void)data;
     struct cn_err err = CN_ERR_INIT;
     struct emb_ctx *ctx = make_ctx(NULL);
-    struct rdl_graph *ul = make_underlay(), *ol = make_overlay();
+    struct rdl_graph *ul = make_underlay(), *ol = make_overlay(), *wifi = make_wifi_underlay();
+    int bad = 0;
 
-    /* A multi-hop path without a tag. */
-    struct rdl_graph *ml = make_mapping("debian-12", -1);
-    struct rdl_graph *ml2 = rdl_graph_new(RDL_MAPPING, "shop");
-    struct rdl_map_entry *w = rdl_mapping_add(ml2, "web", &err);
-    rdl_map_entry_set_to(w, "h1");
-    w = rdl_mapping_add(ml2, "db", &err);
-    rdl_map_entry_set_to(w, "h2");
-    w = rdl_mapping_add(ml2, "web-db", &err);
-    const char *path[] = {"h1", "h1-sw", "sw", "sw-h2", "h2"};
-    for (size_t i = 0; i < 5; i++)
-        rdl_map_entry_path_append(w, path[i]);
-    CHECK(emb_embed(ctx, "shop", ol, ml2, ul, &err) == -1);
-    CHECK(err.code == CN_E_VLAN);
-    CHECK(strstr(cn_err_msg(&err), "'web-db' has no VLAN tag"));
-    cn_err_clear(&err);
-
-    /* A path that does not follow the underlay. */
-    struct rdl_graph *ml3 = rdl_graph_new(RDL_MAPPING, "shop");
-    rdl_map_entry_set_to(rdl_mapping_add(ml3, "web", &err), "h1");
-    rdl_map_entry_set_to(rdl_mapping_add(ml3, "db", &err), "h2");
-    struct rdl_map_entry *bad = rdl_mapping_add(ml3, "web-db", &err);
-    rdl_map_entry_path_append(bad, "h1");
-    rdl_map_entry_path_append(bad, "sw-h2");
-    rdl_map_entry_path_append(bad, "h2");
-    rdl_map_entry_set_vlan(bad, 100);
-    CHECK(emb_embed(ctx, "shop", ol, ml3, ul, &err) == -1);
-    CHECK(strstr(cn_err_msg(&err), "does not join"));
-    cn_err_clear(&err);
-
-    /* An underlay link type no plugin serves. */
-    struct rdl_graph *ul2 = rdl_graph_new(RDL_UNDERLAY, "pip-test");
-    rdl_graph_add_element(ul2, "h1", "/node/host/server/kvm", &err);
-    rdl_graph_add_element(ul2, "h2", "/node/host/server/kvm", &err);
-    rdl_graph_add_element(ul2, "air", "/link/wifi", &err);
-    rdl_graph_add_interface(ul2, "h1", "air", &err);
-    rdl_graph_add_interface(ul2, "air", "h2", &err);
-    struct rdl_graph *ml4 = rdl_graph_new(RDL_MAPPING, "shop");
-    rdl_map_entry_set_to(rdl_mapping_add(ml4, "web", &err), "h1");
-    rdl_map_entry_set_to(rdl_mapping_add(ml4, "db", &err), "h2");
-    bad = rdl_mapping_add(ml4, "web-db", &err);
-    rdl_map_entry_path_append(bad, "h1");
-    rdl_map_entry_path_append(bad, "air");
-    rdl_map_entry_path_append(bad, "h2");
-    rdl_map_entry_set_vlan(bad, 7);
-    CHECK(!cn_err_is_set(&err));
-    CHECK(emb_embed(ctx, "shop", ol, ml4, ul2, &err) == -1);
-    CHECK(strstr(cn_err_msg(&err), "no embedding plugin for 'air' (type /link/wifi)"));
-    cn_err_clear(&err);
+    for (size_t i = 0; i < CN_ARRAY_SIZE(refusals); i++) {
+        const struct refusal *r = &refusals[i];
+        struct rdl_graph *ml = split_mapping(r->path, r->vlan, NULL);
+        int rc = emb_embed(ctx, "shop", ol, ml, r->wifi ? wifi : ul, &err);
+        if (rc != -1 || (r->code && err.code != r->code) || !strstr(cn_err_msg(&err), r->text)) {
+            fprintf(stderr, "  %s: rc %d, code %d: %s\n", r->what, rc, err.code, cn_err_msg(&err));
+            bad++;
+        }
+        cn_err_clear(&err);
+        rdl_graph_free(ml);
+    }
+    CHECK(bad == 0);
 
     /* A bad CloudNet id. */
+    struct rdl_graph *ml = make_mapping("debian-12", -1);
     CHECK(emb_embed(ctx, "-x", ol, ml, ul, &err) == -1);
     CHECK(err.code == CN_E_INVALID);
     cn_err_clear(&err);
@@ -485,10 +492,7 @@ test_refusals(const void *data)
     CHECK(count_leftovers(ctx, "shop", 0) == 0);
 
     rdl_graph_free(ml);
-    rdl_graph_free(ml2);
-    rdl_graph_free(ml3);
-    rdl_graph_free(ml4);
-    rdl_graph_free(ul2);
+    rdl_graph_free(wifi);
     rdl_graph_free(ul);
     rdl_graph_free(ol);
     emb_ctx_free(ctx);
@@ -652,44 +656,36 @@ test_libvirt_undo(const void *data)
 
 /* ---- images through clipd ---- */
 
-static pid_t clipd_pid = -1;
+static bool
+socket_made(const void *path)
+{
+    return exists(path);
+}
 
 static int
 test_clipd(const void *data)
 {
     (void)data;
-    const char *build = getenv("BUILD");
-    char *bin = xasprintf("%s/bin/clipd", build && *build ? build : "build");
     char *sock = xasprintf("%s/clipd.sock", tmpdir);
     char *store = xasprintf("%s/store", tmpdir);
-    char *conf = xasprintf("%s/clipd.conf", tmpdir);
     char *tmpl = xasprintf("%s/debian-12.img", template_dir);
+    /* Up once the socket exists (the daemon may first fill its cache). */
+    struct test_daemon clipd = {.name = "clipd", .ready = socket_made, .ready_arg = sock};
     int rc = -1;
 
-    if (access(bin, X_OK) != 0) {
-        fprintf(stderr, "  %s is not built: the clipd case cannot run\n", bin);
+    snprintf(clipd.prog, sizeof(clipd.prog), "%s", clipd_path);
+    if (access(clipd.prog, X_OK) != 0) {
+        fprintf(stderr, "  %s is not built: the clipd case cannot run\n", clipd.prog);
         goto cleanup;
     }
+    snprintf(clipd.conf, sizeof(clipd.conf), "%s/clipd.conf", tmpdir);
     mkdir(store, 0700);
     char *text = xasprintf("store %s\nsocket %s\ndestdir %s\ntemplate debian-12 %s copies 1\n",
                            store, sock, image_dir, tmpl);
-    write_file(conf, text);
+    int written = test_write_text(clipd.conf, text);
     free(text);
-
-    clipd_pid = fork();
-    if (clipd_pid == 0) {
-        execl(bin, "clipd", "-d", "-f", conf, (char *)NULL);
-        _exit(127);
-    }
-    /* Wait for the socket (the daemon may first fill its cache). */
-    for (int i = 0; i < 100 && !exists(sock); i++) {
-        struct timespec ts = {0, 50 * 1000 * 1000};
-        nanosleep(&ts, NULL);
-    }
-    if (!exists(sock)) {
-        fprintf(stderr, "  clipd did not create %s\n", sock);
+    if (written < 0 || test_daemon_start(&clipd) < 0)
         goto cleanup;
-    }
     struct emb_ctx *ctx = make_ctx(sock);
     rc = embed_and_check(ctx, "viaclip");
     emb_ctx_free(ctx);
@@ -713,15 +709,9 @@ test_clipd(const void *data)
     cn_err_release(&err);
 
 cleanup:
-    if (clipd_pid > 0) {
-        kill(clipd_pid, SIGTERM);
-        waitpid(clipd_pid, NULL, 0);
-        clipd_pid = -1;
-    }
-    free(bin);
+    test_daemon_stop(&clipd, SIGTERM);
     free(sock);
     free(store);
-    free(conf);
     free(tmpl);
     return rc;
 }
@@ -898,20 +888,26 @@ test_transit_refusals(const void *data)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
-    snprintf(tmpdir, sizeof(tmpdir), "/tmp/emb-test-XXXXXX");
-    if (!mkdtemp(tmpdir)) {
-        perror("mkdtemp");
-        return 1;
-    }
+    (void)argc;
+    /* Only the clipd case needs it; that case fails when it is not built. */
+    test_bin_path(clipd_path, sizeof(clipd_path), argv[0], "clipd");
+    if (!test_setup_ok(test_scratch_dir(tmpdir, sizeof(tmpdir), "emb-test")))
+        return test_summary();
     snprintf(image_dir, sizeof(image_dir), "%s/images", tmpdir);
     snprintf(template_dir, sizeof(template_dir), "%s/templates", tmpdir);
     mkdir(image_dir, 0700);
     mkdir(template_dir, 0700);
     char *t = xasprintf("%s/debian-12.img", template_dir);
-    write_file(t, TEMPLATE_TEXT);
+    int written = test_write_text(t, TEMPLATE_TEXT);
     free(t);
+    if (written < 0)
+        perror(template_dir);
+    if (!test_setup_ok(written)) {
+        test_rm_tree(tmpdir);
+        return test_summary();
+    }
 
     TEST_RUN("plugin selection (built-in table)", test_select_builtin, NULL);
     TEST_RUN("plugin selection (longest prefix)", test_select_longest, NULL);
@@ -926,7 +922,7 @@ main(void)
     TEST_RUN("libvirt: images from clipd", test_clipd, NULL);
     TEST_RUN("libvirt: clipd unreachable", test_clipd_missing_image, NULL);
 
-    rm_rf(tmpdir);
+    test_rm_tree(tmpdir);
     xmlCleanupParser();
     return test_summary();
 }

@@ -12,6 +12,7 @@
 
 #include "pip/store.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
@@ -54,22 +55,6 @@ read_data(const char *name)
     free(path);
     cn_err_release(&err);
     return g;
-}
-
-static char *
-read_text(const char *name)
-{
-    struct cn_buf b = CN_BUF_INIT;
-    char *path = xasprintf("%s/pip/%s", test_srcdir(), name);
-    cn_buf_init(&b);
-    if (cn_buf_read_file(&b, path, 1 << 20) < 0) {
-        fprintf(stderr, "  cannot read %s\n", path);
-        cn_buf_release(&b);
-        free(path);
-        return NULL;
-    }
-    free(path);
-    return cn_buf_detach(&b);
 }
 
 /* A fresh database with the current schema and the test substrate. */
@@ -577,6 +562,42 @@ out:
     return ret;
 }
 
+/*
+ * Reserve requests refused with code (and a message containing text): a
+ * duo request with the fields a row gives changed. The base reservation
+ * leaves 3 cpu on h1.
+ */
+static const struct pip_alloc bad_too_much[] = {
+    {"h2", "cpu", 1}, {"h1-sw", "bandwidth", 100}, {"h1", "cpu", 2}, {"h1", "cpu", 1.5}};
+static const struct pip_alloc bad_no_gpu[] = {{"h1", "cpu", 1}, {"h1", "gpu", 1}};
+static const struct pip_alloc bad_ghost[] = {{"h1", "cpu", 1}, {"h9", "cpu", 1}};
+static const struct pip_alloc bad_negative[] = {{"h1", "cpu", -1}};
+static const char *const bad_ghost_scope[] = {"h1-sw", "nowhere"};
+static const struct pip_vlan_request bad_ghost_vlan = {"a-b", bad_ghost_scope, 2, 0, NULL};
+
+static const struct bad_reserve {
+    const char *what;
+    const struct pip_alloc *allocs; /* NULL: the duo's */
+    size_t nallocs;
+    const struct pip_vlan_request *vlan;
+    long lease_s;   /* -1: the duo's */
+    const char *id; /* NULL: "big" */
+    int code;
+    const char *text;
+} bad_reserves[] = {
+    /* The first allocations fit, the last does not, and nothing of it may remain. */
+    {"more than exists", bad_too_much, CN_ARRAY_SIZE(bad_too_much), NULL, -1, NULL,
+     CN_E_INSUFFICIENT, "h1: cpu: 3.5 wanted, 3 free of 4"},
+    {"a resource the element does not have", bad_no_gpu, CN_ARRAY_SIZE(bad_no_gpu), NULL, -1, NULL,
+     CN_E_INSUFFICIENT, NULL},
+    {"an unknown element", bad_ghost, CN_ARRAY_SIZE(bad_ghost), NULL, -1, NULL, CN_E_INVALID, "h9"},
+    {"a negative amount", bad_negative, CN_ARRAY_SIZE(bad_negative), NULL, -1, NULL, CN_E_INVALID,
+     NULL},
+    {"an unknown VLAN scope", NULL, 0, &bad_ghost_vlan, -1, NULL, CN_E_INVALID, NULL},
+    {"a zero lease", NULL, 0, NULL, 0, NULL, CN_E_INVALID, NULL},
+    {"an empty id", NULL, 0, NULL, -1, "", CN_E_INVALID, NULL},
+};
+
 static int
 test_invalid(const void *data)
 {
@@ -613,62 +634,24 @@ test_invalid(const void *data)
     if (!before)
         goto out;
 
-    /*
-     * More than exists: h1 has 3 cpu left. The first allocations fit, the
-     * last does not, and nothing of it may remain.
-     */
-    static const struct pip_alloc too_much[] = {
-        {"h2", "cpu", 1}, {"h1-sw", "bandwidth", 100}, {"h1", "cpu", 2}, {"h1", "cpu", 1.5}};
-    struct pip_reserve_request req = duo_request("big", "big");
-    req.allocs = too_much;
-    req.nallocs = CN_ARRAY_SIZE(too_much);
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INSUFFICIENT ||
-        !strstr(cn_err_msg(&err), "h1: cpu: 3.5 wanted, 3 free of 4"))
-        goto out;
-    cn_err_clear(&err);
-
-    /* A resource the element does not have. */
-    static const struct pip_alloc no_gpu[] = {{"h1", "cpu", 1}, {"h1", "gpu", 1}};
-    req.allocs = no_gpu;
-    req.nallocs = CN_ARRAY_SIZE(no_gpu);
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INSUFFICIENT)
-        goto out;
-    cn_err_clear(&err);
-
-    /* An unknown element, a negative amount, an unknown VLAN scope, a bad lease. */
-    static const struct pip_alloc ghost[] = {{"h1", "cpu", 1}, {"h9", "cpu", 1}};
-    req.allocs = ghost;
-    req.nallocs = CN_ARRAY_SIZE(ghost);
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID ||
-        !strstr(cn_err_msg(&err), "h9"))
-        goto out;
-    cn_err_clear(&err);
-    static const struct pip_alloc negative[] = {{"h1", "cpu", -1}};
-    req.allocs = negative;
-    req.nallocs = 1;
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
-        goto out;
-    cn_err_clear(&err);
-    static const char *const ghost_scope[] = {"h1-sw", "nowhere"};
-    struct pip_vlan_request v = {"a-b", ghost_scope, 2, 0, NULL};
-    req.allocs = duo_allocs;
-    req.nallocs = CN_ARRAY_SIZE(duo_allocs);
-    req.vlans = &v;
-    req.nvlans = 1;
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
-        goto out;
-    cn_err_clear(&err);
-    req.vlans = NULL;
-    req.nvlans = 0;
-    req.lease_s = 0;
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
-        goto out;
-    cn_err_clear(&err);
-    req.lease_s = 60;
-    req.id = "";
-    if (pip_store_reserve(s, &req, NULL, &err) || err.code != CN_E_INVALID)
-        goto out;
-    cn_err_clear(&err);
+    for (size_t i = 0; i < CN_ARRAY_SIZE(bad_reserves); i++) {
+        const struct bad_reserve *c = &bad_reserves[i];
+        struct pip_reserve_request req = duo_request(c->id ? c->id : "big", "big");
+        if (c->allocs) {
+            req.allocs = c->allocs;
+            req.nallocs = c->nallocs;
+        }
+        req.vlans = c->vlan;
+        req.nvlans = c->vlan ? 1 : 0;
+        if (c->lease_s >= 0)
+            req.lease_s = c->lease_s;
+        if (pip_store_reserve(s, &req, NULL, &err) || err.code != c->code ||
+            (c->text && !strstr(cn_err_msg(&err), c->text))) {
+            fprintf(stderr, "  %s: code %d\n", c->what, err.code);
+            goto out;
+        }
+        cn_err_clear(&err);
+    }
 
     after = tables(s);
     if (!after || strcmp(before, after) != 0) {
@@ -697,7 +680,7 @@ test_vlans(const void *data)
     struct pip_reservation *r[6] = {NULL};
     struct pip_vlan_range *ranges = NULL;
     struct rdl_graph *ml = NULL;
-    char *mapping = read_text("mapping.yaml");
+    char *mapping = test_fixture("pip/mapping.yaml");
     size_t n = 0;
     int ret = -1;
 
@@ -825,7 +808,7 @@ test_modify(const void *data)
     struct pip_store *s = store_ready("t_modify", true);
     struct pip_reservation *r = NULL, *other = NULL, *g = NULL;
     struct rdl_graph *ml = NULL, *residual = NULL;
-    char *mapping = read_text("mapping.yaml");
+    char *mapping = test_fixture("pip/mapping.yaml");
     char *before = NULL, *after = NULL;
     bool unchanged = true;
     int ret = -1;
@@ -1234,6 +1217,27 @@ run_race(const char *database, int n, bool vlan, bool same_id, bool modify, stru
     return won;
 }
 
+/* Reserves id with 3 cpu on each host, one less than they have: one racer can have the rest. */
+static struct pip_reservation *
+reserve_most(struct pip_store *s, const char *id, struct cn_err *err)
+{
+    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
+    struct pip_reserve_request req = duo_request(id, id);
+    req.allocs = most;
+    req.nallocs = CN_ARRAY_SIZE(most);
+    return pip_store_reserve(s, &req, NULL, err);
+}
+
+/* How many of n racers ended with code. */
+static int
+racers_with(const struct racer *racers, int n, int code)
+{
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        k += racers[i].code == code;
+    return k;
+}
+
 static int
 test_race_capacity(const void *data)
 {
@@ -1247,19 +1251,12 @@ test_race_capacity(const void *data)
     int ret = -1;
 
     CHECK(s);
-    /* Leave one cpu free on each host: one racer can have it. */
-    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
-    struct pip_reserve_request req = duo_request("base", "base");
-    req.allocs = most;
-    req.nallocs = 2;
-    base = pip_store_reserve(s, &req, NULL, &err);
+    base = reserve_most(s, "base", &err);
     if (!base)
         goto out;
 
     int won = run_race("t_race", RACERS, false, false, false, racers, CN_E_INSUFFICIENT);
-    int insufficient = 0;
-    for (int i = 0; i < RACERS; i++)
-        insufficient += racers[i].code == CN_E_INSUFFICIENT;
+    int insufficient = racers_with(racers, RACERS, CN_E_INSUFFICIENT);
     if (won != 1 || insufficient != RACERS - 1) {
         fprintf(stderr, "  %d won, %d insufficient\n", won, insufficient);
         goto out;
@@ -1346,18 +1343,14 @@ test_race_modify(const void *data)
     int ret = -1;
 
     CHECK(s);
-    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
     static const struct pip_alloc mem[] = {{"h1", "memory", 1}};
-    struct pip_reserve_request req = duo_request("base", "base");
-    req.allocs = most;
-    req.nallocs = 2;
-    held[1] = pip_store_reserve(s, &req, NULL, &err);
+    held[1] = reserve_most(s, "base", &err);
     if (!held[1])
         goto out;
     for (int i = 0; i < RACERS; i += 2) {
         char id[32];
         snprintf(id, sizeof(id), "held-%d", i);
-        req = duo_request(id, id);
+        struct pip_reserve_request req = duo_request(id, id);
         req.allocs = mem;
         req.nallocs = 1;
         held[i] = pip_store_reserve(s, &req, NULL, &err);
@@ -1365,12 +1358,10 @@ test_race_modify(const void *data)
             goto out;
     }
     int won = run_race("t_race_modify", RACERS, false, false, true, racers, CN_E_INSUFFICIENT);
-    int insufficient = 0, modified = -1;
-    for (int i = 0; i < RACERS; i++) {
-        insufficient += racers[i].code == CN_E_INSUFFICIENT;
-        if (racers[i].code == CN_OK && i % 2 == 0)
+    int insufficient = racers_with(racers, RACERS, CN_E_INSUFFICIENT), modified = -1;
+    for (int i = 0; i < RACERS; i += 2)
+        if (racers[i].code == CN_OK)
             modified = i;
-    }
     if (won != 1 || insufficient != RACERS - 1) {
         fprintf(stderr, "  %d won, %d insufficient\n", won, insufficient);
         goto out;
@@ -1406,11 +1397,7 @@ test_race_repeat(const void *data)
     int ret = -1;
 
     CHECK(s);
-    static const struct pip_alloc most[] = {{"h1", "cpu", 3}, {"h2", "cpu", 3}};
-    struct pip_reserve_request req = duo_request("base", "base");
-    req.allocs = most;
-    req.nallocs = 2;
-    base = pip_store_reserve(s, &req, NULL, &err);
+    base = reserve_most(s, "base", &err);
     if (!base)
         goto out;
     /* A client repeating its request while the first is in flight gets the same answer. */

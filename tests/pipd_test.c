@@ -16,10 +16,6 @@
  * embedding holds is observed through status() (emb_status) and what the
  * store holds through pip_store_dump_tables.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <libgen.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,9 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +32,7 @@
 
 #include "pip/store.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
@@ -47,11 +42,8 @@
 
 static struct test_db db;
 static char scratch[256];
-static char pipd_path[1024];
-static char conf_path[512];
-static char url[128];
+static struct test_daemon pipd = {.name = "pipd"};
 static char netns[64], trdev[16];
-static pid_t pipd_pid = -1;
 static xmlrpc_client *client;
 static struct pip_store *store;
 
@@ -110,25 +102,38 @@ static const char span_fmt[] = "rdl: 1\n"
                                "  - {between: [vm, vm-far]}\n"
                                "  - {between: [vm-far, transit:tr]}\n";
 
-/* Both VNodes fit one host, so the cost objective keeps the VLink inside it. */
-static const char overlay_yaml[] = "rdl: 1\n"
-                                   "kind: overlay\n"
-                                   "name: shop\n"
-                                   "elements:\n"
-                                   "  web:\n"
-                                   "    type: /node/host/generic\n"
-                                   "    resources: {cpu: 2, memory: 2048}\n"
-                                   "    features: {image: debian-12}\n"
-                                   "  db:\n"
-                                   "    type: /node/host/generic\n"
-                                   "    resources: {cpu: 2, memory: 4096}\n"
-                                   "    features: {image: debian-12}\n"
-                                   "  web-db:\n"
-                                   "    type: /link/generic\n"
-                                   "    resources: {bandwidth: 100}\n"
-                                   "interfaces:\n"
-                                   "  - {between: [web, web-db]}\n"
-                                   "  - {between: [web-db, db]}\n";
+/* shop with web-db at bw Mbit/s and the extra elements and interfaces given. */
+static char *
+shop_yaml(int bw, const char *elements, const char *interfaces)
+{
+    return xasprintf("rdl: 1\n"
+                     "kind: overlay\n"
+                     "name: shop\n"
+                     "elements:\n"
+                     "  web:\n"
+                     "    type: /node/host/generic\n"
+                     "    resources: {cpu: 2, memory: 2048}\n"
+                     "    features: {image: debian-12}\n"
+                     "  db:\n"
+                     "    type: /node/host/generic\n"
+                     "    resources: {cpu: 2, memory: 4096}\n"
+                     "    features: {image: debian-12}\n"
+                     "  web-db:\n"
+                     "    type: /link/generic\n"
+                     "    resources: {bandwidth: %d}\n"
+                     "%s"
+                     "interfaces:\n"
+                     "  - {between: [web, web-db]}\n"
+                     "  - {between: [web-db, db]}\n"
+                     "%s",
+                     bw, elements, interfaces);
+}
+
+/*
+ * shop_yaml(100, "", ""), made in setup: both VNodes fit one host, so the
+ * cost objective keeps the VLink inside it.
+ */
+static char *overlay_yaml;
 
 static const char small_yaml[] = "rdl: 1\n"
                                  "kind: overlay\n"
@@ -158,89 +163,6 @@ static const char bad_yaml[] = "rdl: 1\n"
 
 /* ---- plumbing ---- */
 
-static int
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-static unsigned
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int
-port_open(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static unsigned port;
-
-static int
-pipd_start(void)
-{
-    fflush(NULL);
-    pipd_pid = fork();
-    if (pipd_pid < 0)
-        return -1;
-    if (pipd_pid == 0) {
-        char d[] = "-d", f[] = "-f";
-        char *argv[] = {pipd_path, d, f, conf_path, NULL};
-        execv(pipd_path, argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-        if (port_open(port))
-            return 0;
-        if (waitpid(pipd_pid, &status, WNOHANG) == pipd_pid) {
-            pipd_pid = -1;
-            fprintf(stderr, "  pipd exited during start\n");
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-/* Stops pipd with sig; 0 when it exited with status 0 (or was killed by sig on purpose). */
-static int
-pipd_stop(int sig)
-{
-    int status = 0;
-    if (pipd_pid < 0)
-        return 0;
-    kill(pipd_pid, sig);
-    while (waitpid(pipd_pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    pipd_pid = -1;
-    if (sig == SIGKILL)
-        return 0;
-    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
 /*
  * Calls a method; returns the result (caller DECREFs) or NULL with the fault
  * code in *ret_fault and its message in ret_msg (when not NULL).
@@ -248,25 +170,17 @@ pipd_stop(int sig)
 static xmlrpc_value *
 call(const char *method, int *ret_fault, struct cn_buf *ret_msg, const char *fmt, ...)
 {
-    xmlrpc_env env;
-    xmlrpc_value *result = NULL;
+    char msg[1024];
     va_list ap;
 
-    xmlrpc_env_init(&env);
     va_start(ap, fmt);
-    xmlrpc_client_call2f_va(&env, client, url, method, fmt, &result, ap);
+    xmlrpc_value *result =
+        test_xmlrpc_callv(client, pipd.url, method, ret_fault, msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    if (env.fault_occurred) {
-        *ret_fault = env.fault_code;
-        if (ret_msg) {
-            cn_buf_reset(ret_msg);
-            cn_buf_puts(ret_msg, env.fault_string);
-        }
-        result = NULL;
-    } else {
-        *ret_fault = 0;
+    if (!result && ret_msg) {
+        cn_buf_reset(ret_msg);
+        cn_buf_puts(ret_msg, msg);
     }
-    xmlrpc_env_clean(&env);
     return result;
 }
 
@@ -292,11 +206,12 @@ member(xmlrpc_value *st, const char *key, char *buf, size_t size)
     return buf;
 }
 
+/* Calls method(SECRET, id); the state it answers into buf, or "fault N". */
 static const char *
-state_of(const char *id, char *buf, size_t size)
+answer_state(const char *method, const char *id, char *buf, size_t size)
 {
     int fault;
-    xmlrpc_value *r = call("status", &fault, NULL, "(ss)", SECRET, id);
+    xmlrpc_value *r = call(method, &fault, NULL, "(ss)", SECRET, id);
     if (!r) {
         snprintf(buf, size, "fault %d", fault);
         return buf;
@@ -304,6 +219,26 @@ state_of(const char *id, char *buf, size_t size)
     member(r, "state", buf, size);
     xmlrpc_DECREF(r);
     return buf;
+}
+
+static const char *
+state_of(const char *id, char *buf, size_t size)
+{
+    return answer_state("status", id, buf, size);
+}
+
+/* Calls method(SECRET, id); whether it succeeded (the fault on stderr otherwise). */
+static bool
+call_ok(const char *method, const char *id)
+{
+    int fault;
+    xmlrpc_value *r = call(method, &fault, NULL, "(ss)", SECRET, id);
+    if (!r) {
+        fprintf(stderr, "  %s %s: fault %d\n", method, id, fault);
+        return false;
+    }
+    xmlrpc_DECREF(r);
+    return true;
 }
 
 /* The operational state of one element from status(). */
@@ -448,18 +383,11 @@ test_confirm_and_power(const void *data)
 
     CHECK(call("start", &fault, NULL, "(ss)", SECRET, "shop1") == NULL);
     CHECK(fault == 1);
-    r = call("confirm", &fault, NULL, "(ss)", SECRET, "shop1");
-    CHECK(r);
-    CHECK_STR(member(r, "state", buf, sizeof(buf)), "provisioned");
-    xmlrpc_DECREF(r);
-    r = call("confirm", &fault, NULL, "(ss)", SECRET, "shop1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK_STR(answer_state("confirm", "shop1", buf, sizeof(buf)), "provisioned");
+    CHECK(call_ok("confirm", "shop1"));
     CHECK_STR(state_of("shop1", buf, sizeof(buf)), "provisioned");
 
-    r = call("start", &fault, NULL, "(ss)", SECRET, "shop1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK(call_ok("start", "shop1"));
     CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "running");
     CHECK_STR(element_state("shop1", "db", buf, sizeof(buf)), "running");
     r = call("stop", &fault, NULL, "(ss(s))", SECRET, "shop1", "db");
@@ -548,18 +476,11 @@ test_faults_change_nothing(const void *data)
 static int
 test_release(const void *data)
 {
-    int fault;
     char buf[64];
-    xmlrpc_value *r;
     (void)data;
 
-    r = call("release", &fault, NULL, "(ss)", SECRET, "shop1");
-    CHECK(r);
-    CHECK_STR(member(r, "state", buf, sizeof(buf)), "released");
-    xmlrpc_DECREF(r);
-    r = call("release", &fault, NULL, "(ss)", SECRET, "shop1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK_STR(answer_state("release", "shop1", buf, sizeof(buf)), "released");
+    CHECK(call_ok("release", "shop1"));
     CHECK_STR(element_state("shop1", "web", buf, sizeof(buf)), "absent");
     char *d = dump();
     /* No allocation or VLAN row of shop1 is left. */
@@ -603,21 +524,6 @@ status_manifest(const char *id)
     struct rdl_graph *g = manifest_of(r);
     xmlrpc_DECREF(r);
     return g;
-}
-
-/* The output of a shell command (at most size - 1 bytes). */
-static const char *
-run(const char *cmd, char *out, size_t size)
-{
-    size_t n = 0;
-    FILE *p = popen(cmd, "r");
-    out[0] = '\0';
-    if (!p)
-        return out;
-    n = fread(out, 1, size - 1, p);
-    out[n] = '\0';
-    pclose(p);
-    return out;
 }
 
 /* The allocation and VLAN rows of the store, and the reservation documents. */
@@ -675,21 +581,17 @@ static void *
 race(void *arg)
 {
     struct racer *me = arg;
-    xmlrpc_env env;
-    xmlrpc_client *c = NULL;
+    xmlrpc_client *c = test_xmlrpc_client("pipd_test");
     xmlrpc_value *r = NULL;
+    int fault = -1;
 
-    xmlrpc_env_init(&env);
-    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pipd_test", "1", NULL, 0, &c);
     pthread_barrier_wait(me->start);
-    if (!env.fault_occurred) {
-        if (me->yaml)
-            xmlrpc_client_call2f(&env, c, url, me->method, &r, "(sssi)", SECRET, me->id, me->yaml,
-                                 600);
-        else
-            xmlrpc_client_call2f(&env, c, url, me->method, &r, "(ss)", SECRET, me->id);
-    }
-    me->fault = env.fault_occurred ? (env.fault_code ? env.fault_code : -1) : 0;
+    if (c && me->yaml)
+        r = test_xmlrpc_call(c, pipd.url, me->method, &fault, NULL, 0, "(sssi)", SECRET, me->id,
+                             me->yaml, 600);
+    else if (c)
+        r = test_xmlrpc_call(c, pipd.url, me->method, &fault, NULL, 0, "(ss)", SECRET, me->id);
+    me->fault = !r && fault == 0 ? -1 : fault;
     if (r) {
         char *ml = xmalloc(65536);
         me->manifest = xstrdup(member(r, "manifest_yaml", ml, 65536));
@@ -698,7 +600,6 @@ race(void *arg)
     }
     if (c)
         xmlrpc_client_destroy(c);
-    xmlrpc_env_clean(&env);
     return NULL;
 }
 
@@ -936,9 +837,7 @@ test_substrate_replaced(const void *data)
     xmlrpc_DECREF(r);
     CHECK(used_of("h1", "cpu") == 10);
     CHECK(offers("location", "XX") && !offers("location", "DE"));
-    r = call("release", &fault, NULL, "(ss)", SECRET, "big-2");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK(call_ok("release", "big-2"));
     CHECK_STR(state_of("big-2", buf, sizeof(buf)), "released");
     /* And back: 10 cpus fit nowhere again. */
     CHECK(load_variant(8, "DE") == 0);
@@ -1038,7 +937,7 @@ test_transit(const void *data)
     CHECK_STR(element_state("span1", "transit:tr", buf, sizeof(buf)), "remote");
     /* The wire device on the border port carries the wire tag (VXLAN: as its VNI). */
     snprintf(cmd, sizeof(cmd), "ip -n %s -d link show 2>&1", netns);
-    CHECK(strstr(run(cmd, out, sizeof(out)), "vxlan id 3001 "));
+    CHECK(strstr(test_shell_output(cmd, out, sizeof(out)), "vxlan id 3001 "));
     /* The stub reserves nothing; the link's bandwidth is taken on tr. */
     char *d = dump();
     CHECK(!strstr(d, "allocation\tspan1\tfar\t"));
@@ -1064,40 +963,11 @@ test_transit(const void *data)
     free(before);
     free(after);
 
-    r = call("release", &fault, NULL, "(ss)", SECRET, "span1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
-    CHECK(!strstr(run(cmd, out, sizeof(out)), "vxlan id 3001 "));
+    CHECK(call_ok("release", "span1"));
+    CHECK(!strstr(test_shell_output(cmd, out, sizeof(out)), "vxlan id 3001 "));
     free(span);
     cn_buf_release(&msg);
     return 0;
-}
-
-/* shop with web-db at bw Mbit/s and the extra elements and interfaces given. */
-static char *
-shop_yaml(int bw, const char *elements, const char *interfaces)
-{
-    return xasprintf("rdl: 1\n"
-                     "kind: overlay\n"
-                     "name: shop\n"
-                     "elements:\n"
-                     "  web:\n"
-                     "    type: /node/host/generic\n"
-                     "    resources: {cpu: 2, memory: 2048}\n"
-                     "    features: {image: debian-12}\n"
-                     "  db:\n"
-                     "    type: /node/host/generic\n"
-                     "    resources: {cpu: 2, memory: 4096}\n"
-                     "    features: {image: debian-12}\n"
-                     "  web-db:\n"
-                     "    type: /link/generic\n"
-                     "    resources: {bandwidth: %d}\n"
-                     "%s"
-                     "interfaces:\n"
-                     "  - {between: [web, web-db]}\n"
-                     "  - {between: [web-db, db]}\n"
-                     "%s",
-                     bw, elements, interfaces);
 }
 
 static const char cache_el[] = "  cache:\n"
@@ -1249,12 +1119,8 @@ test_modify(const void *data)
     CHECK_STR(element_state("mod1", "cache", buf, sizeof(buf)), "defined");
 
     /* Provisioned: running VNodes run again afterwards, stopped ones stay stopped. */
-    r = call("confirm", &fault, NULL, "(ss)", SECRET, "mod1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
-    r = call("start", &fault, NULL, "(ss)", SECRET, "mod1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK(call_ok("confirm", "mod1"));
+    CHECK(call_ok("start", "mod1"));
     r = call("stop", &fault, NULL, "(ss(s))", SECRET, "mod1", "db");
     CHECK(r);
     xmlrpc_DECREF(r);
@@ -1287,9 +1153,7 @@ test_modify(const void *data)
     pip_usage_free(u, n);
     CHECK(cpu == 4);
 
-    r = call("release", &fault, NULL, "(ss)", SECRET, "mod1");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK(call_ok("release", "mod1"));
     CHECK(call("modify", &fault, &msg, "(sss)", SECRET, "mod1", base) == NULL);
     CHECK(fault == 1);
     for (size_t i = 0; i < CN_ARRAY_SIZE(faulty); i++)
@@ -1376,9 +1240,9 @@ test_crash_recovery(const void *data)
     r = call("negotiate", &fault, NULL, "(sssi)", SECRET, "kept", small_yaml, 600);
     CHECK(r);
     xmlrpc_DECREF(r);
-    CHECK(pipd_stop(SIGKILL) == 0);
+    CHECK(test_daemon_stop(&pipd, SIGKILL) == 0);
     sleep(3);
-    CHECK(pipd_start() == 0);
+    CHECK(test_daemon_start(&pipd) == 0);
     /* Recovery released the expired one before serving, and re-embedded the live one. */
     struct pip_reservation *pr = pip_store_get(store, "crash", &err);
     CHECK(pr);
@@ -1386,9 +1250,7 @@ test_crash_recovery(const void *data)
     pip_reservation_free(pr);
     CHECK_STR(state_of("kept", buf, sizeof(buf)), "allocated");
     CHECK_STR(element_state("kept", "vm", buf, sizeof(buf)), "defined");
-    r = call("release", &fault, NULL, "(ss)", SECRET, "kept");
-    CHECK(r);
-    xmlrpc_DECREF(r);
+    CHECK(call_ok("release", "kept"));
     cn_err_release(&err);
     return 0;
 }
@@ -1397,28 +1259,26 @@ test_crash_recovery(const void *data)
 static int
 test_bad_config(const void *data)
 {
-    char bad[600], cmd[2048], out[4096];
-    size_t n;
+    char bad[600], *out = NULL;
     (void)data;
 
     snprintf(bad, sizeof(bad), "%s/bad.conf", scratch);
-    CHECK(write_file(bad, "listen 127.0.0.1:notaport\n"
-                          "# a comment\n"
-                          "peer one short\n"
-                          "frobnicate yes\n") == 0);
-    snprintf(cmd, sizeof(cmd), "'%s' -d -f '%s' 2>&1", pipd_path, bad);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    CHECK(pclose(p) != 0);
-    char want[700];
-    snprintf(want, sizeof(want), "%s:1: ", bad);
-    CHECK(strstr(out, want));
-    snprintf(want, sizeof(want), "%s:3: ", bad);
-    CHECK(strstr(out, want));
-    snprintf(want, sizeof(want), "%s:4: unknown directive 'frobnicate'", bad);
-    CHECK(strstr(out, want));
+    CHECK(test_write_text(bad, "listen 127.0.0.1:notaport\n"
+                               "# a comment\n"
+                               "peer one short\n"
+                               "frobnicate yes\n") == 0);
+    const char *argv[] = {pipd.prog, "-d", "-f", bad, NULL};
+    int status = test_command(argv, &out);
+    char want[3][700];
+    snprintf(want[0], sizeof(want[0]), "%s:1: ", bad);
+    snprintf(want[1], sizeof(want[1]), "%s:3: ", bad);
+    snprintf(want[2], sizeof(want[2]), "%s:4: unknown directive 'frobnicate'", bad);
+    bool ok =
+        status != 0 && out && strstr(out, want[0]) && strstr(out, want[1]) && strstr(out, want[2]);
+    if (!ok)
+        fprintf(stderr, "  pipd exited %d with:\n%s\n", status, out ? out : "(nothing)");
+    free(out);
+    CHECK(ok);
     return 0;
 }
 
@@ -1426,7 +1286,7 @@ static int
 test_sigterm(const void *data)
 {
     (void)data;
-    CHECK(pipd_stop(SIGTERM) == 0);
+    CHECK(test_daemon_stop(&pipd, SIGTERM) == 0);
     return 0;
 }
 
@@ -1435,39 +1295,23 @@ test_sigterm(const void *data)
 static int
 setup(const char *argv0)
 {
-    char path[768], *dir, conf[2048];
+    char path[768], conf[2048];
     struct cn_err err = CN_ERR_INIT;
     xmlrpc_env env;
-    const char *tmp = getenv("TMPDIR");
 
-    snprintf(path, sizeof(path), "%s", argv0);
-    dir = dirname(path);
-    snprintf(pipd_path, sizeof(pipd_path), "%s/../bin/pipd", dir);
-    if (access(pipd_path, X_OK) < 0) {
-        fprintf(stderr, "%s: not built\n", pipd_path);
-        return -1;
-    }
-    snprintf(scratch, sizeof(scratch), "%s/pipd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(scratch))
-        return -1;
-    snprintf(path, sizeof(path), "%s/images", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates/debian-12.img", scratch);
-    if (write_file(path, "not really a disk image\n") < 0)
+    if (test_bin_path(pipd.prog, sizeof(pipd.prog), argv0, "pipd") < 0 ||
+        test_scratch_dir(scratch, sizeof(scratch), "pipd-test") < 0 ||
+        test_pipd_dirs(scratch, "debian-12") < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
-    if (write_file(path, substrate_yaml) < 0)
+    if (test_write_text(path, substrate_yaml) < 0)
         return -1;
     /* h2's end of the transit link: a veth in a namespace of our own (its peer is the wire). */
     snprintf(netns, sizeof(netns), "pipdt-%ld", (long)getpid());
     snprintf(trdev, sizeof(trdev), "tr%ld", (long)getpid() % 1000000);
-    snprintf(conf, sizeof(conf),
-             "ip netns add %s && ip -n %s link add %s type veth peer name %sp && "
-             "ip -n %s addr add 10.254.0.1/30 dev %s && ip -n %s link set %s up",
-             netns, netns, trdev, trdev, netns, trdev, netns, trdev);
-    if (system(conf) != 0) {
+    if (test_shell("ip netns add %s && ip -n %s link add %s type veth peer name %sp && "
+                   "ip -n %s addr add 10.254.0.1/30 dev %s && ip -n %s link set %s up",
+                   netns, netns, trdev, trdev, netns, trdev, netns, trdev) < 0) {
         fprintf(stderr, "cannot make namespace %s (root is needed)\n", netns);
         netns[0] = '\0';
         return -1;
@@ -1477,10 +1321,8 @@ setup(const char *argv0)
              "node h2 netns %s bridge br0 mode vxlan\n"
              "port tr h2 %s address 10.254.0.1 remote 10.254.0.2\n",
              netns, trdev);
-    if (write_file(path, conf) < 0)
+    if (test_write_text(path, conf) < 0 || test_daemon_listen(&pipd) < 0)
         return -1;
-    port = free_port();
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
     snprintf(conf, sizeof(conf),
              "# pipd_test\n"
              "name pip-test-daemon\n"
@@ -1496,20 +1338,17 @@ setup(const char *argv0)
              "max-request 65536\n"
              "max-lease 600\n"
              "map-time-limit 5\n",
-             port, db.socket, scratch, scratch, scratch, scratch);
-    snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
-    if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
+             pipd.port, db.socket, scratch, scratch, scratch, scratch);
+    snprintf(pipd.conf, sizeof(pipd.conf), "%s/pipd.conf", scratch);
+    if (test_write_text(pipd.conf, conf) < 0 || chmod(pipd.conf, 0600) < 0)
         return -1;
 
     xmlrpc_env_init(&env);
     xmlrpc_client_setup_global_const(&env);
-    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "pipd_test", "1", NULL, 0, &client);
-    if (env.fault_occurred) {
-        fprintf(stderr, "client: %s\n", env.fault_string);
-        return -1;
-    }
     xmlrpc_env_clean(&env);
-    if (pipd_start() < 0)
+    overlay_yaml = shop_yaml(100, "", "");
+    client = test_xmlrpc_client("pipd_test");
+    if (!client || test_daemon_start(&pipd) < 0)
         return -1;
     struct pip_store_config sc = {.socket = db.socket, .user = "root", .database = "pipd_test"};
     store = pip_store_open(&sc, &err);
@@ -1521,28 +1360,13 @@ setup(const char *argv0)
     return 0;
 }
 
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
-}
-
 int
 main(int argc, char **argv)
 {
     (void)argc;
-    if (test_db_start(&db) < 0) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    if (setup(argv[0]) < 0) {
-        test_failed++;
-        printf("FAIL setup\n");
-    } else {
+    if (!test_setup_ok(test_db_start(&db)))
+        return test_summary();
+    if (test_setup_ok(setup(argv[0]))) {
         TEST_RUN("describe", test_describe, NULL);
         TEST_RUN("negotiate and repeat", test_negotiate, NULL);
         TEST_RUN("confirm, start, stop, powercycle, console", test_confirm_and_power, NULL);
@@ -1559,19 +1383,15 @@ main(int argc, char **argv)
         TEST_RUN("SIGTERM exits cleanly", test_sigterm, NULL);
         TEST_RUN("configuration errors", test_bad_config, NULL);
     }
-    pipd_stop(SIGKILL);
+    test_daemon_stop(&pipd, SIGKILL);
     pip_store_close(store);
     if (client)
         xmlrpc_client_destroy(client);
     xmlrpc_client_teardown_global_const();
-    if (scratch[0])
-        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
-    if (netns[0]) {
-        char cmd[128];
-        snprintf(cmd, sizeof(cmd), "ip netns del %s", netns);
-        if (system(cmd) != 0)
-            fprintf(stderr, "cannot remove namespace %s\n", netns);
-    }
+    test_rm_tree(scratch);
+    free(overlay_yaml);
+    if (netns[0])
+        test_shell("ip netns del %s", netns);
     test_db_stop(&db);
     return test_summary();
 }

@@ -659,14 +659,23 @@ test_value_admits(const void *data)
     return ret;
 }
 
+/* A graph holding a demanding element and a host offering, for the matching tests. */
+static struct rdl_graph *
+want_and_host(struct rdl_element **ret_want, struct rdl_element **ret_host)
+{
+    struct rdl_graph *g = rdl_graph_new(RDL_UNDERLAY, "m");
+    *ret_want = rdl_graph_add_element(g, "want", "/node/host/generic", NULL);
+    *ret_host = rdl_graph_add_element(g, "host", "/node/host/server", NULL);
+    return g;
+}
+
 static int
 test_features_match(const void *data)
 {
     (void)data;
     int ret = -1;
-    struct rdl_graph *g = rdl_graph_new(RDL_UNDERLAY, "m");
-    struct rdl_element *want = rdl_graph_add_element(g, "want", "/node/host/generic", NULL);
-    struct rdl_element *host = rdl_graph_add_element(g, "host", "/node/host/server", NULL);
+    struct rdl_element *want, *host;
+    struct rdl_graph *g = want_and_host(&want, &host);
     struct rdl_props *d = rdl_element_features_mut(want);
     struct rdl_props *o = rdl_element_features_mut(host);
 
@@ -701,9 +710,8 @@ test_resources_fit(const void *data)
 {
     (void)data;
     int ret = -1;
-    struct rdl_graph *g = rdl_graph_new(RDL_UNDERLAY, "m");
-    struct rdl_element *want = rdl_graph_add_element(g, "want", "/node/host/generic", NULL);
-    struct rdl_element *host = rdl_graph_add_element(g, "host", "/node/host/server", NULL);
+    struct rdl_element *want, *host;
+    struct rdl_graph *g = want_and_host(&want, &host);
     struct rdl_props *d = rdl_element_resources_mut(want);
     struct rdl_props *c = rdl_element_resources_mut(host);
 
@@ -929,77 +937,72 @@ cleanup:
     return ret;
 }
 
-/* The reader refuses a same_as towards an element without the property; graphs built in memory may
- * not. */
-static int
-test_complete_nothing_to_choose(const void *data)
+/*
+ * Completion of graphs built in memory, which may hold what the reader
+ * refuses. An overlay "req" of hosts a and b, b's arch made by b_arch;
+ * the result: an error message, or the arch both a and b end with.
+ */
+static struct rdl_value *
+same_as_a(void)
 {
-    (void)data;
-    struct rdl_graph *g = rdl_graph_new(RDL_OVERLAY, "req");
-    rdl_graph_add_element(g, "a", "/node/host/generic", NULL);
-    struct rdl_element *b = rdl_graph_add_element(g, "b", "/node/host/generic", NULL);
-    rdl_props_set(rdl_element_features_mut(b), "arch", rdl_value_new_same_as("a"));
-    struct cn_err err = CN_ERR_INIT;
-    cn_err_init(&err);
-    struct rdl_graph *out = rdl_complete(g, &err);
-    int ret = -1;
-    if (out)
-        goto cleanup;
-    CHECK_STR(cn_err_msg(&err), "req: cannot complete feature 'arch' of 'b': same_as 'a', but no "
-                                "element of that group gives a value");
-    ret = 0;
-cleanup:
-    rdl_graph_free(out);
-    rdl_graph_free(g);
-    cn_err_release(&err);
-    return ret;
+    return rdl_value_new_same_as("a");
 }
 
-/*
- * Elements that omit a property but are named by a same_as receive the
- * group's value (built in memory: the reader insists the property be there).
- */
-static int
-test_complete_fills_omitted(const void *data)
+/* Elements that omit a property but are named by a same_as receive the group's value. */
+static struct rdl_value *
+list_same_as_a(void)
 {
-    (void)data;
-    struct rdl_graph *g = rdl_graph_new(RDL_OVERLAY, "req");
-    rdl_graph_add_element(g, "a", "/node/host/generic", NULL);
-    struct rdl_element *b = rdl_graph_add_element(g, "b", "/node/host/generic", NULL);
     struct rdl_value *v = str_list("aarch64", "x86_64");
     rdl_value_set_same_as(v, "a");
-    rdl_props_set(rdl_element_features_mut(b), "arch", v);
-    struct cn_err err = CN_ERR_INIT;
-    cn_err_init(&err);
-    struct rdl_graph *out = rdl_complete(g, &err);
-    int ret = -1;
-    if (!out)
-        goto cleanup;
-    CHECK_STR(rdl_props_string(rdl_element_features(rdl_graph_element(out, "a")), "arch"),
-              "aarch64");
-    CHECK_STR(rdl_props_string(rdl_element_features(rdl_graph_element(out, "b")), "arch"),
-              "aarch64");
-    ret = 0;
-cleanup:
-    rdl_graph_free(out);
-    rdl_graph_free(g);
-    cn_err_release(&err);
-    return ret;
+    return v;
 }
 
+static const struct memory_complete_case {
+    const char *title;
+    enum rdl_kind kind;
+    struct rdl_value *(*b_arch)(void); /* NULL: no elements at all */
+    const char *error;                 /* a substring of the message, or NULL */
+    const char *arch;                  /* when it completes */
+} memory_complete_cases[] = {
+    /* The reader refuses a same_as towards an element without the property. */
+    {"complete with nothing to choose", RDL_OVERLAY, same_as_a,
+     "req: cannot complete feature 'arch' of 'b': same_as 'a', but no element of that group gives "
+     "a value",
+     NULL},
+    {"complete fills omitted properties", RDL_OVERLAY, list_same_as_a, NULL, "aarch64"},
+    {"complete refuses underlays", RDL_UNDERLAY, NULL, "only overlays", NULL},
+};
+
 static int
-test_complete_not_overlay(const void *data)
+test_complete_in_memory(const void *data)
 {
-    (void)data;
-    struct rdl_graph *g = rdl_graph_new(RDL_UNDERLAY, "sub");
+    const struct memory_complete_case *c = data;
+    struct rdl_graph *g = rdl_graph_new(c->kind, "req");
+    if (c->b_arch) {
+        rdl_graph_add_element(g, "a", "/node/host/generic", NULL);
+        struct rdl_element *b = rdl_graph_add_element(g, "b", "/node/host/generic", NULL);
+        rdl_props_set(rdl_element_features_mut(b), "arch", c->b_arch());
+    }
     struct cn_err err = CN_ERR_INIT;
     cn_err_init(&err);
     struct rdl_graph *out = rdl_complete(g, &err);
-    int ret = out == NULL && strstr(cn_err_msg(&err), "only overlays") ? 0 : -1;
+    char msg[512];
+    snprintf(msg, sizeof(msg), "%s", cn_err_msg(&err));
+    const char *arch_a = NULL, *arch_b = NULL;
+    if (out) {
+        arch_a = rdl_props_string(rdl_element_features(rdl_graph_element(out, "a")), "arch");
+        arch_b = rdl_props_string(rdl_element_features(rdl_graph_element(out, "b")), "arch");
+    }
+    bool ok = c->error ? !out && strstr(msg, c->error)
+                       : out && cn_streq(arch_a, c->arch) && cn_streq(arch_b, c->arch);
+    if (!ok)
+        fprintf(stderr, "  %s; arch of a: %s, of b: %s\n", out ? "completed" : msg,
+                arch_a ? arch_a : "-", arch_b ? arch_b : "-");
     rdl_graph_free(out);
     rdl_graph_free(g);
     cn_err_release(&err);
-    return ret;
+    CHECK(ok);
+    return 0;
 }
 
 /* ---- the examples tell one consistent story ---- */
@@ -1056,8 +1059,7 @@ test_examples_vnp_sums(const void *data)
                 /* Border nodes stand for other PIPs: their features are not this PIP's. */
                 if (strcmp(name, "latency") == 0 ||
                     !rdl_element_is_node(rdl_graph_element_at(pip, i)) ||
-                    rdl_type_fits("/node/host/pip",
-                                  rdl_element_type(rdl_graph_element_at(pip, i))))
+                    rdl_type_fits("/node/host/pip", rdl_element_type(rdl_graph_element_at(pip, i))))
                     continue;
                 if (!offers(rdl_props_get(rdl_element_features(agg), name),
                             rdl_props_value_at(f, k))) {
@@ -1175,9 +1177,9 @@ main(void)
         snprintf(title, sizeof(title), "complete failure %zu", i + 1);
         TEST_RUN(title, test_complete_failure, &complete_failures[i]);
     }
-    TEST_RUN("complete with nothing to choose", test_complete_nothing_to_choose, NULL);
-    TEST_RUN("complete fills omitted properties", test_complete_fills_omitted, NULL);
-    TEST_RUN("complete refuses underlays", test_complete_not_overlay, NULL);
+    for (size_t i = 0; i < CN_ARRAY_SIZE(memory_complete_cases); i++)
+        TEST_RUN(memory_complete_cases[i].title, test_complete_in_memory,
+                 &memory_complete_cases[i]);
 
     TEST_RUN("type fits", test_type_fits, NULL);
     TEST_RUN("value admits", test_value_admits, NULL);

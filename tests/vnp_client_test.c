@@ -8,10 +8,6 @@
  * accepts and never answers (the timeout), and several clients used from
  * threads at once.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <libgen.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -20,11 +16,11 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
@@ -35,11 +31,7 @@
 
 static struct test_db db;
 static char scratch[256];
-static char pipd_path[1024];
-static char conf_path[512];
-static char url[128];
-static unsigned port;
-static pid_t pipd_pid = -1;
+static struct test_daemon pipd = {.name = "pipd"};
 static struct vnp_client *client;
 
 static const char substrate_yaml[] = "rdl: 1\n"
@@ -92,85 +84,6 @@ static const char bad_yaml[] = "rdl: 1\n"
 
 /* ---- plumbing ---- */
 
-static int
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-/* A loopback socket bound to a free port; listening when listen_too. */
-static int
-bound_socket(unsigned *ret_port, int listen_too)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return -1;
-    if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(fd, (struct sockaddr *)&a, &len) < 0 || (listen_too && listen(fd, 8) < 0)) {
-        close(fd);
-        return -1;
-    }
-    *ret_port = ntohs(a.sin_port);
-    return fd;
-}
-
-static int
-port_open(unsigned p)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)p),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static int
-pipd_start(void)
-{
-    fflush(NULL);
-    pipd_pid = fork();
-    if (pipd_pid < 0)
-        return -1;
-    if (pipd_pid == 0) {
-        char d[] = "-d", f[] = "-f";
-        char *argv[] = {pipd_path, d, f, conf_path, NULL};
-        execv(pipd_path, argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-        if (port_open(port))
-            return 0;
-        if (waitpid(pipd_pid, &status, WNOHANG) == pipd_pid) {
-            pipd_pid = -1;
-            fprintf(stderr, "  pipd exited during start\n");
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-static void
-pipd_kill(void)
-{
-    if (pipd_pid < 0)
-        return;
-    kill(pipd_pid, SIGKILL);
-    while (waitpid(pipd_pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    pipd_pid = -1;
-}
-
 static const char *
 element_state(const struct vnp_reply *r, const char *element)
 {
@@ -208,7 +121,7 @@ test_bad_arguments(const void *data)
     CHECK(err.code == CN_E_INVALID);
     CHECK(strstr(cn_err_msg(&err), "ftp://127.0.0.1/RPC2"));
     cn_err_clear(&err);
-    CHECK(vnp_client_new(url, "", 1000, &err) == NULL);
+    CHECK(vnp_client_new(pipd.url, "", 1000, &err) == NULL);
     CHECK(err.code == CN_E_INVALID);
     cn_err_clear(&err);
     CHECK(vnp_client_status(client, NULL, &err) == NULL);
@@ -397,7 +310,7 @@ test_list(const void *data)
     CHECK(found);
 
     /* Another peer sees none of it. */
-    struct vnp_client *other = vnp_client_new(url, SECRET2, 5000, &err);
+    struct vnp_client *other = vnp_client_new(pipd.url, SECRET2, 5000, &err);
     CHECK(other);
     l = NULL;
     n = 99;
@@ -426,7 +339,7 @@ test_faults(const void *data)
     CHECK(!cn_startswith(cn_err_msg(&err), "RPC failed"));
     cn_err_clear(&err);
 
-    wrong = vnp_client_new(url, "not-the-secret", 5000, &err);
+    wrong = vnp_client_new(pipd.url, "not-the-secret", 5000, &err);
     CHECK(wrong);
     CHECK(vnp_client_status(wrong, "shop1", &err) == NULL);
     CHECK(err.code == CN_E_FORBIDDEN);
@@ -441,7 +354,7 @@ test_faults(const void *data)
     cn_err_clear(&err);
 
     /* The other peer may not touch shop1 either. */
-    wrong = vnp_client_new(url, SECRET2, 5000, &err);
+    wrong = vnp_client_new(pipd.url, SECRET2, 5000, &err);
     CHECK(wrong);
     CHECK(vnp_client_release(wrong, "shop1", &err) == NULL);
     CHECK(err.code == CN_E_FORBIDDEN);
@@ -500,7 +413,7 @@ test_unreachable(const void *data)
     (void)data;
 
     /* Bound but not listening: connections are refused at once. */
-    int fd = bound_socket(&dead_port, 0);
+    int fd = test_bound_socket(&dead_port, false);
     CHECK(fd >= 0);
     snprintf(dead_url, sizeof(dead_url), "http://127.0.0.1:%u/RPC2", dead_port);
     c = vnp_client_new(dead_url, SECRET, 5000, &err);
@@ -530,7 +443,7 @@ test_hung_server(const void *data)
     (void)data;
 
     /* Listening, never accepting: the connection completes, no answer ever comes. */
-    int fd = bound_socket(&hung_port, 1);
+    int fd = test_bound_socket(&hung_port, true);
     CHECK(fd >= 0);
     snprintf(hung_url, sizeof(hung_url), "http://127.0.0.1:%u/RPC2", hung_port);
     c = vnp_client_new(hung_url, SECRET, 1000, &err);
@@ -672,7 +585,7 @@ test_broker_answers(const void *data)
     char u[128];
     (void)data;
 
-    cs.fd = bound_socket(&p, 1);
+    cs.fd = test_bound_socket(&p, true);
     CHECK(cs.fd >= 0);
     snprintf(u, sizeof(u), "http://127.0.0.1:%u/RPC2", p);
     CHECK(pthread_create(&cs.thread, NULL, canned_run, &cs) == 0);
@@ -740,7 +653,7 @@ test_large_answer(const void *data)
     cn_buf_puts(&big, "</string></value></member></struct>" XML_TAIL);
     const char *answers[] = {big.s, big.s};
     struct canned cs = {.answers = answers, .n = 2};
-    cs.fd = bound_socket(&p, 1);
+    cs.fd = test_bound_socket(&p, true);
     CHECK(cs.fd >= 0);
     snprintf(u, sizeof(u), "http://127.0.0.1:%u/RPC2", p);
     CHECK(pthread_create(&cs.thread, NULL, canned_run, &cs) == 0);
@@ -778,7 +691,7 @@ worker_run(void *arg)
 {
     struct worker *w = arg;
     struct cn_err err = CN_ERR_INIT;
-    struct vnp_client *c = vnp_client_new(url, SECRET, 10000, &err);
+    struct vnp_client *c = vnp_client_new(pipd.url, SECRET, 10000, &err);
 
     w->ok = c != NULL;
     for (int i = 0; i < 5 && w->ok; i++) {
@@ -814,35 +727,16 @@ test_threads(const void *data)
 static int
 setup(const char *argv0)
 {
-    char path[768], *dir, conf[2048];
+    char path[768], conf[2048];
     struct cn_err err = CN_ERR_INIT;
-    const char *tmp = getenv("TMPDIR");
 
-    snprintf(path, sizeof(path), "%s", argv0);
-    dir = dirname(path);
-    snprintf(pipd_path, sizeof(pipd_path), "%s/../bin/pipd", dir);
-    if (access(pipd_path, X_OK) < 0) {
-        fprintf(stderr, "%s: not built\n", pipd_path);
-        return -1;
-    }
-    snprintf(scratch, sizeof(scratch), "%s/vnpc-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(scratch))
-        return -1;
-    snprintf(path, sizeof(path), "%s/images", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates", scratch);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates/debian-12.img", scratch);
-    if (write_file(path, "not really a disk image\n") < 0)
+    if (test_bin_path(pipd.prog, sizeof(pipd.prog), argv0, "pipd") < 0 ||
+        test_scratch_dir(scratch, sizeof(scratch), "vnpc-test") < 0 ||
+        test_pipd_dirs(scratch, "debian-12") < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
-    if (write_file(path, substrate_yaml) < 0)
+    if (test_write_text(path, substrate_yaml) < 0 || test_daemon_listen(&pipd) < 0)
         return -1;
-    int fd = bound_socket(&port, 0);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%u/RPC2", port);
     snprintf(conf, sizeof(conf),
              "name pip-client-test\n"
              "listen 127.0.0.1:%u\n"
@@ -855,32 +749,22 @@ setup(const char *argv0)
              "templates %s/templates\n"
              "max-lease 600\n"
              "map-time-limit 5\n",
-             port, db.socket, scratch, scratch, scratch);
-    snprintf(conf_path, sizeof(conf_path), "%s/pipd.conf", scratch);
-    if (write_file(conf_path, conf) < 0 || chmod(conf_path, 0600) < 0)
+             pipd.port, db.socket, scratch, scratch, scratch);
+    snprintf(pipd.conf, sizeof(pipd.conf), "%s/pipd.conf", scratch);
+    if (test_write_text(pipd.conf, conf) < 0 || chmod(pipd.conf, 0600) < 0)
         return -1;
     if (vnp_client_global_init(&err) < 0) {
         fprintf(stderr, "%s\n", cn_err_msg(&err));
         cn_err_release(&err);
         return -1;
     }
-    client = vnp_client_new(url, SECRET, 10000, &err);
+    client = vnp_client_new(pipd.url, SECRET, 10000, &err);
     if (!client) {
         fprintf(stderr, "%s\n", cn_err_msg(&err));
         cn_err_release(&err);
         return -1;
     }
-    return pipd_start();
-}
-
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
+    return test_daemon_start(&pipd);
 }
 
 int
@@ -889,14 +773,9 @@ main(int argc, char **argv)
     (void)argc;
     /* The fake peers write to clients that may have given up already. */
     signal(SIGPIPE, SIG_IGN);
-    if (test_db_start(&db) < 0) {
-        printf("0 passed, 1 failed\n");
-        return 1;
-    }
-    if (setup(argv[0]) < 0) {
-        test_failed++;
-        printf("FAIL setup\n");
-    } else {
+    if (!test_setup_ok(test_db_start(&db)))
+        return test_summary();
+    if (test_setup_ok(setup(argv[0]))) {
         TEST_RUN("bad arguments stay local", test_bad_arguments, NULL);
         TEST_RUN("describe", test_describe, NULL);
         TEST_RUN("negotiate, repeat, renew", test_negotiate, NULL);
@@ -911,11 +790,10 @@ main(int argc, char **argv)
         TEST_RUN("a broker's answer, malformed answers", test_broker_answers, NULL);
         TEST_RUN("answers above the size limit", test_large_answer, NULL);
     }
-    pipd_kill();
+    test_daemon_stop(&pipd, SIGKILL);
     vnp_client_free(client);
     vnp_client_global_cleanup();
-    if (scratch[0])
-        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    test_rm_tree(scratch);
     test_db_stop(&db);
     return test_summary();
 }

@@ -17,6 +17,7 @@
 
 #include "mapping/mapping.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
 #include "vnp/client.h"
@@ -313,6 +314,61 @@ done:
     return ret;
 }
 
+/* One planning run: a federation, a request mapped onto it, and its partial graphs. */
+struct plan {
+    struct fed f;
+    struct cn_err err;
+    struct rdl_graph *ol, *ml;
+    struct vnp_partial *parts;
+    size_t n;
+};
+
+/* The federation is ready to be changed before plan_map. */
+static void
+plan_init(struct plan *p)
+{
+    memset(p, 0, sizeof(*p));
+    cn_err_init(&p->err);
+    fed_init(&p->f);
+}
+
+/* Maps the request rel onto the federation; 0, or -1 with the reason on stderr. */
+static int
+plan_map(struct plan *p, const char *rel)
+{
+    rdl_graph_free(p->ol);
+    rdl_graph_free(p->ml);
+    p->ol = p->ml = NULL;
+    return fed_map(&p->f, rel, &p->ol, &p->ml);
+}
+
+/* Maps rel and cuts the mapping into partial graphs; 0, or -1 with the reason on stderr. */
+static int
+plan_run(struct plan *p, const char *rel)
+{
+    vnp_partials_free(p->parts, p->n);
+    p->parts = NULL;
+    p->n = 0;
+    if (plan_map(p, rel) < 0)
+        return -1;
+    if (vnp_plan_partition(p->ol, p->ml, p->f.pips, NPIPS, p->f.t, 3, &p->parts, &p->n, &p->err) <
+        0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&p->err));
+        return -1;
+    }
+    return 0;
+}
+
+static void
+plan_release(struct plan *p)
+{
+    vnp_partials_free(p->parts, p->n);
+    rdl_graph_free(p->ol);
+    rdl_graph_free(p->ml);
+    cn_err_release(&p->err);
+    fed_release(&p->f);
+}
+
 static const struct vnp_partial *
 partial_of(const struct vnp_partial *p, size_t n, const char *pip)
 {
@@ -344,6 +400,29 @@ partial_number(const struct vnp_partial *p, const char *id, const char *feature)
     }
     rdl_graph_free(g);
     return v;
+}
+
+/* A tag a partial graph must carry: PIP's copy of link has feature (vlan or wire_vlan) = tag. */
+struct tag_want {
+    const char *pip, *link, *feature;
+    double tag;
+};
+
+/* Whether the plan's partial graphs carry every tag of want[0..n); the others on stderr. */
+static bool
+tags_are(const struct plan *pl, const struct tag_want *want, size_t n)
+{
+    bool ok = true;
+    for (size_t i = 0; i < n; i++) {
+        const struct vnp_partial *p = partial_of(pl->parts, pl->n, want[i].pip);
+        double got = p ? partial_number(p, want[i].link, want[i].feature) : -1;
+        if (got != want[i].tag) {
+            fprintf(stderr, "  %s: %s %s is %g, expected %g\n", want[i].pip, want[i].link,
+                    want[i].feature, got, want[i].tag);
+            ok = false;
+        }
+    }
+    return ok;
 }
 
 /* ---- the underlay ---- */
@@ -435,19 +514,13 @@ static int
 test_spanning_common_tag(const void *data)
 {
     (void)data;
-    struct fed f;
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *ol = NULL, *ml = NULL;
-    struct vnp_partial *parts = NULL;
-    size_t n = 0;
+    struct plan pl;
     int ret = -1;
-    fed_init(&f);
-    if (fed_map(&f, "../examples/spanning.yaml", &ol, &ml) < 0)
+    plan_init(&pl);
+    if (plan_run(&pl, "../examples/spanning.yaml") < 0)
         goto done;
-    if (vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) < 0) {
-        fprintf(stderr, "  %s\n", cn_err_msg(&err));
-        goto done;
-    }
+    const struct vnp_partial *parts = pl.parts;
+    size_t n = pl.n;
     if (n != 3 || strcmp(parts[0].pip, "berlin") || strcmp(parts[1].pip, "paris") ||
         strcmp(parts[2].pip, "london"))
         goto done;
@@ -468,18 +541,16 @@ test_spanning_common_tag(const void *data)
         !holds(l, "db-reports"))
         goto done;
     /* One tag on both sides of each transit link, the lowest both may use. */
-    if (partial_number(b, "fr-db", "vlan") != 3000 || partial_number(p, "fr-db", "vlan") != 3000 ||
-        partial_number(p, "fr-db", "wire_vlan") != 3000 ||
-        partial_number(b, "db-reports", "vlan") != 3200 ||
-        partial_number(l, "db-reports", "wire_vlan") != 3200)
+    static const struct tag_want tags[] = {
+        {"berlin", "fr-db", "vlan", 3000},           {"paris", "fr-db", "vlan", 3000},
+        {"paris", "fr-db", "wire_vlan", 3000},       {"berlin", "db-reports", "vlan", 3200},
+        {"london", "db-reports", "wire_vlan", 3200},
+    };
+    if (!tags_are(&pl, tags, CN_ARRAY_SIZE(tags)))
         goto done;
     ret = 0;
 done:
-    vnp_partials_free(parts, n);
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    cn_err_release(&err);
-    fed_release(&f);
+    plan_release(&pl);
     CHECK(ret == 0);
     return 0;
 }
@@ -495,38 +566,28 @@ test_translation(const void *data)
     (void)data;
     int ret = -1;
     for (int reversed = 0; reversed < 2; reversed++) {
-        struct fed f;
-        struct cn_err err = CN_ERR_INIT;
-        struct rdl_graph *ol = NULL, *ml = NULL;
-        struct vnp_partial *parts = NULL;
-        size_t n = 0;
-        fed_init(&f);
-        transit_of(f.d[BERLIN], "berlin-paris")->last = 3049;
-        transit_of(f.d[PARIS], "berlin-paris")->first = 3050;
+        struct plan pl;
+        plan_init(&pl);
+        transit_of(pl.f.d[BERLIN], "berlin-paris")->last = 3049;
+        transit_of(pl.f.d[PARIS], "berlin-paris")->first = 3050;
         if (reversed) {
-            char *t = f.t[0].pip[0];
-            f.t[0].pip[0] = f.t[0].pip[1];
-            f.t[0].pip[1] = t;
+            char *t = pl.f.t[0].pip[0];
+            pl.f.t[0].pip[0] = pl.f.t[0].pip[1];
+            pl.f.t[0].pip[1] = t;
         }
+        static const struct tag_want tags[] = {
+            {"berlin", "fr-db", "vlan", 3000},
+            {"berlin", "fr-db", "wire_vlan", 3000},
+            {"paris", "fr-db", "vlan", 3050},
+            {"paris", "fr-db", "wire_vlan", 3000},
+        };
         ret = -1;
-        if (fed_map(&f, "../examples/spanning.yaml", &ol, &ml) == 0 &&
-            vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) == 0) {
-            const struct vnp_partial *b = partial_of(parts, n, "berlin");
-            const struct vnp_partial *p = partial_of(parts, n, "paris");
-            if (b && p && partial_number(b, "fr-db", "vlan") == 3000 &&
-                partial_number(b, "fr-db", "wire_vlan") == 3000 &&
-                partial_number(p, "fr-db", "vlan") == 3050 &&
-                partial_number(p, "fr-db", "wire_vlan") == 3000 &&
-                (reversed || golden("translation-paris.yaml", p->yaml) == 0))
-                ret = 0;
-        } else {
-            fprintf(stderr, "  %s\n", cn_err_msg(&err));
-        }
-        vnp_partials_free(parts, n);
-        rdl_graph_free(ol);
-        rdl_graph_free(ml);
-        cn_err_release(&err);
-        fed_release(&f);
+        if (plan_run(&pl, "../examples/spanning.yaml") == 0 &&
+            tags_are(&pl, tags, CN_ARRAY_SIZE(tags)) &&
+            (reversed ||
+             golden("translation-paris.yaml", partial_of(pl.parts, pl.n, "paris")->yaml) == 0))
+            ret = 0;
+        plan_release(&pl);
         if (ret < 0)
             break;
     }
@@ -542,27 +603,16 @@ static int
 test_configured_range(const void *data)
 {
     (void)data;
-    struct fed f;
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *ol = NULL, *ml = NULL;
-    struct vnp_partial *parts = NULL;
-    size_t n = 0;
+    struct plan pl;
     int ret = -1;
-    fed_init(&f);
-    f.t[0].first[1] = 3010;
-    f.d[PARIS]->vlan_ranges[1] = (struct vnp_vlan_range){3012, 3199};
-    if (fed_map(&f, "../examples/spanning.yaml", &ol, &ml) == 0 &&
-        vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) == 0 &&
-        partial_number(partial_of(parts, n, "berlin"), "fr-db", "vlan") == 3012 &&
-        partial_number(partial_of(parts, n, "paris"), "fr-db", "wire_vlan") == 3012)
+    plan_init(&pl);
+    pl.f.t[0].first[1] = 3010;
+    pl.f.d[PARIS]->vlan_ranges[1] = (struct vnp_vlan_range){3012, 3199};
+    static const struct tag_want tags[] = {{"berlin", "fr-db", "vlan", 3012},
+                                           {"paris", "fr-db", "wire_vlan", 3012}};
+    if (plan_run(&pl, "../examples/spanning.yaml") == 0 && tags_are(&pl, tags, CN_ARRAY_SIZE(tags)))
         ret = 0;
-    else if (cn_err_is_set(&err))
-        fprintf(stderr, "  %s\n", cn_err_msg(&err));
-    vnp_partials_free(parts, n);
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    cn_err_release(&err);
-    fed_release(&f);
+    plan_release(&pl);
     CHECK(ret == 0);
     return 0;
 }
@@ -572,24 +622,21 @@ static int
 test_no_tag(const void *data)
 {
     (void)data;
-    struct fed f;
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *ol = NULL, *ml = NULL;
-    struct vnp_partial *parts = (struct vnp_partial *)&f;
+    struct plan pl;
+    /* Sentinels: a refusal must leave the out-parameters alone. */
+    struct vnp_partial *parts = (struct vnp_partial *)&pl;
     size_t n = 42;
     int rc = -2;
-    fed_init(&f);
-    if (fed_map(&f, "../examples/spanning.yaml", &ol, &ml) == 0) {
-        f.d[PARIS]->vlan_ranges[1] = (struct vnp_vlan_range){3100, 3199};
-        rc = vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err);
+    plan_init(&pl);
+    if (plan_map(&pl, "../examples/spanning.yaml") == 0) {
+        pl.f.d[PARIS]->vlan_ranges[1] = (struct vnp_vlan_range){3100, 3199};
+        rc = vnp_plan_partition(pl.ol, pl.ml, pl.f.pips, NPIPS, pl.f.t, 3, &parts, &n, &pl.err);
     }
-    bool named = strstr(cn_err_msg(&err), "berlin-paris") && strstr(cn_err_msg(&err), "'paris'");
-    int code = err.code;
-    bool untouched = parts == (struct vnp_partial *)&f && n == 42;
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    cn_err_release(&err);
-    fed_release(&f);
+    const char *msg = cn_err_msg(&pl.err);
+    bool named = strstr(msg, "berlin-paris") && strstr(msg, "'paris'");
+    int code = pl.err.code;
+    bool untouched = parts == (struct vnp_partial *)&pl && n == 42;
+    plan_release(&pl);
     CHECK(rc == -1);
     CHECK(code == CN_E_VLAN);
     CHECK(named);
@@ -606,20 +653,15 @@ static int
 test_mixed(const void *data)
 {
     (void)data;
-    struct fed f;
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *ol = NULL, *ml = NULL, *gb = NULL, *gp = NULL;
-    struct vnp_partial *parts = NULL;
-    size_t n = 0;
+    struct plan pl;
+    struct rdl_graph *gb = NULL, *gp = NULL;
     int ret = -1;
-    fed_init(&f);
-    if (fed_map(&f, "vnp-plan/mixed.yaml", &ol, &ml) < 0)
+    plan_init(&pl);
+    if (plan_run(&pl, "vnp-plan/mixed.yaml") < 0)
         goto done;
-    if (vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) < 0) {
-        fprintf(stderr, "  %s\n", cn_err_msg(&err));
-        goto done;
-    }
-    if (n != 2 || golden("mixed-berlin.yaml", parts[0].yaml) < 0 ||
+    const struct vnp_partial *parts = pl.parts;
+    const struct rdl_graph *ml = pl.ml;
+    if (pl.n != 2 || golden("mixed-berlin.yaml", parts[0].yaml) < 0 ||
         golden("mixed-paris.yaml", parts[1].yaml) < 0)
         goto done;
     gb = parse("berlin", parts[0].yaml);
@@ -660,11 +702,7 @@ test_mixed(const void *data)
 done:
     rdl_graph_free(gb);
     rdl_graph_free(gp);
-    vnp_partials_free(parts, n);
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    cn_err_release(&err);
-    fed_release(&f);
+    plan_release(&pl);
     CHECK(ret == 0);
     return 0;
 }
@@ -767,81 +805,63 @@ done:
     return ret;
 }
 
+/* Where a partial graph's link crosses to another PIP, and the border node it must end at. */
+static const struct crossing {
+    const char *request, *pip, *link, *border;
+} crossings[] = {
+    {"../examples/spanning.yaml", "berlin", "fr-db", "paris-border"},
+    {"../examples/spanning.yaml", "berlin", "db-reports", "london-border"},
+    {"../examples/spanning.yaml", "paris", "fr-db", "berlin-border"},
+    {"vnp-plan/mixed.yaml", "berlin", "a2-b1", "paris-border"},
+    {"vnp-plan/mixed.yaml", "paris", "a1-b1", "berlin-border"},
+};
+
 static int
 test_end_to_end(const void *data)
 {
     (void)data;
-    struct fed f;
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *ol = NULL, *ml = NULL;
-    struct vnp_partial *parts = NULL;
-    size_t n = 0;
-    int ret = -1;
-    fed_init(&f);
-    if (fed_map(&f, "../examples/spanning.yaml", &ol, &ml) < 0 ||
-        vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) < 0)
-        goto done;
-    if (map_at_pip("vnp-plan/pip-berlin.yaml", partial_of(parts, n, "berlin")->yaml, "fr-db",
-                   "paris-border") < 0 ||
-        map_at_pip("vnp-plan/pip-berlin.yaml", partial_of(parts, n, "berlin")->yaml, "db-reports",
-                   "london-border") < 0 ||
-        map_at_pip("vnp-plan/pip-paris.yaml", partial_of(parts, n, "paris")->yaml, "fr-db",
-                   "berlin-border") < 0)
-        goto done;
-    vnp_partials_free(parts, n);
-    parts = NULL;
-    n = 0;
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    ol = ml = NULL;
-    if (fed_map(&f, "vnp-plan/mixed.yaml", &ol, &ml) < 0 ||
-        vnp_plan_partition(ol, ml, f.pips, NPIPS, f.t, 3, &parts, &n, &err) < 0)
-        goto done;
-    if (map_at_pip("vnp-plan/pip-berlin.yaml", partial_of(parts, n, "berlin")->yaml, "a2-b1",
-                   "paris-border") < 0 ||
-        map_at_pip("vnp-plan/pip-paris.yaml", partial_of(parts, n, "paris")->yaml, "a1-b1",
-                   "berlin-border") < 0)
-        goto done;
-    ret = 0;
-done:
-    if (ret < 0 && cn_err_is_set(&err))
-        fprintf(stderr, "  %s\n", cn_err_msg(&err));
-    vnp_partials_free(parts, n);
-    rdl_graph_free(ol);
-    rdl_graph_free(ml);
-    cn_err_release(&err);
-    fed_release(&f);
+    struct plan pl;
+    const char *planned = NULL;
+    int ret = 0;
+    plan_init(&pl);
+    for (size_t i = 0; i < CN_ARRAY_SIZE(crossings) && ret == 0; i++) {
+        const struct crossing *c = &crossings[i];
+        if (!cn_streq(planned, c->request)) {
+            planned = c->request;
+            if (plan_run(&pl, c->request) < 0) {
+                ret = -1;
+                break;
+            }
+        }
+        const struct vnp_partial *part = partial_of(pl.parts, pl.n, c->pip);
+        char *substrate = xasprintf("vnp-plan/pip-%s.yaml", c->pip);
+        if (!part || map_at_pip(substrate, part->yaml, c->link, c->border) < 0) {
+            fprintf(stderr, "  crossing %zu: %s at %s\n", i, c->link, c->pip);
+            ret = -1;
+        }
+        free(substrate);
+    }
+    plan_release(&pl);
     CHECK(ret == 0);
     return 0;
 }
 
 /* ---- manifest ---- */
 
-static char *
-read_text(const char *rel)
-{
-    char *path = data_path(rel);
-    struct cn_buf b = CN_BUF_INIT;
-    if (cn_buf_read_file(&b, path, 1 << 20) < 0)
-        fprintf(stderr, "  cannot read %s\n", path);
-    free(path);
-    return cn_buf_detach(&b);
-}
-
 static int
 test_manifest(const void *data)
 {
     (void)data;
     struct rdl_graph *ml = read_doc("vnp-plan/spanning-vnp-mapping.yaml"), *out = NULL;
-    char *texts[3] = {read_text("vnp-plan/manifest-berlin.yaml"),
-                      read_text("vnp-plan/manifest-paris.yaml"),
-                      read_text("vnp-plan/manifest-london.yaml")};
+    char *texts[3] = {test_fixture("vnp-plan/manifest-berlin.yaml"),
+                      test_fixture("vnp-plan/manifest-paris.yaml"),
+                      test_fixture("vnp-plan/manifest-london.yaml")};
     struct vnp_pip_manifest parts[3] = {
         {"berlin", texts[0]}, {"paris", texts[1]}, {"london", texts[2]}};
     struct cn_err err = CN_ERR_INIT;
     char *y = NULL, *y2 = NULL, *y3 = NULL;
     int ret = -1;
-    if (!ml)
+    if (!ml || !texts[0] || !texts[1] || !texts[2])
         goto done;
     y = vnp_plan_manifest(ml, parts, 3, &err);
     if (!y || golden("manifest.yaml", y) < 0 || !(out = parse("manifest", y)) || valid(out) < 0) {
