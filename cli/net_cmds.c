@@ -24,6 +24,7 @@
 
 #include "cli/cli.h"
 #include "rdl/rdl.h"
+#include "util/conf.h"
 #include "util/log.h"
 #include "vnp/client.h"
 
@@ -72,18 +73,31 @@ normalize_url(const char *url)
     return xstrdup(url);
 }
 
-/* Splits line into at most max blank-separated words; returns their number. */
-static size_t
-split_words(char *line, char **words, size_t max)
+/* One line of the configuration (util/conf.h). */
+static int
+net_directive(void *ctx, char **words, size_t n, unsigned lineno, struct cn_buf *why)
 {
-    size_t n = 0;
-    char *save = NULL;
-    for (char *w = strtok_r(line, " \t\r", &save); w; w = strtok_r(NULL, " \t\r", &save)) {
-        if (n == max)
-            return max + 1;
-        words[n++] = w;
+    struct net_config *cfg = ctx;
+    (void)lineno;
+
+    if (strcmp(words[0], "url") == 0) {
+        if (n != 2)
+            return cn_buf_puts(why, "'url' takes one URL"), -1;
+        if (cfg->url)
+            return cn_buf_puts(why, "a second 'url'"), -1;
+        cfg->url = normalize_url(words[1]);
+    } else if (strcmp(words[0], "secret") == 0) {
+        if (n != 3)
+            return cn_buf_puts(why, "'secret' takes a URL and a secret"), -1;
+        CN_GROW(cfg->secrets, cfg->cap, cfg->nsecrets + 1);
+        cfg->secrets[cfg->nsecrets].url = normalize_url(words[1]);
+        cfg->secrets[cfg->nsecrets].secret = xstrdup(words[2]);
+        cfg->nsecrets++;
+    } else {
+        cn_buf_printf(why, "unknown directive '%s' (expected 'url' or 'secret')", words[0]);
+        return -1;
     }
-    return n;
+    return 0;
 }
 
 /*
@@ -97,8 +111,9 @@ net_config_load(struct net_config *cfg)
     const char *env = getenv("CLOUDNET_CONFIG");
     const char *home = getenv("HOME");
     struct cn_buf data = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
     struct stat st;
-    int errors = 0;
+    int ret = 0;
 
     memset(cfg, 0, sizeof(*cfg));
     if (env && *env)
@@ -108,7 +123,7 @@ net_config_load(struct net_config *cfg)
     else
         return 0;
     cn_buf_init(&data);
-    if (cn_buf_read_file(&data, cfg->path, 1024 * 1024) < 0) {
+    if (cn_buf_read_file(&data, cfg->path, CN_CONF_MAX_SIZE) < 0) {
         if (errno == ENOENT && !(env && *env)) {
             free(cfg->path);
             cfg->path = NULL;
@@ -124,51 +139,14 @@ net_config_load(struct net_config *cfg)
                  "(chmod 600 it)",
                  cfg->path);
 
-    unsigned lineno = 0;
-    for (char *line = data.s; line && *line;) {
-        char *next = strchr(line, '\n');
-        char *words[4];
-        if (next)
-            *next++ = '\0';
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        size_t n = split_words(line, words, 3);
-        if (n == 0) {
-            line = next;
-            continue;
-        }
-        if (strcmp(words[0], "url") == 0) {
-            if (n != 2) {
-                fprintf(stderr, "%s:%u: 'url' takes one URL\n", cfg->path, lineno);
-                errors++;
-            } else if (cfg->url) {
-                fprintf(stderr, "%s:%u: a second 'url'\n", cfg->path, lineno);
-                errors++;
-            } else {
-                cfg->url = normalize_url(words[1]);
-            }
-        } else if (strcmp(words[0], "secret") == 0) {
-            if (n != 3) {
-                fprintf(stderr, "%s:%u: 'secret' takes a URL and a secret\n", cfg->path, lineno);
-                errors++;
-            } else {
-                CN_GROW(cfg->secrets, cfg->cap, cfg->nsecrets + 1);
-                cfg->secrets[cfg->nsecrets].url = normalize_url(words[1]);
-                cfg->secrets[cfg->nsecrets].secret = xstrdup(words[2]);
-                cfg->nsecrets++;
-            }
-        } else {
-            fprintf(stderr, "%s:%u: unknown directive '%s' (expected 'url' or 'secret')\n",
-                    cfg->path, lineno, words[0]);
-            errors++;
-        }
-        line = next;
+    if (cn_conf_parse(cfg->path, data.s, 0, net_directive, cfg, &err) < 0) {
+        fprintf(stderr, "%s\n", cn_err_msg(&err));
+        ret = -1;
     }
     explicit_bzero(data.s, data.len);
     cn_buf_release(&data);
-    return errors ? -1 : 0;
+    cn_err_release(&err);
+    return ret;
 }
 
 /* ---- options every network verb shares ---- */
@@ -878,19 +856,52 @@ net_begin(const struct cli_verb *verb, int argc, char **argv, unsigned flags, in
     return c;
 }
 
-/* A verb that is one by-id call answering the result struct: status, release. */
+/* The verbs that make one call about an id and print the result struct it answers. */
+enum net_call {
+    NET_STATUS,
+    NET_RELEASE,
+    NET_RENEW,
+    NET_START,
+    NET_STOP,
+    NET_POWERCYCLE,
+};
+
 static int
-by_id(const struct cli_verb *verb, int argc, char **argv,
-      struct vnp_reply *(*call)(struct vnp_client *, const char *, struct cn_err *))
+reply_verb(const struct cli_verb *verb, int argc, char **argv, enum net_call call)
 {
+    static const enum vnp_power_op power_ops[] = {
+        [NET_START] = VNP_START,
+        [NET_STOP] = VNP_STOP,
+        [NET_POWERCYCLE] = VNP_POWERCYCLE,
+    };
+    bool power = call >= NET_START;
     struct net_opts o;
     struct cn_err err = CN_ERR_INIT;
+    struct vnp_reply *r = NULL;
     int status;
-    struct vnp_client *c = net_begin(verb, argc, argv, 0, 1, 1, &o, &status);
+    /* The power verbs take element names after the id. */
+    struct vnp_client *c = net_begin(verb, argc, argv, call == NET_RENEW ? NET_LEASE : 0, 1,
+                                     power ? -1 : 1, &o, &status);
     if (!c)
         return status;
     const char *id = argv[optind];
-    struct vnp_reply *r = call(c, id, &err);
+    switch (call) {
+    case NET_STATUS:
+        r = vnp_client_status(c, id, &err);
+        break;
+    case NET_RELEASE:
+        r = vnp_client_release(c, id, &err);
+        break;
+    case NET_RENEW:
+        r = vnp_client_renew(c, id, o.lease_s, &err);
+        break;
+    case NET_START:
+    case NET_STOP:
+    case NET_POWERCYCLE:
+        r = vnp_client_power(c, power_ops[call], id, (const char *const *)(argv + optind + 1),
+                             (size_t)(argc - optind - 1), &err);
+        break;
+    }
     status = r ? reply_out(&o, r) : net_fail(c, verb->name, id, &err);
     vnp_reply_free(r);
     net_disconnect(c);
@@ -901,69 +912,37 @@ by_id(const struct cli_verb *verb, int argc, char **argv,
 int
 cli_status(const struct cli_verb *verb, int argc, char **argv)
 {
-    return by_id(verb, argc, argv, vnp_client_status);
+    return reply_verb(verb, argc, argv, NET_STATUS);
 }
 
 int
 cli_release(const struct cli_verb *verb, int argc, char **argv)
 {
-    return by_id(verb, argc, argv, vnp_client_release);
-}
-
-static int
-power(const struct cli_verb *verb, enum vnp_power_op op, int argc, char **argv)
-{
-    struct net_opts o;
-    struct cn_err err = CN_ERR_INIT;
-    int status;
-    struct vnp_client *c = net_begin(verb, argc, argv, 0, 1, -1, &o, &status);
-    if (!c)
-        return status;
-    const char *id = argv[optind];
-    const char *const *elements = (const char *const *)(argv + optind + 1);
-    size_t n = (size_t)(argc - optind - 1);
-    struct vnp_reply *r = vnp_client_power(c, op, id, elements, n, &err);
-    status = r ? reply_out(&o, r) : net_fail(c, verb->name, id, &err);
-    vnp_reply_free(r);
-    net_disconnect(c);
-    cn_err_release(&err);
-    return status;
+    return reply_verb(verb, argc, argv, NET_RELEASE);
 }
 
 int
 cli_start(const struct cli_verb *verb, int argc, char **argv)
 {
-    return power(verb, VNP_START, argc, argv);
+    return reply_verb(verb, argc, argv, NET_START);
 }
 
 int
 cli_stop(const struct cli_verb *verb, int argc, char **argv)
 {
-    return power(verb, VNP_STOP, argc, argv);
+    return reply_verb(verb, argc, argv, NET_STOP);
 }
 
 int
 cli_powercycle(const struct cli_verb *verb, int argc, char **argv)
 {
-    return power(verb, VNP_POWERCYCLE, argc, argv);
+    return reply_verb(verb, argc, argv, NET_POWERCYCLE);
 }
 
 int
 cli_renew(const struct cli_verb *verb, int argc, char **argv)
 {
-    struct net_opts o;
-    struct cn_err err = CN_ERR_INIT;
-    int status;
-    struct vnp_client *c = net_begin(verb, argc, argv, NET_LEASE, 1, 1, &o, &status);
-    if (!c)
-        return status;
-    const char *id = argv[optind];
-    struct vnp_reply *r = vnp_client_renew(c, id, o.lease_s, &err);
-    status = r ? reply_out(&o, r) : net_fail(c, verb->name, id, &err);
-    vnp_reply_free(r);
-    net_disconnect(c);
-    cn_err_release(&err);
-    return status;
+    return reply_verb(verb, argc, argv, NET_RENEW);
 }
 
 static void

@@ -104,6 +104,15 @@ const char cli_complete_help[] =
     "Exit status: 0 on success, 1 when FILE is invalid, not an overlay or cannot\n"
     "be completed, 2 on a usage error.\n";
 
+/* The usage error of a verb that takes exactly one FILE but got argc - optind. */
+static int
+one_file_expected(const struct cli_verb *verb, int argc, char **argv)
+{
+    if (optind >= argc)
+        return cli_usage_error(verb, "no FILE given");
+    return cli_usage_error(verb, "one FILE only, got '%s' too", argv[optind + 1]);
+}
+
 int
 cli_complete(const struct cli_verb *verb, int argc, char **argv)
 {
@@ -125,10 +134,8 @@ cli_complete(const struct cli_verb *verb, int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(verb, "no FILE given");
-    if (optind + 1 < argc)
-        return cli_usage_error(verb, "one FILE only, got '%s' too", argv[optind + 1]);
+    if (optind + 1 != argc)
+        return one_file_expected(verb, argc, argv);
 
     int status = CLI_FAILURE;
     struct rdl_graph *ol1 = NULL;
@@ -291,10 +298,8 @@ cli_dot(const struct cli_verb *verb, int argc, char **argv)
             return CLI_USAGE;
         }
     }
-    if (optind >= argc)
-        return cli_usage_error(verb, "no FILE given");
-    if (optind + 1 < argc)
-        return cli_usage_error(verb, "one FILE only, got '%s' too", argv[optind + 1]);
+    if (optind + 1 != argc)
+        return one_file_expected(verb, argc, argv);
 
     int status = CLI_FAILURE;
     struct rdl_graph *ul = NULL;

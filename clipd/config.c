@@ -15,11 +15,11 @@
 
 #define CLIP_PRIV_H_ALLOW
 #include "clipd/clip_priv.h"
+#include "util/conf.h"
 #include "util/util.h"
 
 #define MAX_TOKENS 8
 #define MAX_COPIES 1000
-#define MAX_CONFIG_SIZE (1024 * 1024)
 
 static const char *const method_names[] = {
     [CLIP_COPY_AUTO] = "auto",
@@ -135,9 +135,9 @@ clean_path(const char *p)
 
 struct parser {
     struct clip_config *cfg;
-    struct cn_err *err;
     unsigned line;
-    bool failed;
+    struct cn_buf *why; /* the current line's problem */
+    bool line_failed;
     unsigned store_line, socket_line, budget_line, method_line, rate_line, rescan_line;
 };
 
@@ -145,16 +145,9 @@ static void CN_PRINTF(2, 3) bad(struct parser *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    char *msg = xasprintf("%s:%u: ", p->cfg->file, p->line);
-    struct cn_buf b;
-    cn_buf_init(&b);
-    cn_buf_puts(&b, msg);
-    cn_buf_vprintf(&b, fmt, ap);
+    cn_buf_vprintf(p->why, fmt, ap);
     va_end(ap);
-    cn_err_add(p->err, CN_E_INVALID, "%s", b.s);
-    cn_buf_release(&b);
-    free(msg);
-    p->failed = true;
+    p->line_failed = true;
 }
 
 /* A directive that may appear once; reports the repeat and returns false. */
@@ -234,25 +227,14 @@ parse_template(struct parser *p, char **tok, size_t n)
     t->line = p->line;
 }
 
-static void
-parse_line(struct parser *p, char *line)
+static int
+parse_line(void *ctx, char **tok, size_t n, unsigned lineno, struct cn_buf *why)
 {
+    struct parser *p = ctx;
     struct clip_config *cfg = p->cfg;
-    char *hash = strchr(line, '#');
-    if (hash)
-        *hash = '\0';
-    char *tok[MAX_TOKENS + 1];
-    size_t n = 0;
-    char *save = NULL;
-    for (char *t = strtok_r(line, " \t\r", &save); t; t = strtok_r(NULL, " \t\r", &save)) {
-        if (n == MAX_TOKENS) {
-            bad(p, "too many words");
-            return;
-        }
-        tok[n++] = t;
-    }
-    if (n == 0)
-        return;
+    p->line = lineno;
+    p->why = why;
+    p->line_failed = false;
     const char *key = tok[0];
 
     if (cn_streq(key, "store")) {
@@ -311,6 +293,7 @@ parse_line(struct parser *p, char *line)
     } else {
         bad(p, "unknown directive '%s'", key);
     }
+    return p->line_failed ? -1 : 0;
 }
 
 struct clip_config *
@@ -320,34 +303,23 @@ clip_config_parse(const char *file, const char *text, struct cn_err *err)
     cfg->file = xstrdup(file);
     cfg->method = CLIP_COPY_AUTO;
     cfg->rescan = 10;
-    struct parser p = {.cfg = cfg, .err = err};
+    struct parser p = {.cfg = cfg};
+    bool failed = cn_conf_parse(file, text, MAX_TOKENS, parse_line, &p, err) < 0;
 
-    const char *s = text;
-    while (*s) {
-        const char *nl = strchr(s, '\n');
-        size_t len = nl ? (size_t)(nl - s) : strlen(s);
-        char *line = xstrndup(s, len);
-        p.line++;
-        parse_line(&p, line);
-        free(line);
-        s += len;
-        if (*s == '\n')
-            s++;
-    }
     /* Whole-file problems name the file only: no line is at fault. */
     if (!cfg->store) {
         cn_err_add(err, CN_E_INVALID, "%s: no 'store' directive", file);
-        p.failed = true;
+        failed = true;
     }
     if (!cfg->socket) {
         cn_err_add(err, CN_E_INVALID, "%s: no 'socket' directive", file);
-        p.failed = true;
+        failed = true;
     }
-    if (cfg->n_templates == 0 && !p.failed) {
+    if (cfg->n_templates == 0 && !failed) {
         cn_err_add(err, CN_E_INVALID, "%s: no 'template' directive", file);
-        p.failed = true;
+        failed = true;
     }
-    if (p.failed) {
+    if (failed) {
         clip_config_free(cfg);
         return NULL;
     }
@@ -360,7 +332,7 @@ clip_config_load(const char *file, struct cn_err *err)
     struct cn_buf text;
     cn_buf_init(&text);
     struct clip_config *cfg = NULL;
-    if (cn_buf_read_file(&text, file, MAX_CONFIG_SIZE) < 0) {
+    if (cn_buf_read_file(&text, file, CN_CONF_MAX_SIZE) < 0) {
         cn_err_set(err, CN_E_IO, "%s: %s", file, strerror(errno));
         goto cleanup;
     }

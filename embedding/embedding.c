@@ -517,21 +517,66 @@ call_release(struct emb_ctx *ctx, const struct work *w, struct cn_err *err)
 static int check_clean(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *underlay,
                        struct cn_err *err);
 
-int
-emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
-          const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
+/* Whether work w is for one of elements[0..n) (all of them when elements is NULL). */
+static bool
+selected(const struct work *w, const char *const *elements, size_t n)
+{
+    if (!elements)
+        return true;
+    for (size_t i = 0; i < n; i++)
+        if (cn_streq(w->item.element, elements[i]))
+            return true;
+    return false;
+}
+
+/*
+ * Refuses to embed a part of a CloudNet when one of its VNodes exists: the
+ * undo of a failed embedding would tear the existing one down.
+ */
+static int
+check_absent(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
+             const struct rdl_graph *underlay, const struct plan *plan,
+             const char *const *elements, size_t nelements, struct cn_err *err)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        const struct work *w = &plan->w[i];
+        enum emb_state state;
+        if (w->item.kind != EMB_ITEM_NODE || !selected(w, elements, nelements))
+            continue;
+        if (emb_status(ctx, cloudnet, mapping, underlay, w->item.element, &state, err) < 0)
+            return -1;
+        if (state != EMB_STATE_ABSENT && state != EMB_STATE_REMOTE)
+            return cn_err_set(err, CN_E_INVALID, "VNode '%s' of CloudNet %s is already embedded",
+                              w->item.element, cloudnet);
+    }
+    return 0;
+}
+
+static int
+embed_selected(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+               const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+               const char *const *elements, size_t nelements, struct cn_err *err)
 {
     struct plan plan = {0};
     size_t done = 0;
     int rc = -1;
     char where[600];
 
+    /*
+     * A whole CloudNet is embedded only where nothing of it exists. A part
+     * is added next to the rest: the caller names elements that are not
+     * there, and an undo touches only what this call did.
+     */
     if (make_plan(ctx, cloudnet, overlay, mapping, underlay, true, &plan, err) < 0 ||
-        check_clean(ctx, cloudnet, underlay, err) < 0)
+        (!elements && check_clean(ctx, cloudnet, underlay, err) < 0) ||
+        (elements && check_absent(ctx, cloudnet, mapping, underlay, &plan, elements, nelements,
+                                  err) < 0))
         goto cleanup;
     for (done = 0; done < plan.n; done++) {
         const struct work *w = &plan.w[done];
         void *state;
+        if (!selected(w, elements, nelements))
+            continue;
         if (!w->plugin->embed) {
             cn_err_set(err, CN_E_INVALID, "plugin %s cannot embed %s", w->plugin->name,
                        item_where(&w->item, where, sizeof(where)));
@@ -553,7 +598,8 @@ emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *ove
 undo:
     while (done > 0) {
         struct cn_err e = CN_ERR_INIT;
-        if (call_release(ctx, &plan.w[--done], &e) < 0)
+        if (selected(&plan.w[--done], elements, nelements) &&
+            call_release(ctx, &plan.w[done], &e) < 0)
             cn_err_add(err, e.code, "while undoing: %s", cn_err_msg(&e));
         cn_err_release(&e);
     }
@@ -564,8 +610,26 @@ cleanup:
 }
 
 int
-emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
-            const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
+emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+          const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
+{
+    return embed_selected(ctx, cloudnet, overlay, mapping, underlay, NULL, 0, err);
+}
+
+int
+emb_embed_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+                   const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+                   const char *const *elements, size_t nelements, struct cn_err *err)
+{
+    if (!elements)
+        return cn_err_set(err, CN_E_INVALID, "no elements to embed");
+    return embed_selected(ctx, cloudnet, overlay, mapping, underlay, elements, nelements, err);
+}
+
+static int
+release_selected(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+                 const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+                 const char *const *elements, size_t nelements, struct cn_err *err)
 {
     struct plan plan = {0};
     struct cn_err problems = CN_ERR_INIT;
@@ -580,6 +644,8 @@ emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *o
     /* Nodes before the links they hang on, the reverse of emb_embed. */
     for (size_t i = plan.n; i-- > 0;) {
         struct cn_err e = CN_ERR_INIT;
+        if (!selected(&plan.w[i], elements, nelements))
+            continue;
         if (call_release(ctx, &plan.w[i], &e) < 0) {
             cn_err_add(&problems, e.code, "%s", cn_err_msg(&e));
             rc = -1;
@@ -593,6 +659,23 @@ cleanup:
     cn_err_release(&problems);
     plan_release(&plan);
     return rc;
+}
+
+int
+emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+            const struct rdl_graph *mapping, const struct rdl_graph *underlay, struct cn_err *err)
+{
+    return release_selected(ctx, cloudnet, overlay, mapping, underlay, NULL, 0, err);
+}
+
+int
+emb_release_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+                     const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+                     const char *const *elements, size_t nelements, struct cn_err *err)
+{
+    if (!elements)
+        return cn_err_set(err, CN_E_INVALID, "no elements to release");
+    return release_selected(ctx, cloudnet, overlay, mapping, underlay, elements, nelements, err);
 }
 
 enum node_op { OP_START, OP_STOP, OP_POWERCYCLE };

@@ -129,6 +129,25 @@ int emb_embed(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph 
 int emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
                 const struct rdl_graph *mapping, const struct rdl_graph *underlay,
                 struct cn_err *err);
+/*
+ * The same for some elements only: emb_embed_elements realises the named
+ * elements of `mapping` next to the rest of a CloudNet that is embedded
+ * already (a changed CloudNet: new elements, links on new paths, VNodes
+ * whose links changed), undoing only what it did when one fails. The
+ * caller names only elements that are not embedded (release those that
+ * change first): VNode plugins refuse one that exists, but a link's hops
+ * would be undone with the failure. emb_release_elements
+ * undoes the named elements of `mapping` and nothing else. A VNode's
+ * interfaces come from the whole overlay and mapping, so both are passed
+ * whole.
+ */
+int emb_embed_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+                       const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+                       const char *const *elements, size_t nelements, struct cn_err *err);
+int emb_release_elements(struct emb_ctx *ctx, const char *cloudnet,
+                         const struct rdl_graph *overlay, const struct rdl_graph *mapping,
+                         const struct rdl_graph *underlay, const char *const *elements,
+                         size_t nelements, struct cn_err *err);
 
 /*
  * Operations on one VNode (`element` an overlay node id), or on every VNode

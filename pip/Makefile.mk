@@ -27,13 +27,12 @@ TEST_PROGRAMS += tests/pip_store_test
 tests/pip_store_test_SRCS := tests/pip_store_test.c
 tests/pip_store_test_LIBS := pip rdl util
 
-# The daemon: configuration, the negotiation core, the XML-RPC server
-# (pip/rpc.c is the only file that includes xmlrpc-c; its cflags are only
-# -I/usr/include, so none are added).
+# The daemon: configuration, the negotiation core, the XML-RPC methods
+# (pip/rpc.c, the only file here that includes xmlrpc-c) on the shared
+# server (rpc/).
 PROGRAMS += pipd
 pipd_SRCS := pip/main.c pip/core.c pip/config.c pip/rpc.c
-pipd_LIBS := pip maprdl map emb clip rdl util
-pipd_LDLIBS = $(shell xmlrpc-c-config abyss-server --libs)
+pipd_LIBS := pip maprdl map emb clip rpcsrv rdl util
 INSTALL_SBIN += pipd
 
 # pipd over the wire: a private MariaDB, the real daemon on a free loopback

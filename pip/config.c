@@ -1,15 +1,16 @@
 /*
- * pipd's configuration file: one directive per line, words separated by
- * blanks, '#' starts a comment. docs/pipd.md lists the directives. Every
- * problem is reported as "FILE:LINE: message" and the reading goes on, so
- * an operator sees all mistakes at once.
+ * pipd's configuration file, in the daemons' shared format (util/conf.h):
+ * one directive per line, words separated by blanks, '#' starts a comment.
+ * docs/pipd.md lists the directives. Every problem is reported as
+ * "FILE:LINE: message" and the reading goes on, so an operator sees all
+ * mistakes at once.
  */
-#include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "pip/pipd.h"
+#include "util/conf.h"
 #include "util/util.h"
 
 #define MAX_WORDS 8
@@ -125,8 +126,9 @@ parse_database(struct pipd_config *cfg, char **words, size_t nwords, struct cn_b
 
 /* Applies one directive; on a problem, describes it in problem. */
 static int
-apply(struct pipd_config *cfg, char **w, size_t n, struct cn_buf *problem)
+apply(void *ctx, char **w, size_t n, unsigned lineno, struct cn_buf *problem)
 {
+    struct pipd_config *cfg = ctx;
     const char *key = w[0];
     long l;
     double d;
@@ -142,6 +144,7 @@ apply(struct pipd_config *cfg, char **w, size_t n, struct cn_buf *problem)
         {"dataplane", offsetof(struct pipd_config, dataplane_file)},
         {"name", offsetof(struct pipd_config, name)},
     };
+    (void)lineno;
 
     if (cn_streq(key, "database"))
         return parse_database(cfg, w, n, problem);
@@ -215,52 +218,10 @@ apply(struct pipd_config *cfg, char **w, size_t n, struct cn_buf *problem)
 int
 pipd_config_read(struct pipd_config *cfg, const char *path, struct cn_err *err)
 {
-    struct cn_buf text = CN_BUF_INIT, problem = CN_BUF_INIT;
-    unsigned lineno = 0;
-    int ret = -1;
-    bool bad = false;
-
-    if (cn_buf_read_file(&text, path, 1024 * 1024) < 0) {
-        cn_err_set(err, CN_E_IO, "%s: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    for (char *line = text.s, *next; line && *line; line = next) {
-        char *w[MAX_WORDS];
-        size_t n = 0;
-        next = strchr(line, '\n');
-        if (next)
-            *next++ = '\0';
-        lineno++;
-        char *hash = strchr(line, '#');
-        if (hash)
-            *hash = '\0';
-        char *save = NULL;
-        for (char *tok = strtok_r(line, " \t\r", &save); tok;
-             tok = strtok_r(NULL, " \t\r", &save)) {
-            if (n == MAX_WORDS) {
-                n++;
-                break;
-            }
-            w[n++] = tok;
-        }
-        if (n == 0)
-            continue;
-        cn_buf_reset(&problem);
-        if (n > MAX_WORDS)
-            cn_buf_puts(&problem, "too many words");
-        if (n > MAX_WORDS || apply(cfg, w, n, &problem) < 0) {
-            cn_err_add(err, CN_E_INVALID, "%s:%u: %s", path, lineno, problem.s);
-            bad = true;
-        }
-    }
-    if (!bad && cfg->npeers == 0) {
-        cn_err_add(err, CN_E_INVALID, "%s: no peer is configured, so no call could succeed", path);
-        bad = true;
-    }
-    if (!bad)
-        ret = 0;
-cleanup:
-    cn_buf_release(&text);
-    cn_buf_release(&problem);
-    return ret;
+    if (cn_conf_read(path, MAX_WORDS, apply, cfg, err) < 0)
+        return -1;
+    if (cfg->npeers == 0)
+        return cn_err_add(err, CN_E_INVALID, "%s: no peer is configured, so no call could succeed",
+                          path);
+    return 0;
 }

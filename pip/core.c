@@ -498,6 +498,31 @@ check_usable(const struct pip_reservation *r, struct cn_err *err)
     return 0;
 }
 
+/* Adds a copy of m (placement, path, tag, resources, features) to the mapping g. */
+static void
+copy_entry(struct rdl_graph *g, const struct rdl_map_entry *m, struct cn_err *err)
+{
+    struct rdl_map_entry *c = rdl_mapping_add(g, rdl_map_entry_id(m), err);
+    const struct rdl_props *p;
+
+    if (!c)
+        return;
+    if (rdl_map_entry_to(m))
+        rdl_map_entry_set_to(c, rdl_map_entry_to(m));
+    for (size_t j = 0; j < rdl_map_entry_path_len(m); j++)
+        rdl_map_entry_path_append(c, rdl_map_entry_path_at(m, j));
+    if (rdl_map_entry_vlan(m) > 0)
+        rdl_map_entry_set_vlan(c, rdl_map_entry_vlan(m));
+    p = rdl_map_entry_resources(m);
+    for (size_t j = 0; j < rdl_props_count(p); j++)
+        rdl_props_set(rdl_map_entry_resources_mut(c), rdl_props_name_at(p, j),
+                      rdl_value_copy(rdl_props_value_at(p, j)));
+    p = rdl_map_entry_features(m);
+    for (size_t j = 0; j < rdl_props_count(p); j++)
+        rdl_props_set(rdl_map_entry_features_mut(c), rdl_props_name_at(p, j),
+                      rdl_value_copy(rdl_props_value_at(p, j)));
+}
+
 /* A copy of ml with its node entries only: what can be removed by owner tag alone. */
 static struct rdl_graph *
 nodes_only(const struct rdl_graph *ml)
@@ -509,18 +534,7 @@ nodes_only(const struct rdl_graph *ml)
         const struct rdl_map_entry *m = rdl_mapping_at(ml, i);
         if (!rdl_map_entry_to(m))
             continue;
-        struct rdl_map_entry *c = rdl_mapping_add(g, rdl_map_entry_id(m), &err);
-        if (!c)
-            continue;
-        rdl_map_entry_set_to(c, rdl_map_entry_to(m));
-        const struct rdl_props *p = rdl_map_entry_resources(m);
-        for (size_t j = 0; j < rdl_props_count(p); j++)
-            rdl_props_set(rdl_map_entry_resources_mut(c), rdl_props_name_at(p, j),
-                          rdl_value_copy(rdl_props_value_at(p, j)));
-        p = rdl_map_entry_features(m);
-        for (size_t j = 0; j < rdl_props_count(p); j++)
-            rdl_props_set(rdl_map_entry_features_mut(c), rdl_props_name_at(p, j),
-                          rdl_value_copy(rdl_props_value_at(p, j)));
+        copy_entry(g, m, &err);
     }
     cn_err_release(&err);
     return g;
@@ -593,7 +607,7 @@ pipd_core_describe(struct pipd_core *core, const char *peer, struct cn_err *err)
     for (size_t i = 0; i < rdl_graph_element_count(snap->ul); i++) {
         const struct rdl_element *e = rdl_graph_element_at(snap->ul, i);
         /* A border node stands for the far PIP: its features are not this PIP's offer. */
-        if (rdl_type_fits("/node/host/pip", rdl_element_type(e)))
+        if (rdl_element_is_border(e))
             continue;
         if (rdl_element_is_node(e)) {
             const struct rdl_props *f = rdl_element_features(e);
@@ -761,6 +775,34 @@ residual_of(struct pip_store *st, const struct ul_snap *snap, const char *except
     return g;
 }
 
+/* Whether the graph yaml is within the configured request size. */
+static int
+check_size(const struct pipd_core *core, const char *yaml, struct cn_err *err)
+{
+    if (!yaml || strlen(yaml) > core->cfg->max_request)
+        return cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
+                          core->cfg->max_request);
+    return 0;
+}
+
+/* The overlay document yaml of CloudNet id, or NULL with CN_E_INVALID. */
+static struct rdl_graph *
+read_overlay(const char *id, const char *yaml, struct cn_err *err)
+{
+    struct rdl_graph *ol = rdl_read_string(id, yaml, strlen(yaml), err);
+    if (!ol) {
+        err->code = CN_E_INVALID;
+        return NULL;
+    }
+    if (rdl_graph_kind(ol) != RDL_OVERLAY) {
+        cn_err_set(err, CN_E_INVALID, "%s: an overlay document is expected, not a %s", id,
+                   rdl_kind_name(rdl_graph_kind(ol)));
+        rdl_graph_free(ol);
+        return NULL;
+    }
+    return ol;
+}
+
 /* Runs under id_lock(id). */
 static struct pipd_result *
 negotiate_id(struct pipd_core *core, struct pip_store *st, const char *peer, const char *id,
@@ -798,16 +840,9 @@ negotiate_id(struct pipd_core *core, struct pip_store *st, const char *peer, con
         goto cleanup;
     }
 
-    ol = rdl_read_string(id, yaml, strlen(yaml), err);
-    if (!ol) {
-        err->code = CN_E_INVALID;
+    ol = read_overlay(id, yaml, err);
+    if (!ol)
         goto cleanup;
-    }
-    if (rdl_graph_kind(ol) != RDL_OVERLAY) {
-        cn_err_set(err, CN_E_INVALID, "%s: an overlay document is expected, not a %s", id,
-                   rdl_kind_name(rdl_graph_kind(ol)));
-        goto cleanup;
-    }
     snap = ul_take(core, st, err);
     if (!snap)
         goto cleanup;
@@ -889,11 +924,8 @@ pipd_core_negotiate(struct pipd_core *core, const char *peer, const char *id, co
 
     if (check_id(id, err) < 0)
         return NULL;
-    if (!yaml || strlen(yaml) > core->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
-                   core->cfg->max_request);
+    if (check_size(core, yaml, err) < 0)
         return NULL;
-    }
     if (lease_s <= 0) {
         cn_err_set(err, CN_E_INVALID, "the lease must be a positive number of seconds");
         return NULL;
@@ -986,23 +1018,7 @@ sub_mapping(const struct rdl_graph *ml, const struct graphs *old, const struct g
         const struct rdl_map_entry *m = rdl_mapping_at(ml, i);
         if (!keep(old, new, rdl_map_entry_id(m)))
             continue;
-        struct rdl_map_entry *c = rdl_mapping_add(g, rdl_map_entry_id(m), &err);
-        if (!c)
-            continue;
-        if (rdl_map_entry_to(m))
-            rdl_map_entry_set_to(c, rdl_map_entry_to(m));
-        for (size_t j = 0; j < rdl_map_entry_path_len(m); j++)
-            rdl_map_entry_path_append(c, rdl_map_entry_path_at(m, j));
-        if (rdl_map_entry_vlan(m) > 0)
-            rdl_map_entry_set_vlan(c, rdl_map_entry_vlan(m));
-        const struct rdl_props *p = rdl_map_entry_resources(m);
-        for (size_t j = 0; j < rdl_props_count(p); j++)
-            rdl_props_set(rdl_map_entry_resources_mut(c), rdl_props_name_at(p, j),
-                          rdl_value_copy(rdl_props_value_at(p, j)));
-        p = rdl_map_entry_features(m);
-        for (size_t j = 0; j < rdl_props_count(p); j++)
-            rdl_props_set(rdl_map_entry_features_mut(c), rdl_props_name_at(p, j),
-                          rdl_value_copy(rdl_props_value_at(p, j)));
+        copy_entry(g, m, &err);
     }
     cn_err_release(&err);
     return g;
@@ -1161,11 +1177,8 @@ modify_id(struct pipd_core *core, struct pip_store *st, const char *peer, const 
     struct pipd_result *res = NULL;
     struct map_options opts;
 
-    if (!yaml || strlen(yaml) > core->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
-                   core->cfg->max_request);
+    if (check_size(core, yaml, err) < 0)
         goto cleanup;
-    }
     r = get_owned(st, peer, id, FETCH_ALL, err);
     if (!r || check_usable(r, err) < 0)
         goto cleanup;
@@ -1174,16 +1187,9 @@ modify_id(struct pipd_core *core, struct pip_store *st, const char *peer, const 
         res = result_from(r, true);
         goto cleanup;
     }
-    ol = rdl_read_string(id, yaml, strlen(yaml), err);
-    if (!ol) {
-        err->code = CN_E_INVALID;
+    ol = read_overlay(id, yaml, err);
+    if (!ol)
         goto cleanup;
-    }
-    if (rdl_graph_kind(ol) != RDL_OVERLAY) {
-        cn_err_set(err, CN_E_INVALID, "%s: an overlay document is expected, not a %s", id,
-                   rdl_kind_name(rdl_graph_kind(ol)));
-        goto cleanup;
-    }
     snap = ul_take(core, st, err);
     if (!snap || load_graphs(r, snap->ul, &old, err) < 0)
         goto cleanup;
@@ -1267,11 +1273,8 @@ pipd_core_modify(struct pipd_core *core, const char *peer, const char *id, const
     struct pipd_result *res = NULL;
     struct pip_store *st = NULL;
 
-    if (!yaml || strlen(yaml) > core->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "request too large: the graph is limited to %zu bytes",
-                   core->cfg->max_request);
+    if (check_size(core, yaml, err) < 0)
         return NULL;
-    }
     if (check_id(id, err) < 0)
         return NULL;
     id_lock(core, id);

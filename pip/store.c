@@ -1211,6 +1211,29 @@ mark_tags(struct pip_store *s, struct tag_set *set, const char *sql, const char 
 }
 
 /*
+ * Reads the range (vlan_first, vlan_last) of the row sql selects, with
+ * scope as its parameter when not NULL, into *first and *last when the row
+ * has one; *ret_found false when there is no row.
+ */
+static int
+range_row(struct pip_store *s, const char *sql, const char *scope, bool *ret_found, int *first,
+          int *last, struct cn_err *err)
+{
+    struct db_rows rows = DB_ROWS_INIT;
+    int rc = scope ? db_exec(s, &rows, NULL, err, sql, "s", scope)
+                   : db_exec(s, &rows, NULL, err, sql, "");
+    if (rc == 0) {
+        *ret_found = rows.nrows > 0;
+        if (rows.nrows > 0 && db_cell(&rows, 0, 0) && db_cell(&rows, 0, 1)) {
+            *first = (int)db_cell_ll(&rows, 0, 0);
+            *last = (int)db_cell_ll(&rows, 0, 1);
+        }
+    }
+    db_rows_release(&rows);
+    return rc;
+}
+
+/*
  * The range of the substrate (graph_range) or of one element; *ret_found
  * false when there is no substrate or no such element. Without a range of
  * their own, elements use the substrate's, and that defaults to every tag.
@@ -1219,44 +1242,22 @@ static int
 vlan_range_of(struct pip_store *s, const char *scope, bool *ret_found, int *ret_first,
               int *ret_last, struct cn_err *err)
 {
-    int ret = -1;
-    struct db_rows rows = DB_ROWS_INIT;
     int first = VLAN_MIN, last = VLAN_MAX;
+    bool found;
 
-    if (db_exec(s, &rows, NULL, err, "SELECT vlan_first, vlan_last FROM underlay WHERE id = 1",
-                "") < 0)
-        goto cleanup;
-    if (rows.nrows == 0) {
-        *ret_found = false;
-        ret = 0;
-        goto cleanup;
+    if (range_row(s, "SELECT vlan_first, vlan_last FROM underlay WHERE id = 1", NULL, &found,
+                  &first, &last, err) < 0)
+        return -1;
+    if (found && scope &&
+        range_row(s, "SELECT vlan_first, vlan_last FROM ul_element WHERE id = ?", scope, &found,
+                  &first, &last, err) < 0)
+        return -1;
+    *ret_found = found;
+    if (found) {
+        *ret_first = first < VLAN_MIN ? VLAN_MIN : first;
+        *ret_last = last > VLAN_MAX ? VLAN_MAX : last;
     }
-    if (db_cell(&rows, 0, 0) && db_cell(&rows, 0, 1)) {
-        first = (int)db_cell_ll(&rows, 0, 0);
-        last = (int)db_cell_ll(&rows, 0, 1);
-    }
-    if (scope) {
-        db_rows_release(&rows);
-        if (db_exec(s, &rows, NULL, err,
-                    "SELECT vlan_first, vlan_last FROM ul_element WHERE id = ?", "s", scope) < 0)
-            goto cleanup;
-        if (rows.nrows == 0) {
-            *ret_found = false;
-            ret = 0;
-            goto cleanup;
-        }
-        if (db_cell(&rows, 0, 0) && db_cell(&rows, 0, 1)) {
-            first = (int)db_cell_ll(&rows, 0, 0);
-            last = (int)db_cell_ll(&rows, 0, 1);
-        }
-    }
-    *ret_found = true;
-    *ret_first = first < VLAN_MIN ? VLAN_MIN : first;
-    *ret_last = last > VLAN_MAX ? VLAN_MAX : last;
-    ret = 0;
-cleanup:
-    db_rows_release(&rows);
-    return ret;
+    return 0;
 }
 
 int

@@ -606,6 +606,51 @@ test_libvirt_embed(const void *data)
     return rc;
 }
 
+/*
+ * Part of a CloudNet: db is released and embedded again while web keeps
+ * running, and embedding web a second time is refused without touching
+ * the running one.
+ */
+static int
+test_elements(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct emb_ctx *ctx = make_ctx(NULL);
+    struct rdl_graph *ul = make_underlay(), *ol = make_overlay();
+    struct rdl_graph *ml = make_mapping("debian-12", 1042);
+    const char *const db[] = {"db"}, *const web[] = {"web"};
+    int ret = -1;
+
+    if (emb_embed(ctx, "part", ol, ml, ul, &err) < 0 ||
+        emb_start(ctx, "part", ml, ul, NULL, &err) < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK(emb_release_elements(ctx, "part", ol, ml, ul, db, 1, &err) == 0);
+    CHECK(state_of(ctx, "part", ml, ul, "db") == EMB_STATE_ABSENT);
+    CHECK(state_of(ctx, "part", ml, ul, "web") == EMB_STATE_RUNNING);
+    CHECK(emb_embed_elements(ctx, "part", ol, ml, ul, db, 1, &err) == 0);
+    CHECK(state_of(ctx, "part", ml, ul, "db") == EMB_STATE_DEFINED);
+    CHECK(state_of(ctx, "part", ml, ul, "web") == EMB_STATE_RUNNING);
+    CHECK(emb_embed_elements(ctx, "part", ol, ml, ul, web, 1, &err) == -1);
+    CHECK(strstr(cn_err_msg(&err), "already embedded"));
+    cn_err_clear(&err);
+    CHECK(state_of(ctx, "part", ml, ul, "web") == EMB_STATE_RUNNING);
+    CHECK(emb_embed_elements(ctx, "part", ol, ml, ul, NULL, 0, &err) == -1);
+    cn_err_clear(&err);
+    CHECK(emb_release(ctx, "part", ol, ml, ul, &err) == 0);
+    CHECK(count_leftovers(ctx, "part", 0) == 0);
+    ret = 0;
+cleanup:
+    emb_ctx_free(ctx);
+    rdl_graph_free(ml);
+    rdl_graph_free(ol);
+    rdl_graph_free(ul);
+    cn_err_release(&err);
+    return ret;
+}
+
 static int
 test_libvirt_undo(const void *data)
 {
@@ -919,6 +964,7 @@ main(int argc, char **argv)
     TEST_RUN("transit: refusals before anything is done", test_transit_refusals, NULL);
     TEST_RUN("libvirt: embed, life cycle, release (plain copy)", test_libvirt_embed, NULL);
     TEST_RUN("libvirt: failure halfway is undone", test_libvirt_undo, NULL);
+    TEST_RUN("libvirt: part of a CloudNet released and embedded again", test_elements, NULL);
     TEST_RUN("libvirt: images from clipd", test_clipd, NULL);
     TEST_RUN("libvirt: clipd unreachable", test_clipd_missing_image, NULL);
 

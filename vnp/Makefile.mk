@@ -1,6 +1,6 @@
 # vnpd, the broker daemon: configuration, its own store (vnp/store.c, the
-# only file here that includes mysql.h), the broker and the XML-RPC server
-# (vnp/rpc.c). The schema scripts schemas/vnp-NNN.sql are compiled in with
+# only file here that includes mysql.h), the broker and the XML-RPC methods
+# (vnp/rpc.c) on the shared server (rpc/). The schema scripts schemas/vnp-NNN.sql are compiled in with
 # pip/embed-sql.sh, which wants pip-NNN.sql names and pip_ symbols: the
 # scripts are copied under those names and the symbols renamed.
 vnp_CFLAGS += $(shell pkg-config --cflags libmariadb)
@@ -19,9 +19,8 @@ $(BUILD)/vnp/schema-sql.o: $(BUILD)/vnp/schema-sql.c | $(DEPS_STAMP)
 
 PROGRAMS += vnpd
 vnpd_SRCS := vnp/main.c vnp/config.c vnp/store.c vnp/broker.c vnp/rpc.c
-vnpd_LIBS := vnpc vnpplan maprdl map rdl util
-vnpd_LDLIBS = $(BUILD)/vnp/schema-sql.o $(shell pkg-config --libs libmariadb) \
-	$(shell xmlrpc-c-config abyss-server --libs)
+vnpd_LIBS := vnpc vnpplan maprdl map rpcsrv rdl util
+vnpd_LDLIBS = $(BUILD)/vnp/schema-sql.o $(shell pkg-config --libs libmariadb)
 INSTALL_SBIN += vnpd
 $(BUILD)/bin/vnpd: $(BUILD)/vnp/schema-sql.o
 

@@ -1,13 +1,14 @@
 /*
- * vnpd's configuration file (docs/vnpd.md): one directive per line, words
- * separated by blanks, '#' starts a comment. Every problem is reported as
- * "FILE:LINE: message" and reading goes on, so all mistakes show at once.
+ * vnpd's configuration file (docs/vnpd.md), in the daemons' shared format
+ * (util/conf.h): one directive per line, words separated by blanks, '#'
+ * starts a comment. Every problem is reported as "FILE:LINE: message" and
+ * reading goes on, so all mistakes show at once.
  */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/conf.h"
 #include "util/util.h"
 #include "vnp/vnpd.h"
 
@@ -247,8 +248,10 @@ do_number(struct vnpd_config *cfg, const char *key, const char *v, struct cn_buf
 }
 
 static int
-directive(struct vnpd_config *cfg, char **w, size_t n, struct cn_buf *why)
+directive(void *ctx, char **w, size_t n, unsigned lineno, struct cn_buf *why)
 {
+    struct vnpd_config *cfg = ctx;
+    (void)lineno;
     if (cn_streq(w[0], "database"))
         return do_database(cfg, w, n, why);
     if (cn_streq(w[0], "peer"))
@@ -267,46 +270,13 @@ directive(struct vnpd_config *cfg, char **w, size_t n, struct cn_buf *why)
 int
 vnpd_config_read(struct vnpd_config *cfg, const char *path, struct cn_err *err)
 {
-    struct cn_buf text = CN_BUF_INIT, why = CN_BUF_INIT;
-    unsigned lineno = 0;
-    bool bad = false;
-
-    if (cn_buf_read_file(&text, path, 1024 * 1024) < 0) {
-        cn_err_set(err, CN_E_IO, "%s: %s", path, strerror(errno));
-        bad = true;
-        goto cleanup;
-    }
-    cn_buf_init(&why);
-    char *rest = text.s;
-    for (char *line; (line = strsep(&rest, "\n")) != NULL;) {
-        char *w[MAX_WORDS + 1], *tok;
-        size_t n = 0;
-        lineno++;
-        line[strcspn(line, "#")] = '\0';
-        while (n <= MAX_WORDS && (tok = strsep(&line, " \t\r")) != NULL)
-            if (*tok)
-                w[n++] = tok;
-        if (n == 0)
-            continue;
-        cn_buf_reset(&why);
-        if (n > MAX_WORDS)
-            cn_buf_puts(&why, "too many words");
-        if (n > MAX_WORDS || directive(cfg, w, n, &why) < 0) {
-            cn_err_add(err, CN_E_INVALID, "%s:%u: %s", path, lineno, why.s);
-            bad = true;
-        }
-    }
-    if (!bad && cfg->npeers == 0) {
-        cn_err_add(err, CN_E_INVALID, "%s: no peer is configured, so no call could succeed", path);
-        bad = true;
-    }
-    if (!bad && cfg->npips == 0) {
-        cn_err_add(err, CN_E_INVALID, "%s: no pip is configured, so there is nothing to broker",
-                   path);
-        bad = true;
-    }
-cleanup:
-    cn_buf_release(&text);
-    cn_buf_release(&why);
-    return bad ? -1 : 0;
+    if (cn_conf_read(path, MAX_WORDS, directive, cfg, err) < 0)
+        return -1;
+    if (cfg->npeers == 0)
+        return cn_err_add(err, CN_E_INVALID, "%s: no peer is configured, so no call could succeed",
+                          path);
+    if (cfg->npips == 0)
+        return cn_err_add(err, CN_E_INVALID,
+                          "%s: no pip is configured, so there is nothing to broker", path);
+    return 0;
 }

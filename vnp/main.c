@@ -10,65 +10,33 @@
  * with sigwait, so no work happens in a signal handler.
  */
 #include <errno.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "util/daemon.h"
 #include "util/log.h"
 #include "util/util.h"
 #include "vnp/vnpd.h"
 
 #define DEFAULT_CONFIG "/etc/cloudnet/vnpd.conf"
 
-struct daemon_state {
-    struct vnpd_broker *broker;
-    struct vnpd_rpc *rpc;
-    pthread_mutex_t lock;
-    pthread_cond_t wake;
-    bool stopping;
-    bool serve_failed;
-};
-
-static void *
-chores_main(void *arg)
+static void
+chores(void *broker)
 {
-    struct daemon_state *d = arg;
-    pthread_mutex_lock(&d->lock);
-    while (!d->stopping) {
-        struct timespec at;
-        clock_gettime(CLOCK_REALTIME, &at);
-        at.tv_sec += 1;
-        pthread_cond_timedwait(&d->wake, &d->lock, &at);
-        if (d->stopping)
-            break;
-        pthread_mutex_unlock(&d->lock);
-        struct cn_err err = CN_ERR_INIT;
-        if (vnpd_broker_chores(d->broker, &err) < 0)
-            log_warn("chores: %s", cn_err_msg(&err));
-        cn_err_release(&err);
-        pthread_mutex_lock(&d->lock);
-    }
-    pthread_mutex_unlock(&d->lock);
-    return NULL;
+    struct cn_err err = CN_ERR_INIT;
+    if (vnpd_broker_chores(broker, &err) < 0)
+        log_warn("chores: %s", cn_err_msg(&err));
+    cn_err_release(&err);
 }
 
-static void *
-serve_main(void *arg)
+static int
+serve(void *rpc, struct cn_err *err)
 {
-    struct daemon_state *d = arg;
-    struct cn_err err = CN_ERR_INIT;
-    if (vnpd_rpc_run(d->rpc, &err) < 0) {
-        log_warn("%s", cn_err_msg(&err));
-        d->serve_failed = true;
-        kill(getpid(), SIGTERM);
-    }
-    cn_err_release(&err);
-    return NULL;
+    return vnpd_rpc_run(rpc, err);
 }
 
 int
@@ -81,8 +49,11 @@ main(int argc, char **argv)
     struct cn_buf recovered = CN_BUF_INIT;
     struct vnpd_config *cfg = vnpd_config_new();
     struct vnpd_store *store = NULL;
-    struct daemon_state d = {.stopping = false};
-    pthread_t chores, server;
+    struct vnpd_broker *broker;
+    struct vnpd_rpc *rpc;
+    struct cn_ticker *chores_thread;
+    struct cn_server_thread *server;
+    bool failed;
     sigset_t sigs;
 
     while ((opt = getopt(argc, argv, "df:hv")) != -1) {
@@ -117,59 +88,39 @@ main(int argc, char **argv)
     if (!foreground && daemon(0, 0) < 0)
         fatal("daemon: %s", strerror(errno));
 
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    cn_daemon_block_signals(&sigs);
 
     store = vnpd_store_open(cfg, &err);
     if (!store)
         fatal("%s", cn_err_msg(&err));
-    d.broker = vnpd_broker_new(cfg, store, &err);
-    if (!d.broker)
+    broker = vnpd_broker_new(cfg, store, &err);
+    if (!broker)
         fatal("%s", cn_err_msg(&err));
-    if (vnpd_broker_recover(d.broker, &recovered, &err) < 0)
+    if (vnpd_broker_recover(broker, &recovered, &err) < 0)
         log_warn("recovery: %s", cn_err_msg(&err));
-    for (char *line = recovered.s, *next; line && *line; line = next) {
-        next = strchrnul(line, '\n');
-        if (*next)
-            *next++ = '\0';
-        log_info("recovery: %s", line);
-    }
+    cn_daemon_log_lines("recovery: ", recovered.s);
     cn_err_clear(&err);
-    d.rpc = vnpd_rpc_new(d.broker, cfg, &err);
-    if (!d.rpc)
+    rpc = vnpd_rpc_new(broker, cfg, &err);
+    if (!rpc)
         fatal("%s", cn_err_msg(&err));
-    pthread_mutex_init(&d.lock, NULL);
-    pthread_cond_init(&d.wake, NULL);
-    if (pthread_create(&chores, NULL, chores_main, &d) != 0 ||
-        pthread_create(&server, NULL, serve_main, &d) != 0)
+    chores_thread = cn_ticker_start(1, chores, broker);
+    server = cn_server_thread_start(serve, rpc);
+    if (!chores_thread || !server)
         fatal("cannot start threads");
     log_info("brokering %zu pip(s) as %s on %s:%u", cfg->npips, cfg->name, cfg->listen_host,
              cfg->listen_port);
 
-    do {
-        if (sigwait(&sigs, &sig) != 0)
-            sig = SIGTERM;
-    } while (sig == SIGHUP);
+    sig = cn_daemon_wait(&sigs);
     log_info("stopping (%s)", strsignal(sig));
-    vnpd_rpc_stop(d.rpc);
-    pthread_join(server, NULL);
-    pthread_mutex_lock(&d.lock);
-    d.stopping = true;
-    pthread_cond_signal(&d.wake);
-    pthread_mutex_unlock(&d.lock);
-    pthread_join(chores, NULL);
+    vnpd_rpc_stop(rpc);
+    failed = cn_server_thread_join(server);
+    cn_ticker_stop(chores_thread);
 
-    vnpd_rpc_free(d.rpc);
-    vnpd_broker_free(d.broker);
+    vnpd_rpc_free(rpc);
+    vnpd_broker_free(broker);
     vnpd_store_close(store);
     vnpd_config_free(cfg);
-    pthread_mutex_destroy(&d.lock);
-    pthread_cond_destroy(&d.wake);
     cn_buf_release(&recovered);
     cn_err_release(&err);
-    return d.serve_failed ? 1 : 0;
+    return failed ? 1 : 0;
 }
