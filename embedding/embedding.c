@@ -196,6 +196,16 @@ emb_vnode_name(const char *cloudnet, const char *element)
 }
 
 void
+emb_mac(const char *cloudnet, const char *node, const char *link, char *buf, size_t size)
+{
+    const char *parts[] = {cloudnet, node, link, "mac"};
+    unsigned long long h = emb_hash(parts, 4);
+    snprintf(buf, size, "02:%02x:%02x:%02x:%02x:%02x", (unsigned)(h >> 32) & 0xff,
+             (unsigned)(h >> 24) & 0xff, (unsigned)(h >> 16) & 0xff, (unsigned)(h >> 8) & 0xff,
+             (unsigned)h & 0xff);
+}
+
+void
 emb_ifname(const char *cloudnet, const char *node, const char *link, char *buf, size_t size)
 {
     const char *parts[] = {cloudnet, node, link};

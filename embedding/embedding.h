@@ -202,6 +202,13 @@ char *emb_vnode_name(const char *cloudnet, const char *element);
  * buf (at least 16 bytes).
  */
 void emb_ifname(const char *cloudnet, const char *node, const char *link, char *buf, size_t size);
+/*
+ * The MAC address of a VNode's interface on a link: locally administered,
+ * from a hash of (cloudnet, node, link), so a VNode defined again (after a
+ * modify) keeps its addresses and its neighbours' ARP caches stay right.
+ * Fills buf (at least 18 bytes) with "02:xx:xx:xx:xx:xx".
+ */
+void emb_mac(const char *cloudnet, const char *node, const char *link, char *buf, size_t size);
 
 /*
  * What exists for a CloudNet, one line per thing:

@@ -418,6 +418,9 @@ domain_xml(const struct lv_state *st, const struct emb_item *it, const char *dis
         }
         emb_ifname(it->cloudnet, it->element, f->link, ifname, sizeof(ifname));
         prop(child(nic, "target"), "dev", ifname);
+        char mac[18];
+        emb_mac(it->cloudnet, it->element, f->link, mac, sizeof(mac));
+        prop(child(nic, "mac"), "address", mac);
         prop(child(nic, "model"), "type", "virtio");
         /* The guest sees the links in overlay order; the alias names the link. */
         char *alias = xasprintf("ua-%s", f->link);

@@ -110,15 +110,16 @@ add_iface(const char *name, const struct emb_item *it, const struct emb_iface *f
     const char *hns = host_netns(it);
     const char *bridge = it->host_dp ? it->host_dp->bridge : "br0";
     bool vxlan = it->host_dp && it->host_dp->mode == EMB_MODE_VXLAN;
-    char host[16], inner[16], vid[16], tagbr[16];
+    char host[16], inner[16], vid[16], tagbr[16], mac[18];
     char *alias = xasprintf("cloudnet=%s node=%s link=%s", it->cloudnet, it->element, f->link);
     int rc = -1;
 
     emb_ifname(it->cloudnet, it->element, f->link, host, sizeof(host));
+    emb_mac(it->cloudnet, it->element, f->link, mac, sizeof(mac));
     snprintf(inner, sizeof(inner), "eth%u", f->index);
     snprintf(vid, sizeof(vid), "%d", f->vlan);
     if (emb_runv(err, "ip", hns, "link", "add", host, "type", "veth", "peer", "name", inner,
-                 "netns", name, (char *)NULL) < 0 ||
+                 "address", mac, "netns", name, (char *)NULL) < 0 ||
         emb_runv(err, "ip", hns, "link", "set", host, "alias", alias, (char *)NULL) < 0)
         goto cleanup;
     if (vxlan) {

@@ -1006,148 +1006,122 @@ element_same(const struct graphs *old, const struct graphs *new, const char *id)
     return true;
 }
 
-/* A copy of ml with only the entries for which keep() holds. */
-static struct rdl_graph *
-sub_mapping(const struct rdl_graph *ml, const struct graphs *old, const struct graphs *new,
-            bool (*keep)(const struct graphs *, const struct graphs *, const char *))
-{
-    struct cn_err err = CN_ERR_INIT;
-    struct rdl_graph *g = rdl_graph_new(RDL_MAPPING, rdl_graph_name(ml));
-    rdl_mapping_set_graphs(g, rdl_mapping_overlay(ml), rdl_mapping_underlay(ml));
-    for (size_t i = 0; i < rdl_mapping_count(ml); i++) {
-        const struct rdl_map_entry *m = rdl_mapping_at(ml, i);
-        if (!keep(old, new, rdl_map_entry_id(m)))
-            continue;
-        copy_entry(g, m, &err);
-    }
-    cn_err_release(&err);
-    return g;
-}
-
-static bool
-only_old(const struct graphs *old, const struct graphs *new, const char *id)
-{
-    (void)old;
-    return !rdl_mapping_get(new->ml, id);
-}
-
-/* How the embedding gets from one version of a CloudNet to the next. */
-enum change {
-    CHANGE_NONE,    /* nothing realised differs (e.g. only bandwidth changed) */
-    CHANGE_REMOVE,  /* elements go, and nothing that stays touches them */
-    CHANGE_REBUILD, /* anything else */
-};
-
-static enum change
-classify(const struct graphs *old, const struct graphs *new)
-{
-    bool removed = false;
-    for (size_t i = 0; i < rdl_mapping_count(new->ml); i++)
-        if (!element_same(old, new, rdl_map_entry_id(rdl_mapping_at(new->ml, i))))
-            return CHANGE_REBUILD;
-    for (size_t i = 0; i < rdl_mapping_count(old->ml); i++)
-        removed = removed || only_old(old, new, rdl_map_entry_id(rdl_mapping_at(old->ml, i)));
-    return removed ? CHANGE_REMOVE : CHANGE_NONE;
-}
-
-/* The VNodes of ml that are running, as a NULL-terminated array of borrowed ids. */
+/*
+ * The elements of `from` that are not realised alike in `other` (gone,
+ * new or changed), as a NULL-terminated array of ids borrowed from `from`.
+ */
 static const char **
-running_vnodes(struct pipd_core *core, const char *id, const struct graphs *g)
+changed_elements(const struct graphs *from, const struct graphs *other, size_t *ret_n)
 {
-    const char **ids = xcalloc(rdl_mapping_count(g->ml) + 1, sizeof(*ids));
-    size_t n = 0;
-    for (size_t i = 0; i < rdl_mapping_count(g->ml); i++) {
-        const struct rdl_map_entry *m = rdl_mapping_at(g->ml, i);
-        struct cn_err ignored = CN_ERR_INIT;
-        enum emb_state st = EMB_STATE_ABSENT;
-        if (rdl_map_entry_to(m) &&
-            emb_status(core->emb, id, g->ml, g->ul, rdl_map_entry_id(m), &st, &ignored) == 0 &&
-            st == EMB_STATE_RUNNING)
-            ids[n++] = rdl_map_entry_id(m);
-        cn_err_release(&ignored);
+    size_t n = 0, count = rdl_mapping_count(from->ml);
+    const char **ids = xcalloc(count + 1, sizeof(*ids));
+    for (size_t i = 0; i < count; i++) {
+        const char *el = rdl_map_entry_id(rdl_mapping_at(from->ml, i));
+        if (!element_same(from, other, el))
+            ids[n++] = el;
     }
+    *ret_n = n;
     return ids;
 }
 
+static bool
+listed(const char *const *ids, const char *id)
+{
+    for (size_t i = 0; ids[i]; i++)
+        if (cn_streq(ids[i], id))
+            return true;
+    return false;
+}
+
+/* The VNodes among ids that are running, as a NULL-terminated array of the same ids. */
+static const char **
+running_vnodes(struct pipd_core *core, const char *id, const struct graphs *g,
+               const char *const *ids)
+{
+    size_t n = 0, count = 0;
+    while (ids[count])
+        count++;
+    const char **run = xcalloc(count + 1, sizeof(*run));
+    for (size_t i = 0; i < count; i++) {
+        const struct rdl_map_entry *m = rdl_mapping_get(g->ml, ids[i]);
+        struct cn_err ignored = CN_ERR_INIT;
+        enum emb_state st = EMB_STATE_ABSENT;
+        if (m && rdl_map_entry_to(m) &&
+            emb_status(core->emb, id, g->ml, g->ul, ids[i], &st, &ignored) == 0 &&
+            st == EMB_STATE_RUNNING)
+            run[n++] = ids[i];
+        cn_err_release(&ignored);
+    }
+    return run;
+}
+
 /*
- * Starts the VNodes of g that were running before (in `was`, ids of the old
- * version) or are new in g; VNodes that were stopped stay stopped.
+ * Starts the VNodes among ids (just embedded in g) that were running
+ * before (`was`) or are new in g; VNodes that were stopped stay stopped.
  */
 static int
 restart_vnodes(struct pipd_core *core, const char *id, const struct graphs *g,
-               const struct graphs *before, const char *const *was, struct cn_err *err)
+               const struct graphs *before, const char *const *ids, const char *const *was,
+               struct cn_err *err)
 {
-    for (size_t i = 0; i < rdl_mapping_count(g->ml); i++) {
-        const struct rdl_map_entry *m = rdl_mapping_at(g->ml, i);
-        const char *el = rdl_map_entry_id(m);
-        bool start = !rdl_mapping_get(before->ml, el);
-        for (size_t j = 0; was[j] && !start; j++)
-            start = cn_streq(was[j], el);
-        if (rdl_map_entry_to(m) && start && emb_start(core->emb, id, g->ml, g->ul, el, err) < 0)
+    for (size_t i = 0; ids[i]; i++) {
+        const struct rdl_map_entry *m = rdl_mapping_get(g->ml, ids[i]);
+        bool start = !rdl_mapping_get(before->ml, ids[i]) || listed(was, ids[i]);
+        if (m && rdl_map_entry_to(m) && start &&
+            emb_start(core->emb, id, g->ml, g->ul, ids[i], err) < 0)
             return -1;
     }
     return 0;
 }
 
 /*
- * Brings the embedding from old to new. The embedding cannot add to a
- * CloudNet it holds already (emb_embed refuses a partly embedded one), so
- * anything beyond removals is done by releasing the old version and
- * embedding the new one, after which the VNodes of a provisioned CloudNet
- * that were running (and its new ones) are started. When the new version
- * cannot be embedded the old one is embedded again: -1 with err saying why.
+ * Brings the embedding from old to new, element by element: what changed
+ * or went is released from the old version, what changed or came is
+ * embedded from the new one, and everything else is left alone (VNodes
+ * that stay unchanged keep running). In a provisioned CloudNet the
+ * re-embedded VNodes that were running, and the new ones, are started.
+ * When the new part cannot be embedded the old part is put back: -1 with
+ * err saying why.
  */
 static int
 apply_change(struct pipd_core *core, const char *id, bool provisioned, const struct graphs *old,
              const struct graphs *new, struct cn_err *err)
 {
-    struct rdl_graph *gone = NULL;
-    const char **was = NULL;
+    size_t nout = 0, nin = 0;
+    const char **out = changed_elements(old, new, &nout);
+    const char **in = changed_elements(new, old, &nin);
+    const char **was = provisioned ? running_vnodes(core, id, old, out) : xcalloc(1, sizeof(*was));
     int ret = -1;
 
-    switch (classify(old, new)) {
-    case CHANGE_NONE:
-        ret = 0;
-        break;
-    case CHANGE_REMOVE:
-        gone = sub_mapping(old->ml, old, new, only_old);
-        if (emb_release(core->emb, id, NULL, gone, old->ul, err) < 0) {
-            cn_err_prefix(err, "removing elements of '%s'", id);
-            err->code = CN_E_INTERNAL;
-            break;
-        }
-        ret = 0;
-        break;
-    case CHANGE_REBUILD:
-        was = provisioned ? running_vnodes(core, id, old) : xcalloc(1, sizeof(*was));
-        if (emb_release(core->emb, id, old->ol, old->ml, old->ul, err) < 0) {
-            cn_err_prefix(err, "releasing the embedding of '%s'", id);
-            err->code = CN_E_INTERNAL;
-            break;
-        }
-        if (emb_embed(core->emb, id, new->ol, new->ml, new->ul, err) == 0) {
-            if (provisioned && restart_vnodes(core, id, new, old, was, err) < 0) {
-                cn_err_prefix(err, "starting the VNodes of '%s' again", id);
-                err->code = CN_E_INTERNAL;
-                break;
-            }
-            ret = 0;
-            break;
-        }
-        cn_err_prefix(err, "embedding failed");
-        err->code = CN_E_EMBEDDING;
-        {
-            struct cn_err undo = CN_ERR_INIT;
-            static const char *const none[] = {NULL};
-            if (emb_embed(core->emb, id, old->ol, old->ml, old->ul, &undo) < 0 ||
-                (provisioned && restart_vnodes(core, id, old, old, was ? was : none, &undo) < 0))
-                cn_err_add(err, CN_E_EMBEDDING, "and the old version could not be restored: %s",
-                           cn_err_msg(&undo));
-            cn_err_release(&undo);
-        }
-        break;
+    if (nout > 0 &&
+        emb_release_elements(core->emb, id, old->ol, old->ml, old->ul, out, nout, err) < 0) {
+        cn_err_prefix(err, "releasing the changed elements of '%s'", id);
+        err->code = CN_E_INTERNAL;
+        goto cleanup;
     }
-    rdl_graph_free(gone);
+    if (nin == 0 ||
+        emb_embed_elements(core->emb, id, new->ol, new->ml, new->ul, in, nin, err) == 0) {
+        if (provisioned && restart_vnodes(core, id, new, old, in, was, err) < 0) {
+            cn_err_prefix(err, "starting the VNodes of '%s' again", id);
+            err->code = CN_E_INTERNAL;
+            goto cleanup;
+        }
+        ret = 0;
+        goto cleanup;
+    }
+    cn_err_prefix(err, "embedding failed");
+    err->code = CN_E_EMBEDDING;
+    struct cn_err undo = CN_ERR_INIT;
+    if ((nout > 0 &&
+         emb_embed_elements(core->emb, id, old->ol, old->ml, old->ul, out, nout, &undo) < 0) ||
+        (provisioned && restart_vnodes(core, id, old, old, out, was, &undo) < 0))
+        cn_err_add(err, CN_E_EMBEDDING, "and the old version could not be restored: %s",
+                   cn_err_msg(&undo));
+    cn_err_release(&undo);
+
+cleanup:
+    free(out);
+    free(in);
     free(was);
     return ret;
 }

@@ -553,6 +553,11 @@ embed_and_check(struct emb_ctx *ctx, const char *id)
     CHECK(check_xpath(doc, "string(/domain/vcpu)", "2"));
     CHECK(check_xpath(doc, "string(/domain/memory)", "4194304"));
     CHECK(check_xpath(doc, "string(/domain/devices/interface/vlan/tag/@id)", "1042"));
+    /* The MAC address is the interface's own, the same whenever the VNode is defined. */
+    char mac[18];
+    emb_mac(id, "db", "web-db", mac, sizeof(mac));
+    CHECK(strncmp(mac, "02:", 3) == 0 && strlen(mac) == 17);
+    CHECK(check_xpath(doc, "string(/domain/devices/interface/mac/@address)", mac));
     xmlFreeDoc(doc);
     free(xml);
     free(name);

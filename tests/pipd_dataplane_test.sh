@@ -9,7 +9,9 @@
 # negotiates and confirms two CloudNets of netns VNodes ("red" and "blue",
 # both in 10.0.0.0/24), starts them, shows with ping that the VNodes of one
 # CloudNet reach each other across the switch and not the other's, checks
-# status, releases them and counts that every namespace, veth, VXLAN device,
+# status, modifies red while it runs (a VNode and a link more: the VNode
+# that is not touched keeps its namespace and keeps running), releases them
+# and counts that every namespace, veth, VXLAN device,
 # per-tag bridge, VLAN membership and database row made for them is gone.
 # Bad requests (too much CPU, an image the PIP lacks, malformed YAML) fail
 # with their fault codes and change nothing.
@@ -98,6 +100,18 @@ equal "red1 is stopped" "$(rpc -k elements.red1 status "$RED")" defined
 refuse "a stopped red1 reaches nothing" pingable "cn-$RED-red1" 10.0.0.2
 check "powercycle red" rpc powercycle "$RED"
 check "red1 reaches red2 again" pingable "cn-$RED-red1" 10.0.0.2
+
+# ---- modify a provisioned CloudNet ----
+
+red1_ns=$(stat -c %i "/run/netns/cn-$RED-red1" 2>/dev/null)
+check "modify red: a VNode and a link more" rpc modify "$RED" "@$DATA/red-more.yaml"
+equal "red stays provisioned" "$(rpc -k state status "$RED")" provisioned
+equal "red1 was not re-created" "$(stat -c %i "/run/netns/cn-$RED-red1" 2>/dev/null)" "$red1_ns"
+equal "red1 still runs" "$(rpc -k elements.red1 status "$RED")" running
+equal "the new red3 was started" "$(rpc -k elements.red3 status "$RED")" running
+check "red1 still reaches red2" pingable "cn-$RED-red1" 10.0.0.2
+check "red3 reaches red2 over the new link" pingable "cn-$RED-red3" 10.0.1.2
+refuse "red3 cannot reach blue" pingable "cn-$RED-red3" 10.0.0.4
 
 # ---- release ----
 
