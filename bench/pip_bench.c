@@ -48,6 +48,38 @@
 static struct test_db db;
 static char scratch[256];
 static struct test_daemon pipd = {.name = "pipd"};
+static char clipd_sock[700];
+
+static bool
+socket_made(const void *path)
+{
+    return access(path, F_OK) == 0;
+}
+
+/*
+ * The image cache in front of pipd (docs/clipd.md): every VNode's disk is
+ * then a rename of a copy clipd made ahead of time, as on a production PIP.
+ */
+static struct test_daemon clipd = {.name = "clipd", .ready = socket_made, .ready_arg = clipd_sock};
+
+static int
+clipd_start(const char *argv0, int copies)
+{
+    char text[2048], store[700];
+    if (test_bin_path(clipd.prog, sizeof(clipd.prog), argv0, "clipd") < 0)
+        return -1;
+    snprintf(store, sizeof(store), "%s/store", scratch);
+    snprintf(clipd_sock, sizeof(clipd_sock), "%s/clipd.sock", scratch);
+    snprintf(clipd.conf, sizeof(clipd.conf), "%s/clipd.conf", scratch);
+    snprintf(clipd.log, sizeof(clipd.log), "%s/clipd.log", scratch);
+    snprintf(text, sizeof(text),
+             "store %s\nsocket %s\ndestdir %s/images\ntemplate bench %s/templates/bench.img "
+             "copies %d\n",
+             store, clipd_sock, scratch, scratch, copies);
+    if (mkdir(store, 0700) < 0 || test_write_text(clipd.conf, text) < 0)
+        return -1;
+    return test_daemon_start(&clipd);
+}
 
 static const char overlay_yaml[] = "rdl: 1\n"
                                    "kind: overlay\n"
@@ -291,12 +323,14 @@ time_mapping(const char *ul_text, int count)
 static void
 usage(FILE *f)
 {
-    fprintf(f, "usage: pip_bench [-n COUNT] [-c CLIENTS,...] [-H HOSTS] [-r] [-L FILE]\n"
+    fprintf(f, "usage: pip_bench [-n COUNT] [-c CLIENTS,...] [-H HOSTS] [-r] [-L FILE] [-C]\n"
                "  -n COUNT     CloudNets per phase (default 40)\n"
                "  -c LIST      concurrent clients per phase (default 1,8)\n"
                "  -H HOSTS     substrate hosts (default 50)\n"
                "  -r           relaxed durability: innodb_flush_log_at_trx_commit=2\n"
-               "  -L FILE      log every SQL statement pipd sends to FILE (general log)\n");
+               "  -L FILE      log every SQL statement pipd sends to FILE (general log)\n"
+               "  -C           VNode disks from clipd (ready copies renamed into place)\n"
+               "               instead of pipd copying the template for every VNode\n");
 }
 
 int
@@ -304,11 +338,11 @@ main(int argc, char **argv)
 {
     int count = 40, hosts = 50, opt, rc = 1;
     const char *clients_list = "1,8", *general_log = NULL;
-    bool relaxed = false;
-    char path[768], conf[4096], *ul = NULL;
+    bool relaxed = false, with_clipd = false;
+    char path[768], conf[4096], clipd_line[800] = "", *ul = NULL;
     xmlrpc_env env;
 
-    while ((opt = getopt(argc, argv, "n:c:H:rL:h")) != -1) {
+    while ((opt = getopt(argc, argv, "n:c:H:rL:Ch")) != -1) {
         switch (opt) {
         case 'n':
             count = atoi(optarg);
@@ -324,6 +358,9 @@ main(int argc, char **argv)
             break;
         case 'L':
             general_log = optarg;
+            break;
+        case 'C':
+            with_clipd = true;
             break;
         case 'h':
             usage(stdout);
@@ -344,6 +381,12 @@ main(int argc, char **argv)
     if (test_scratch_dir(scratch, sizeof(scratch), "pip-bench") < 0 ||
         test_pipd_dirs(scratch, "bench") < 0)
         goto cleanup;
+    /* Enough ready copies for every VNode of 8 clients' CloudNets in flight. */
+    if (with_clipd) {
+        if (clipd_start(argv[0], 64) < 0)
+            goto cleanup;
+        snprintf(clipd_line, sizeof(clipd_line), "clipd %s\n", clipd_sock);
+    }
     ul = substrate_yaml(hosts);
     snprintf(path, sizeof(path), "%s/substrate.yaml", scratch);
     if (test_write_text(path, ul) < 0 || test_daemon_listen(&pipd) < 0)
@@ -358,8 +401,9 @@ main(int argc, char **argv)
              "images %s/images\n"
              "templates %s/templates\n"
              "max-lease 600\n"
-             "map-time-limit 10\n",
-             pipd.port, db.socket, scratch, scratch, scratch);
+             "map-time-limit 10\n"
+             "%s",
+             pipd.port, db.socket, scratch, scratch, scratch, clipd_line);
     snprintf(pipd.conf, sizeof(pipd.conf), "%s/pipd.conf", scratch);
     snprintf(pipd.log, sizeof(pipd.log), "%s/pipd.log", scratch);
     if (test_write_text(pipd.conf, conf) < 0 || chmod(pipd.conf, 0600) < 0)
@@ -378,8 +422,9 @@ main(int argc, char **argv)
                 snprintf(load, sizeof(load), "?\n");
             fclose(f);
         }
-        printf("pipd bench: %d hosts, %d switches, 4-VNode CloudNets with 4 links%s; load %s",
-               hosts, SWITCHES, relaxed ? ", innodb_flush_log_at_trx_commit=2" : "", load);
+        printf("pipd bench: %d hosts, %d switches, 4-VNode CloudNets with 4 links%s%s; load %s",
+               hosts, SWITCHES, relaxed ? ", innodb_flush_log_at_trx_commit=2" : "",
+               with_clipd ? ", disks from clipd" : "", load);
     }
     if (relaxed &&
         test_mariadb_exec(db.socket, "SET GLOBAL innodb_flush_log_at_trx_commit = 2") < 0)
@@ -408,6 +453,8 @@ main(int argc, char **argv)
 
 cleanup:
     test_daemon_stop(&pipd, SIGTERM);
+    if (with_clipd)
+        test_daemon_stop(&clipd, SIGTERM);
     xmlrpc_client_teardown_global_const();
     if (scratch[0] && !getenv("PIP_BENCH_KEEP"))
         test_rm_tree(scratch);
