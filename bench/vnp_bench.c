@@ -44,25 +44,18 @@
  *
  * Exit status 0 when every call succeeded.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <libgen.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "mapping/mapping.h"
 #include "rdl/rdl.h"
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "util/util.h"
 #include "vnp/client.h"
@@ -75,21 +68,11 @@
 #define TIMEOUT_MS 60000
 
 enum { VNP_PAR, VNP_SER, VNP_CACHED };
-static const char *const vnp_names[NVNPS] = {"par", "ser", "cached"};
-
-struct daemon {
-    char name[16];
-    char conf[512];
-    char log[512];
-    char url[128];
-    unsigned port;
-    pid_t pid;
-};
 
 static struct test_db db;
 static char scratch[256];
-static char bindir[700];
-static struct daemon pips[NPIPS], vnps[NVNPS];
+static struct test_daemon pips[NPIPS] = {{.name = "p0"}, {.name = "p1"}, {.name = "p2"}};
+static struct test_daemon vnps[NVNPS] = {{.name = "par"}, {.name = "ser"}, {.name = "cached"}};
 static int sync_max_age = 60;
 /* Size of the VNodes' disk template: 0 is a one-line file, so a PIP's embedding costs nothing. */
 static int template_mib;
@@ -145,45 +128,10 @@ static const char overlay_yaml[] =
 static double
 now_ms(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static int
-write_file(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
+    return test_now() * 1e3;
 }
 
 /* PIP i's substrate: hosts on a switch, its ends of the transit links. */
-/*
- * The disk template every VNode's disk is copied from: MIB MiB of data
- * (not a sparse file: the copy really moves it), or one line for 0.
- */
-static int
-write_template(const char *path, int mib)
-{
-    if (mib == 0)
-        return write_file(path, "not really a disk image\n");
-    FILE *f = fopen(path, "w");
-    char block[65536];
-    if (!f)
-        return -1;
-    for (size_t i = 0; i < sizeof(block); i++)
-        block[i] = (char)(i * 131 + 7);
-    for (int i = 0; i < mib * 16; i++)
-        if (fwrite(block, sizeof(block), 1, f) != 1) {
-            fclose(f);
-            return -1;
-        }
-    return fclose(f);
-}
-
 static char *
 substrate_yaml(int i, int hosts)
 {
@@ -221,128 +169,49 @@ substrate_yaml(int i, int hosts)
     return cn_buf_detach(&b);
 }
 
-static unsigned
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static int
-port_open(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    int ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* Starts BINDIR/program -d -f d->conf and waits until it accepts connections. */
-static int
-daemon_start(struct daemon *d, const char *program)
-{
-    char path[800];
-    snprintf(path, sizeof(path), "%s/%s", bindir, program);
-    snprintf(d->log, sizeof(d->log), "%s/%.15s.log", scratch, d->name);
-    fflush(NULL);
-    d->pid = fork();
-    if (d->pid < 0)
-        return -1;
-    if (d->pid == 0) {
-        char dflag[] = "-d", fflag[] = "-f";
-        char *argv[] = {path, dflag, fflag, d->conf, NULL};
-        if (!freopen(d->log, "w", stderr))
-            _exit(127);
-        execv(path, argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-        if (port_open(d->port))
-            return 0;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            d->pid = -1;
-            fprintf(stderr, "%s exited during start; see %s\n", d->name, d->log);
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    fprintf(stderr, "%s did not listen in 30 s; see %s\n", d->name, d->log);
-    return -1;
-}
-
-static void
-daemon_stop(struct daemon *d)
-{
-    int status;
-    if (d->pid <= 0)
-        return;
-    kill(d->pid, SIGTERM);
-    while (waitpid(d->pid, &status, 0) < 0 && errno == EINTR)
-        ;
-    d->pid = -1;
-}
-
 static int
 setup_pip(int i, int hosts)
 {
-    struct daemon *d = &pips[i];
+    struct test_daemon *d = &pips[i];
     char dir[300], path[600], conf[4096];
-    snprintf(d->name, sizeof(d->name), "p%d", i);
-    snprintf(dir, sizeof(dir), "%s/%.15s", scratch, d->name);
-    mkdir(dir, 0700);
-    snprintf(path, sizeof(path), "%s/images", dir);
-    mkdir(path, 0700);
-    snprintf(path, sizeof(path), "%s/templates", dir);
-    mkdir(path, 0700);
+    snprintf(dir, sizeof(dir), "%s/%s", scratch, d->name);
+    if (mkdir(dir, 0700) < 0 || test_pipd_dirs(dir, "bench") < 0)
+        return -1;
+    /* The disk template every VNode's disk is copied from: MIB MiB of data
+     * (not a sparse file: the copy really moves it), or one line for 0. */
     snprintf(path, sizeof(path), "%s/templates/bench.img", dir);
-    if (write_template(path, template_mib) < 0)
+    if (template_mib > 0 && test_write_random(path, (size_t)template_mib << 20, 1) < 0)
         return -1;
     snprintf(path, sizeof(path), "%s/dataplane.conf", dir);
-    if (write_file(path,
-                   "# switches and hosts are trunks an operator set up\nnode * mode trunk\n") < 0)
+    if (test_write_text(path, "# switches and hosts are trunks an operator set up\n"
+                              "node * mode trunk\n") < 0)
         return -1;
     char *ul = substrate_yaml(i, hosts);
     snprintf(path, sizeof(path), "%s/substrate.yaml", dir);
-    int rc = write_file(path, ul);
+    int rc = test_write_text(path, ul);
     free(ul);
-    if (rc < 0)
+    if (rc < 0 || test_daemon_listen(d) < 0)
         return -1;
-    d->port = free_port();
-    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
     snprintf(conf, sizeof(conf),
              "name p%d\nlisten 127.0.0.1:%u\ndatabase socket=%s name=vnpb_p%d user=root\n"
              "substrate %s/substrate.yaml\npeer vnp " PIP_SECRET "\n"
              "libvirt test:///default\nimages %s/images\ntemplates %s/templates\n"
              "dataplane %s/dataplane.conf\nmax-lease 600\nmap-time-limit 10\n",
              i, d->port, db.socket, i, dir, dir, dir, dir);
-    snprintf(d->conf, sizeof(d->conf), "%s/%.15s.conf", scratch, d->name);
-    if (write_file(d->conf, conf) < 0 || chmod(d->conf, 0600) < 0)
+    snprintf(d->conf, sizeof(d->conf), "%s/%s.conf", scratch, d->name);
+    if (test_write_text(d->conf, conf) < 0 || chmod(d->conf, 0600) < 0)
         return -1;
-    return daemon_start(d, "pipd");
+    return test_daemon_start(d);
 }
 
 static int
 setup_vnp(int v)
 {
-    struct daemon *d = &vnps[v];
+    struct test_daemon *d = &vnps[v];
     struct cn_buf b = CN_BUF_INIT;
+    if (test_daemon_listen(d) < 0)
+        return -1;
     cn_buf_init(&b);
-    snprintf(d->name, sizeof(d->name), "%s", vnp_names[v]);
-    d->port = free_port();
-    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
     cn_buf_printf(&b,
                   "name vnp-%s\nlisten 127.0.0.1:%u\ndatabase socket=%s name=vnpb_%s user=root\n"
                   "peer bench " CLIENT_SECRET "\n",
@@ -356,81 +225,22 @@ setup_vnp(int v)
     cn_buf_printf(&b, "call-timeout 30\nlease 60\nmap-time-limit 10\nnegotiation %s\n",
                   v == VNP_SER ? "serial" : "parallel");
     cn_buf_printf(&b, "sync-max-age %d\n", v == VNP_CACHED ? sync_max_age : 0);
-    snprintf(d->conf, sizeof(d->conf), "%s/%.15s.conf", scratch, d->name);
-    int rc = write_file(d->conf, b.s);
+    snprintf(d->conf, sizeof(d->conf), "%s/%s.conf", scratch, d->name);
+    int rc = test_write_text(d->conf, b.s);
     cn_buf_release(&b);
     if (rc < 0 || chmod(d->conf, 0600) < 0)
         return -1;
-    return daemon_start(d, "vnpd");
-}
-
-static int
-cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* The q-quantile of v (nearest rank); sorts v. */
-static double
-quantile(double *v, int n, double q)
-{
-    if (n <= 0)
-        return 0;
-    qsort(v, (size_t)n, sizeof(*v), cmp_double);
-    int k = (int)(q * n + 0.999999) - 1;
-    if (k < 0)
-        k = 0;
-    if (k >= n)
-        k = n - 1;
-    return v[k];
+    return test_daemon_start(d);
 }
 
 static void
 print_stats(const char *what, double *v, int n)
 {
-    double p50 = quantile(v, n, 0.5), p99 = quantile(v, n, 0.99);
+    double p50 = test_quantile(v, n, 0.5), p99 = test_quantile(v, n, 0.99);
     printf("  %-34s p50 %8.1f ms  p99 %8.1f ms  max %8.1f ms\n", what, p50, p99, n ? v[n - 1] : 0);
 }
 
-/* CPU time (user + system) of a process so far, in ms; -1 when unknown. */
-static double
-cpu_ms(pid_t pid)
-{
-    char path[64], buf[1024];
-    unsigned long long ut = 0, st = 0;
-    FILE *f;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    f = fopen(path, "r");
-    if (!f)
-        return -1;
-    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    /* Fields 14 and 15, counted after the parenthesised command name. */
-    const char *p = strrchr(buf, ')');
-    if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu", &ut, &st) != 2)
-        return -1;
-    return (double)(ut + st) * 1e3 / (double)sysconf(_SC_CLK_TCK);
-}
-
-static pid_t
-mariadb_pid(void)
-{
-    char path[600];
-    FILE *f;
-    int pid = -1;
-    snprintf(path, sizeof(path), "%s/mariadb.pid", db.dir);
-    f = fopen(path, "r");
-    if (f) {
-        if (fscanf(f, "%d", &pid) != 1)
-            pid = -1;
-        fclose(f);
-    }
-    return (pid_t)pid;
-}
-
-/* Server counters through the mysql client (the bench does not link MariaDB). */
+/* Server counters, read through the mysql client (the bench does not link MariaDB). */
 static const char *const counters[] = {"Questions", "Com_commit", "Innodb_data_fsyncs",
                                        "Innodb_os_log_fsyncs"};
 #define NCOUNTERS (sizeof(counters) / sizeof(counters[0]))
@@ -438,37 +248,7 @@ static const char *const counters[] = {"Questions", "Com_commit", "Innodb_data_f
 static void
 read_counters(double *v)
 {
-    char cmd[1024], line[256];
-    FILE *p;
-    for (size_t i = 0; i < NCOUNTERS; i++)
-        v[i] = -1;
-    snprintf(cmd, sizeof(cmd),
-             "mysql --no-defaults -S '%s' -u root -N -B -e \"show global status where "
-             "variable_name in ('Questions','Com_commit','Innodb_data_fsyncs',"
-             "'Innodb_os_log_fsyncs')\" 2>/dev/null",
-             db.socket);
-    p = popen(cmd, "r");
-    if (!p)
-        return;
-    while (fgets(line, sizeof(line), p)) {
-        char name[128];
-        double x;
-        if (sscanf(line, "%127s %lf", name, &x) != 2)
-            continue;
-        for (size_t i = 0; i < NCOUNTERS; i++)
-            if (strcasecmp(name, counters[i]) == 0)
-                v[i] = x;
-    }
-    pclose(p);
-}
-
-/* Runs one SQL statement through the mysql client; 0 on success. */
-static int
-mysql_exec(const char *stmt)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "mysql --no-defaults -S '%s' -u root -e \"%s\"", db.socket, stmt);
-    return system(cmd) == 0 ? 0 : -1;
+    test_mariadb_counters(db.socket, counters, NCOUNTERS, v);
 }
 
 /* The partial graph vnpd `vnp` sent to PIP pip for request id, from its database. */
@@ -590,24 +370,14 @@ print_samples(const char *vnp, const struct sample *s, int n)
     free(v);
 }
 
+/* The q-quantile over runs of negotiate (which 0), the slowest PIP (1) or the total (2). */
 static double
-p50_of(const struct sample *s, int n, int which)
+quantile_of(const struct sample *s, int n, int which, double q)
 {
     double *v = xcalloc((size_t)n + 1, sizeof(double));
     for (int i = 0; i < n; i++)
         v[i] = which == 0 ? s[i].negotiate : which == 1 ? s[i].pip_max : s[i].total;
-    double r = quantile(v, n, 0.5);
-    free(v);
-    return r;
-}
-
-static double
-p99_of(const struct sample *s, int n, int which)
-{
-    double *v = xcalloc((size_t)n + 1, sizeof(double));
-    for (int i = 0; i < n; i++)
-        v[i] = which == 0 ? s[i].negotiate : which == 1 ? s[i].pip_max : s[i].total;
-    double r = quantile(v, n, 0.99);
+    double r = test_quantile(v, n, q);
     free(v);
     return r;
 }
@@ -621,7 +391,7 @@ ratio_p50(const struct sample *s, int n)
     for (int i = 0; i < n; i++)
         if (s[i].pip_max > 0)
             v[k++] = s[i].negotiate / s[i].pip_max;
-    double r = quantile(v, k, 0.5);
+    double r = test_quantile(v, k, 0.5);
     free(v);
     return r;
 }
@@ -761,14 +531,14 @@ time_direct(struct direct *d, const char *tag, int runs, double *ret_alone_slowe
         char what[64];
         snprintf(what, sizeof(what), "%.15s alone", pips[i].name);
         print_stats(what, alone[i], nalone[i]);
-        double p = quantile(alone[i], nalone[i], 0.5);
+        double p = test_quantile(alone[i], nalone[i], 0.5);
         if (p > worst)
             worst = p;
         free(alone[i]);
     }
     *ret_alone_slowest_p50 = worst;
     print_stats("slowest of the three at once", together, ntogether);
-    *ret_together_p50 = quantile(together, ntogether, 0.5);
+    *ret_together_p50 = test_quantile(together, ntogether, 0.5);
     free(together);
 }
 
@@ -781,13 +551,13 @@ static void
 db_work(struct vnp_client *par, struct direct *d, int runs, const char *tag)
 {
     double a0[NCOUNTERS], a1[NCOUNTERS], b1[NCOUNTERS];
-    pid_t mpid = mariadb_pid();
+    pid_t mpid = test_mariadb_pid(db.dir);
     double m0, m1, m2, t0, t1, t2, v0, v1;
     int na = 0, nb = 0;
 
     read_counters(a0);
-    m0 = cpu_ms(mpid);
-    v0 = cpu_ms(vnps[VNP_PAR].pid);
+    m0 = test_cpu_ms(mpid);
+    v0 = test_cpu_ms(vnps[VNP_PAR].pid);
     t0 = now_ms();
     for (int k = 0; k < runs; k++) {
         struct sample s;
@@ -797,15 +567,15 @@ db_work(struct vnp_client *par, struct direct *d, int runs, const char *tag)
             na++;
     }
     t1 = now_ms();
-    v1 = cpu_ms(vnps[VNP_PAR].pid);
+    v1 = test_cpu_ms(vnps[VNP_PAR].pid);
     read_counters(a1);
-    m1 = cpu_ms(mpid);
+    m1 = test_cpu_ms(mpid);
     for (int k = 0; k < runs; k++)
         if (direct_together(d, tag, k) >= 0)
             nb++;
     t2 = now_ms();
     read_counters(b1);
-    m2 = cpu_ms(mpid);
+    m2 = test_cpu_ms(mpid);
     if (!na || !nb)
         return;
     printf("  %-34s %6.1f ms wall, mariadbd CPU %5.1f ms", "through 'par', per CloudNet",
@@ -840,9 +610,10 @@ time_planning(int runs)
     for (int s = 0; s < 4; s++)
         v[s] = xcalloc((size_t)runs + 1, sizeof(double));
     for (int t = 0; t < NPIPS; t++) {
+        /* The planner only reads these; its struct holds vnpd's own copies. */
         tc[t].id = (char *)(uintptr_t)links[t].id;
-        tc[t].pip[0] = pips[links[t].a].name;
-        tc[t].pip[1] = pips[links[t].b].name;
+        tc[t].pip[0] = (char *)(uintptr_t)pips[links[t].a].name;
+        tc[t].pip[1] = (char *)(uintptr_t)pips[links[t].b].name;
         tc[t].first[0] = tc[t].first[1] = links[t].first;
         tc[t].last[0] = tc[t].last[1] = links[t].last;
         tc[t].bandwidth = 10000;
@@ -936,7 +707,7 @@ worker_run(void *arg)
     }
     for (int i = 0; i < w->count; i++) {
         char id[64];
-        snprintf(id, sizeof(id), "tput-%s-%d-%d-%d", vnp_names[w->vnp], w->phase, w->index, i);
+        snprintf(id, sizeof(id), "tput-%s-%d-%d-%d", vnps[w->vnp].name, w->phase, w->index, i);
         if (one_cloudnet(c, id, true, &w->s[w->done]) == 0)
             w->done++;
         else
@@ -954,12 +725,12 @@ run_throughput(int v, int phase, int clients, int per)
     struct worker *w = xcalloc((size_t)clients, sizeof(*w));
     struct sample *all = xcalloc((size_t)(clients * per) + 1, sizeof(*all));
     double c0[NCOUNTERS], c1[NCOUNTERS];
-    pid_t mpid = mariadb_pid();
-    double vnp_cpu0 = cpu_ms(vnps[v].pid), db_cpu0 = cpu_ms(mpid), pip_cpu0 = 0;
+    pid_t mpid = test_mariadb_pid(db.dir);
+    double vnp_cpu0 = test_cpu_ms(vnps[v].pid), db_cpu0 = test_cpu_ms(mpid), pip_cpu0 = 0;
     int done = 0, refused = 0;
 
     for (int i = 0; i < NPIPS; i++)
-        pip_cpu0 += cpu_ms(pips[i].pid);
+        pip_cpu0 += test_cpu_ms(pips[i].pid);
     read_counters(c0);
     double t0 = now_ms();
     for (int i = 0; i < clients; i++) {
@@ -981,9 +752,9 @@ run_throughput(int v, int phase, int clients, int per)
     read_counters(c1);
     double pip_cpu = -pip_cpu0;
     for (int i = 0; i < NPIPS; i++)
-        pip_cpu += cpu_ms(pips[i].pid);
+        pip_cpu += test_cpu_ms(pips[i].pid);
     printf("%d client(s) on '%s': %d CloudNets in %.1f s: %.2f CloudNets/s, %d refused\n", clients,
-           vnp_names[v], done, elapsed / 1e3, done ? done / (elapsed / 1e3) : 0, refused);
+           vnps[v].name, done, elapsed / 1e3, done ? done / (elapsed / 1e3) : 0, refused);
     if (done) {
         double *x = xcalloc((size_t)done, sizeof(double));
         for (int i = 0; i < done; i++)
@@ -991,8 +762,8 @@ run_throughput(int v, int phase, int clients, int per)
         print_stats("negotiate+confirm+release", x, done);
         free(x);
         printf("  per CloudNet: vnpd CPU %.1f ms, 3 pipd CPU %.1f ms, mariadbd CPU %.1f ms",
-               (cpu_ms(vnps[v].pid) - vnp_cpu0) / done, pip_cpu / done,
-               (cpu_ms(mpid) - db_cpu0) / done);
+               (test_cpu_ms(vnps[v].pid) - vnp_cpu0) / done, pip_cpu / done,
+               (test_cpu_ms(mpid) - db_cpu0) / done);
         for (size_t i = 0; i < NCOUNTERS; i++)
             if (c0[i] >= 0 && c1[i] >= 0)
                 printf(", %s %.1f", counters[i], (c1[i] - c0[i]) / done);
@@ -1020,12 +791,12 @@ latency_round(struct vnp_client *const *vc, int runs, const char *tag, const cha
 
     for (int v = 0; v < NVNPS; v++) {
         lat[v] = xcalloc((size_t)runs + 1, sizeof(struct sample));
-        vnp_cpu[v] = cpu_ms(vnps[v].pid);
+        vnp_cpu[v] = test_cpu_ms(vnps[v].pid);
     }
     for (int k = 0; k < runs; k++)
         for (int v = 0; v < NVNPS; v++) {
             char id[64];
-            snprintf(id, sizeof(id), "%s-%s-%d", tag, vnp_names[v], k);
+            snprintf(id, sizeof(id), "%s-%s-%d", tag, vnps[v].name, k);
             if (one_cloudnet(vc[v], id, true, &lat[v][nlat[v]]) == 0)
                 nlat[v]++;
         }
@@ -1033,17 +804,17 @@ latency_round(struct vnp_client *const *vc, int runs, const char *tag, const cha
            runs);
     for (int v = 0; v < NVNPS; v++) {
         if (full || v == VNP_PAR) {
-            print_samples(vnp_names[v], lat[v], nlat[v]);
+            print_samples(vnps[v].name, lat[v], nlat[v]);
             printf("  %-34s %.1f ms per CloudNet\n", "vnpd CPU",
-                   nlat[v] ? (cpu_ms(vnps[v].pid) - vnp_cpu[v]) / nlat[v] : 0);
+                   nlat[v] ? (test_cpu_ms(vnps[v].pid) - vnp_cpu[v]) / nlat[v] : 0);
         }
     }
 
-    double par = p50_of(lat[VNP_PAR], nlat[VNP_PAR], 0);
-    double ser = p50_of(lat[VNP_SER], nlat[VNP_SER], 0);
-    double cached = p50_of(lat[VNP_CACHED], nlat[VNP_CACHED], 0);
-    double slow = p50_of(lat[VNP_PAR], nlat[VNP_PAR], 1);
-    double slow_c = p50_of(lat[VNP_CACHED], nlat[VNP_CACHED], 1);
+    double par = quantile_of(lat[VNP_PAR], nlat[VNP_PAR], 0, 0.5);
+    double ser = quantile_of(lat[VNP_SER], nlat[VNP_SER], 0, 0.5);
+    double cached = quantile_of(lat[VNP_CACHED], nlat[VNP_CACHED], 0, 0.5);
+    double slow = quantile_of(lat[VNP_PAR], nlat[VNP_PAR], 1, 0.5);
+    double slow_c = quantile_of(lat[VNP_CACHED], nlat[VNP_CACHED], 1, 0.5);
     double alone = 0, together = 0;
     struct direct d[NPIPS];
     char first[64];
@@ -1059,13 +830,14 @@ latency_round(struct vnp_client *const *vc, int runs, const char *tag, const cha
     printf("summary (%s; p50 unless said):\n", label);
     printf("  negotiate through vnpd: parallel %.1f ms (p99 %.1f), serial %.1f ms (p99 %.1f), "
            "serial/parallel %.2f\n",
-           par, p99_of(lat[VNP_PAR], nlat[VNP_PAR], 0), ser, p99_of(lat[VNP_SER], nlat[VNP_SER], 0),
-           par > 0 ? ser / par : 0);
-    double tp = p50_of(lat[VNP_PAR], nlat[VNP_PAR], 2), ts = p50_of(lat[VNP_SER], nlat[VNP_SER], 2);
+           par, quantile_of(lat[VNP_PAR], nlat[VNP_PAR], 0, 0.99), ser,
+           quantile_of(lat[VNP_SER], nlat[VNP_SER], 0, 0.99), par > 0 ? ser / par : 0);
+    double tp = quantile_of(lat[VNP_PAR], nlat[VNP_PAR], 2, 0.5),
+           ts = quantile_of(lat[VNP_SER], nlat[VNP_SER], 2, 0.5);
     printf("  negotiate+confirm+release: parallel %.1f ms (p99 %.1f), serial %.1f ms (p99 %.1f), "
            "serial/parallel %.2f\n",
-           tp, p99_of(lat[VNP_PAR], nlat[VNP_PAR], 2), ts, p99_of(lat[VNP_SER], nlat[VNP_SER], 2),
-           tp > 0 ? ts / tp : 0);
+           tp, quantile_of(lat[VNP_PAR], nlat[VNP_PAR], 2, 0.99), ts,
+           quantile_of(lat[VNP_SER], nlat[VNP_SER], 2, 0.99), tp > 0 ? ts / tp : 0);
     printf("  slowest PIP's negotiate: %.1f ms (providers, par), %.1f ms (providers, cached), "
            "%.1f ms (direct, alone), %.1f ms (direct, three at once)\n",
            slow, slow_c, alone, together);
@@ -1077,16 +849,6 @@ latency_round(struct vnp_client *const *vc, int runs, const char *tag, const cha
            together > 0 ? par / together : 0);
     for (int v = 0; v < NVNPS; v++)
         free(lat[v]);
-}
-
-static int
-rm_cb(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
 }
 
 static void
@@ -1107,7 +869,6 @@ main(int argc, char **argv)
 {
     int runs = 30, hosts = 8, opt, rc = 1;
     const char *clients_list = "1,4";
-    char path[768];
     struct cn_err err = CN_ERR_INIT;
     struct vnp_client *vc[NVNPS] = {NULL};
 
@@ -1141,17 +902,21 @@ main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    snprintf(path, sizeof(path), "%s", argv[0]);
-    snprintf(bindir, sizeof(bindir), "%s/../bin", dirname(path));
     for (int i = 0; i < NPIPS; i++)
-        pips[i].pid = -1;
+        if (test_bin_path(pips[i].prog, sizeof(pips[i].prog), argv[0], "pipd") < 0)
+            return 1;
     for (int v = 0; v < NVNPS; v++)
-        vnps[v].pid = -1;
+        if (test_bin_path(vnps[v].prog, sizeof(vnps[v].prog), argv[0], "vnpd") < 0)
+            return 1;
     if (test_db_start(&db) < 0)
         return 1;
-    snprintf(scratch, sizeof(scratch), "/tmp/vnp-bench-XXXXXX");
-    if (!mkdtemp(scratch) || vnp_client_global_init(&err) < 0)
+    if (test_scratch_dir(scratch, sizeof(scratch), "vnp-bench") < 0 ||
+        vnp_client_global_init(&err) < 0)
         goto cleanup;
+    for (int i = 0; i < NPIPS; i++)
+        snprintf(pips[i].log, sizeof(pips[i].log), "%s/%s.log", scratch, pips[i].name);
+    for (int v = 0; v < NVNPS; v++)
+        snprintf(vnps[v].log, sizeof(vnps[v].log), "%s/%s.log", scratch, vnps[v].name);
     for (int i = 0; i < NPIPS; i++)
         if (setup_pip(i, hosts) < 0)
             goto cleanup;
@@ -1160,23 +925,18 @@ main(int argc, char **argv)
             !(vc[v] = vnp_client_new(vnps[v].url, CLIENT_SECRET, TIMEOUT_MS, &err)))
             goto cleanup;
     {
-        FILE *f = fopen("/proc/loadavg", "r");
-        char load[128] = "?\n";
-        if (f) {
-            if (!fgets(load, sizeof(load), f))
-                snprintf(load, sizeof(load), "?\n");
-            fclose(f);
-        }
+        char *load = test_read_text("/proc/loadavg");
         printf("vnpd bench: 3 PIPs of %d KVM hosts (test driver, trunk dataplane), a CloudNet of "
                "6 VNodes and 6 links spanning them (3 links cross); %ld CPUs; load %s",
-               hosts, sysconf(_SC_NPROCESSORS_ONLN), load);
+               hosts, sysconf(_SC_NPROCESSORS_ONLN), load ? load : "?\n");
+        free(load);
     }
 
     /* One warm-up CloudNet per vnpd: first connections, first syncs. */
     for (int v = 0; v < NVNPS; v++) {
         struct sample s;
         char id[64];
-        snprintf(id, sizeof(id), "warm-%s", vnp_names[v]);
+        snprintf(id, sizeof(id), "warm-%s", vnps[v].name);
         if (one_cloudnet(vc[v], id, true, &s) < 0)
             goto cleanup;
     }
@@ -1196,7 +956,7 @@ main(int argc, char **argv)
     free(list);
 
     /* Without an fsync per commit: how much of the time is the log's. */
-    if (mysql_exec("SET GLOBAL innodb_flush_log_at_trx_commit = 2") == 0)
+    if (test_mariadb_exec(db.socket, "SET GLOBAL innodb_flush_log_at_trx_commit = 2") == 0)
         latency_round(vc, runs, "relaxed", "innodb_flush_log_at_trx_commit=2", false);
     rc = failures ? 1 : 0;
     if (failures)
@@ -1207,13 +967,13 @@ cleanup:
         fprintf(stderr, "vnp_bench: %s\n", cn_err_msg(&err));
     for (int v = 0; v < NVNPS; v++) {
         vnp_client_free(vc[v]);
-        daemon_stop(&vnps[v]);
+        test_daemon_stop(&vnps[v], SIGTERM);
     }
     for (int i = 0; i < NPIPS; i++)
-        daemon_stop(&pips[i]);
+        test_daemon_stop(&pips[i], SIGTERM);
     vnp_client_global_cleanup();
     if (scratch[0] && !getenv("VNP_BENCH_KEEP"))
-        nftw(scratch, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+        test_rm_tree(scratch);
     else if (scratch[0])
         fprintf(stderr, "kept %s\n", scratch);
     test_db_stop(&db);

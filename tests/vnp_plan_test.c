@@ -72,39 +72,6 @@ transit_of(struct vnp_description *d, const char *id)
     return NULL;
 }
 
-static void
-amounts_free(struct vnp_amount *a, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(a[i].name);
-    free(a);
-}
-
-/* The client library's vnp_description_free() is not linked here: the planner needs none. */
-static void
-desc_free(struct vnp_description *d)
-{
-    if (!d)
-        return;
-    free(d->name);
-    free(d->version);
-    amounts_free(d->resources, d->nresources);
-    amounts_free(d->capacity, d->ncapacity);
-    amounts_free(d->largest_free, d->nlargest_free);
-    for (size_t i = 0; i < d->nfeatures; i++) {
-        free(d->features[i].name);
-        for (size_t k = 0; k < d->features[i].nvalues; k++)
-            free(d->features[i].values[k]);
-        free(d->features[i].values);
-    }
-    free(d->features);
-    free(d->vlan_ranges);
-    for (size_t i = 0; i < d->ntransits; i++)
-        free(d->transits[i].id);
-    free(d->transits);
-    free(d);
-}
-
 static struct vnp_description *
 desc_new(const char *name, double cpu, double memory, double disk)
 {
@@ -189,7 +156,7 @@ static void
 fed_release(struct fed *f)
 {
     for (int i = 0; i < NPIPS; i++)
-        desc_free(f->d[i]);
+        vnp_description_free(f->d[i]);
     for (int i = 0; i < 3; i++) {
         free(f->t[i].id);
         free(f->t[i].pip[0]);
@@ -945,10 +912,10 @@ test_describe(const void *data)
               amount(d->largest_free, d->nlargest_free, "cpu") == 28 && arch &&
               arch->nvalues == 2 && loc && loc->nvalues == 2 && feature_of(d, "generation") &&
               d->nvlan_ranges == 0 && d->ntransits == 0;
-    desc_free(d);
+    vnp_description_free(d);
     struct vnp_description *none = vnp_plan_describe("empty", "1.0", f.pips, 0);
     bool empty_ok = none->nresources == 0 && none->nfeatures == 0 && cn_streq(none->name, "empty");
-    desc_free(none);
+    vnp_description_free(none);
     fed_release(&f);
     CHECK(ok);
     CHECK(empty_ok);

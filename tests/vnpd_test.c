@@ -10,30 +10,22 @@
  * provisioned means held), its allocation and VLAN rows in each PIP's
  * database, and devices with its owner tag in each PIP's host namespace.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <ftw.h>
-#include <libgen.h>
-#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdarg.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <xmlrpc-c/base.h>
+#include <xmlrpc-c/client.h>
+
+#include "tests/daemon-helper.h"
 #include "tests/db-helper.h"
 #include "tests/testlib.h"
 #include "util/util.h"
 #include "vnp/client.h"
-
-#include <xmlrpc-c/base.h>
-#include <xmlrpc-c/client.h>
 
 #define PEER_SECRET "peer-one-secret"
 #define OTHER_SECRET "peer-two-secret"
@@ -41,110 +33,19 @@
 #define PIP_OTHER_SECRET "other-at-pip-secret"
 #define TIMEOUT_S 2
 
-struct daemon {
-    const char *name;
-    char conf[512];
-    char url[128];
-    unsigned port;
-    pid_t pid;
-};
-
 static struct test_db db;
-static char scratch[256], bindir[768];
+static char scratch[256];
 /* The hosts' network namespaces: the transit plugin makes wire devices there. */
 static char netns[3][32];
 static bool netns_made[3];
-static struct daemon pips[3] = {{.name = "berlin"}, {.name = "paris"}, {.name = "rome"}};
-static struct daemon vnpd = {.name = "vnp"}, top = {.name = "top"};
+static struct test_daemon pips[3] = {{.name = "berlin"}, {.name = "paris"}, {.name = "rome"}};
+static struct test_daemon vnpd = {.name = "vnp"}, top = {.name = "top"};
 enum { BERLIN, PARIS, ROME };
 
 /* ---- plumbing ---- */
 
-static unsigned
-free_port(void)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof(a);
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    unsigned port = 0;
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0 &&
-        getsockname(fd, (struct sockaddr *)&a, &len) == 0)
-        port = ntohs(a.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
-static bool
-port_open(unsigned port)
-{
-    struct sockaddr_in a = {.sin_family = AF_INET,
-                            .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-static int
-write_text(const char *path, const char *text)
-{
-    FILE *f = fopen(path, "w");
-    if (!f)
-        return -1;
-    fputs(text, f);
-    return fclose(f);
-}
-
-/* Starts PROG -d -f CONF and waits for its port; stderr goes to a log file. */
-static int
-daemon_start(struct daemon *d, const char *prog)
-{
-    char path[1024], log[600];
-    snprintf(path, sizeof(path), "%s/%s", bindir, prog);
-    snprintf(log, sizeof(log), "%s/%s.log", scratch, d->name);
-    fflush(NULL);
-    d->pid = fork();
-    if (d->pid < 0)
-        return -1;
-    if (d->pid == 0) {
-        char dash_d[] = "-d", dash_f[] = "-f";
-        char *argv[] = {path, dash_d, dash_f, d->conf, NULL};
-        FILE *f = freopen(log, "a", stderr);
-        (void)f;
-        execv(path, argv);
-        _exit(127);
-    }
-    for (int i = 0; i < 300; i++) {
-        int status;
-        if (port_open(d->port))
-            return 0;
-        if (waitpid(d->pid, &status, WNOHANG) == d->pid) {
-            fprintf(stderr, "  %s exited during start (see %s)\n", d->name, log);
-            d->pid = -1;
-            return -1;
-        }
-        usleep(100 * 1000);
-    }
-    return -1;
-}
-
-static void
-daemon_kill(struct daemon *d, int sig)
-{
-    if (d->pid <= 0)
-        return;
-    kill(d->pid, SIGCONT);
-    kill(d->pid, sig);
-    while (waitpid(d->pid, NULL, 0) < 0 && errno == EINTR)
-        ;
-    d->pid = -1;
-}
-
 static struct vnp_client *
-client_of(const struct daemon *d, const char *secret, unsigned timeout_s)
+client_of(const struct test_daemon *d, const char *secret, unsigned timeout_s)
 {
     struct cn_err err = CN_ERR_INIT;
     struct vnp_client *c = vnp_client_new(d->url, secret, timeout_s * 1000u, &err);
@@ -188,14 +89,9 @@ pip_state(int i, const char *id, char *buf, size_t size)
 static long
 count_of(const char *cmd)
 {
-    FILE *p = popen(cmd, "r");
-    long n = -1;
-    if (!p)
-        return -1;
-    if (fscanf(p, "%ld", &n) != 1)
-        n = -1;
-    pclose(p);
-    return n;
+    char out[64];
+    long n;
+    return sscanf(test_shell_output(cmd, out, sizeof(out)), "%ld", &n) == 1 ? n : -1;
 }
 
 /*
@@ -259,18 +155,14 @@ vnpd_parts_open(const char *id)
     return count_of(cmd);
 }
 
+/* A request of tests/vnpd/; an unreadable one is an empty document, which vnpd refuses. */
 static char *
 fixture(const char *name)
 {
-    struct cn_buf b = CN_BUF_INIT;
-    char path[1024];
-    snprintf(path, sizeof(path), "%s/vnpd/%s", test_srcdir(), name);
-    cn_buf_init(&b);
-    if (cn_buf_read_file(&b, path, 1 << 20) < 0) {
-        cn_buf_release(&b);
-        return xstrdup("");
-    }
-    return cn_buf_detach(&b);
+    char rel[256];
+    snprintf(rel, sizeof(rel), "vnpd/%s", name);
+    char *s = test_fixture(rel);
+    return s ? s : xstrdup("");
 }
 
 struct outcome {
@@ -287,8 +179,8 @@ outcome_release(struct outcome *o)
 }
 
 static void
-negotiate_at(const struct daemon *d, const char *secret, const char *id, const char *fixture_name,
-             long lease, struct outcome *o)
+negotiate_at(const struct test_daemon *d, const char *secret, const char *id,
+             const char *fixture_name, long lease, struct outcome *o)
 {
     struct cn_err err = CN_ERR_INIT;
     char *yaml = fixture(fixture_name);
@@ -303,7 +195,7 @@ negotiate_at(const struct daemon *d, const char *secret, const char *id, const c
 
 /* id-only calls: confirm, release, status. */
 static void
-id_call(const struct daemon *d,
+id_call(const struct test_daemon *d,
         struct vnp_reply *(*fn)(struct vnp_client *, const char *, struct cn_err *),
         const char *secret, const char *id, struct outcome *o)
 {
@@ -615,13 +507,13 @@ test_pip_down(const void *data)
     struct outcome o = {0};
     (void)data;
     CHECK(refresh_views() == 0);
-    daemon_kill(&pips[ROME], SIGKILL);
+    test_daemon_stop(&pips[ROME], SIGKILL);
     negotiate_at(&vnpd, PEER_SECRET, "down1", "rome-span.yaml", 120, &o);
     CHECK(!o.r);
     CHECK(strstr(o.msg, "pip 'rome' is unreachable"));
     CHECK(pip_holds(PARIS, "down1") == 0 && pip_holds(BERLIN, "down1") == 0);
     outcome_release(&o);
-    CHECK(daemon_start(&pips[ROME], "pipd") == 0);
+    CHECK(test_daemon_start(&pips[ROME]) == 0);
     CHECK(pip_holds(ROME, "down1") == 0);
     return 0;
 }
@@ -658,14 +550,14 @@ test_pip_killed_after_negotiate(const void *data)
     CHECK(o.r);
     outcome_release(&o);
     CHECK(pip_holds(BERLIN, "killed1") == 1);
-    daemon_kill(&pips[BERLIN], SIGKILL);
+    test_daemon_stop(&pips[BERLIN], SIGKILL);
     id_call(&vnpd, vnp_client_confirm, PEER_SECRET, "killed1", &o);
     CHECK(!o.r);
     CHECK(strstr(o.msg, "pip 'berlin'"));
     outcome_release(&o);
     CHECK(pip_holds(PARIS, "killed1") == 0);
     sleep(4); /* past the 3 s lease asked of berlin */
-    CHECK(daemon_start(&pips[BERLIN], "pipd") == 0);
+    CHECK(test_daemon_start(&pips[BERLIN]) == 0);
     CHECK(holders_settle("killed1", 10) == 0);
     id_call(&vnpd, vnp_client_status, PEER_SECRET, "killed1", &o);
     CHECK(o.r);
@@ -688,12 +580,12 @@ test_vnpd_crash_recovery(const void *data)
     for (int i = 0; i < 40 && pip_holds(BERLIN, "crash1") != 1; i++)
         usleep(100 * 1000);
     CHECK(pip_holds(BERLIN, "crash1") == 1);
-    daemon_kill(&vnpd, SIGKILL);
+    test_daemon_stop(&vnpd, SIGKILL);
     pthread_join(t, NULL);
     CHECK(!bg.o.r);
     outcome_release(&bg.o);
     kill(pips[PARIS].pid, SIGCONT);
-    CHECK(daemon_start(&vnpd, "vnpd") == 0);
+    CHECK(test_daemon_start(&vnpd) == 0);
     CHECK(holders_settle("crash1", 20) == 0);
     id_call(&vnpd, vnp_client_status, PEER_SECRET, "crash1", &o);
     CHECK(o.r);
@@ -739,33 +631,25 @@ test_two_levels(const void *data)
 static int
 raw_negotiate_fault(const char *secret, const char *fmt)
 {
-    xmlrpc_env env;
-    xmlrpc_client *cl = NULL;
-    xmlrpc_value *res = NULL;
-    int code = -1;
+    xmlrpc_client *cl = test_xmlrpc_client("vnpd_test");
+    xmlrpc_value *res;
+    int code;
 
-    xmlrpc_env_init(&env);
-    xmlrpc_client_create(&env, XMLRPC_CLIENT_NO_FLAGS, "vnpd_test", "1", NULL, 0, &cl);
-    if (env.fault_occurred)
-        goto cleanup;
+    if (!cl)
+        return -1;
     if (strcmp(fmt, "(ssss)") == 0)
-        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x", "60");
+        res = test_xmlrpc_call(cl, vnpd.url, "negotiate", &code, NULL, 0, fmt, secret, "raw1", "x",
+                               "60");
     else if (strcmp(fmt, "(sss)") == 0)
-        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x");
+        res = test_xmlrpc_call(cl, vnpd.url, "negotiate", &code, NULL, 0, fmt, secret, "raw1", "x");
     else
-        xmlrpc_client_call2f(&env, cl, vnpd.url, "negotiate", &res, fmt, secret, "raw1", "x", 60,
-                             "extra");
-    code = env.fault_occurred ? env.fault_code : 0;
-    if (env.fault_occurred && env.fault_code < 0)
-        code = -1;
+        res = test_xmlrpc_call(cl, vnpd.url, "negotiate", &code, NULL, 0, fmt, secret, "raw1", "x",
+                               60, "extra");
     if (res)
         xmlrpc_DECREF(res);
-
-cleanup:
-    if (cl)
-        xmlrpc_client_destroy(cl);
-    xmlrpc_env_clean(&env);
-    return code;
+    xmlrpc_client_destroy(cl);
+    /* Negative codes are xmlrpc-c's own: the transport failed. */
+    return code < 0 ? -1 : code;
 }
 
 static int
@@ -824,20 +708,18 @@ test_bad_input(const void *data)
 static int
 test_bad_config(const void *data)
 {
-    char path[600], cmd[2048], out[4096];
+    char path[600], *out = NULL;
     (void)data;
     snprintf(path, sizeof(path), "%s/bad.conf", scratch);
-    CHECK(write_text(path, "name x\n"
-                           "peer short abc\n"
-                           "pip a http://127.0.0.1:1/RPC2 secret-a\n"
-                           "transit t a:10-5 b:1-2 bandwidth=1 latency=1\n"
-                           "negotiation sideways\n") == 0);
-    snprintf(cmd, sizeof(cmd), "%s/vnpd -d -f %s 2>&1", bindir, path);
-    FILE *p = popen(cmd, "r");
-    CHECK(p);
-    size_t n = fread(out, 1, sizeof(out) - 1, p);
-    out[n] = '\0';
-    CHECK(pclose(p) != 0);
+    CHECK(test_write_text(path, "name x\n"
+                                "peer short abc\n"
+                                "pip a http://127.0.0.1:1/RPC2 secret-a\n"
+                                "transit t a:10-5 b:1-2 bandwidth=1 latency=1\n"
+                                "negotiation sideways\n") == 0);
+    const char *const argv[] = {vnpd.prog, "-d", "-f", path, NULL};
+    int rc = test_command(argv, &out);
+    CHECK(out);
+    CHECK(rc != 0);
     char want[700];
     snprintf(want, sizeof(want), "%s:2: a peer secret must have at least 8", path);
     CHECK(strstr(out, want));
@@ -845,26 +727,11 @@ test_bad_config(const void *data)
     CHECK(strstr(out, want));
     snprintf(want, sizeof(want), "%s:5: negotiation is 'parallel' or 'serial'", path);
     CHECK(strstr(out, want));
+    free(out);
     return 0;
 }
 
 /* ---- setup ---- */
-
-static int shell(const char *fmt, ...) CN_PRINTF(1, 2);
-
-static int
-shell(const char *fmt, ...)
-{
-    char cmd[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(cmd, sizeof(cmd), fmt, ap);
-    va_end(ap);
-    int rc = system(cmd);
-    if (rc != 0)
-        fprintf(stderr, "  failed (%d): %s\n", rc, cmd);
-    return rc == 0 ? 0 : -1;
-}
 
 /*
  * Host i's namespace with two veth ends as border ports (VXLAN on the wire,
@@ -876,13 +743,13 @@ write_dataplane(int i, const char *path)
     static const char *const host[] = {"b1", "p1", "r1"};
     char text[1024];
     snprintf(netns[i], sizeof(netns[i]), "cnv%d%c", (int)getpid(), "bpr"[i]);
-    if (shell("ip netns add %s", netns[i]) < 0)
+    if (test_shell("ip netns add %s", netns[i]) < 0)
         return -1;
     netns_made[i] = true;
-    if (shell("ip -n %s link add t0 type veth peer name t1 && ip -n %s link set t0 up && "
-              "ip -n %s link set t1 up && ip -n %s addr add 10.77.%d.1/24 dev t0 && "
-              "ip -n %s addr add 10.78.%d.1/24 dev t1",
-              netns[i], netns[i], netns[i], netns[i], i, netns[i], i) < 0)
+    if (test_shell("ip -n %s link add t0 type veth peer name t1 && ip -n %s link set t0 up && "
+                   "ip -n %s link set t1 up && ip -n %s addr add 10.77.%d.1/24 dev t0 && "
+                   "ip -n %s addr add 10.78.%d.1/24 dev t1",
+                   netns[i], netns[i], netns[i], netns[i], i, netns[i], i) < 0)
         return -1;
     snprintf(text, sizeof(text), "node %s netns %s bridge br0 mode vxlan\n", host[i], netns[i]);
     if (i == BERLIN)
@@ -895,28 +762,20 @@ write_dataplane(int i, const char *path)
     if (i == ROME)
         snprintf(text + strlen(text), sizeof(text) - strlen(text),
                  "port paris-rome r1 t1 address 10.78.2.1 remote 10.78.1.1\n");
-    return write_text(path, text);
+    return test_write_text(path, text);
 }
 
 static int
 write_pip_conf(int i)
 {
-    struct daemon *d = &pips[i];
+    struct test_daemon *d = &pips[i];
     char text[4096], dir[400], dp[600];
     snprintf(dir, sizeof(dir), "%s/%s", scratch, d->name);
-    mkdir(dir, 0700);
-    snprintf(text, sizeof(text), "%s/images", dir);
-    mkdir(text, 0700);
-    snprintf(text, sizeof(text), "%s/templates", dir);
-    mkdir(text, 0700);
-    snprintf(text, sizeof(text), "%s/templates/debian-12.img", dir);
-    if (write_text(text, "not really a disk image\n") < 0)
+    if ((mkdir(dir, 0700) < 0 && errno != EEXIST) || test_pipd_dirs(dir, "debian-12") < 0)
         return -1;
     snprintf(dp, sizeof(dp), "%s/dataplane.conf", dir);
-    if (write_dataplane(i, dp) < 0)
+    if (write_dataplane(i, dp) < 0 || test_daemon_listen(d) < 0)
         return -1;
-    d->port = free_port();
-    snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%u/RPC2", d->port);
     snprintf(text, sizeof(text),
              "name %s\nlisten 127.0.0.1:%u\n"
              "database socket=%s name=vnpdt_%s user=root\n"
@@ -926,15 +785,15 @@ write_pip_conf(int i)
              "max-lease 600\nmap-time-limit 5\ndataplane %s\n",
              d->name, d->port, db.socket, d->name, test_srcdir(), d->name, dir, dir, dp);
     snprintf(d->conf, sizeof(d->conf), "%s/%s.conf", scratch, d->name);
-    return write_text(d->conf, text) == 0 && chmod(d->conf, 0600) == 0 ? 0 : -1;
+    return test_write_text(d->conf, text) == 0 && chmod(d->conf, 0600) == 0 ? 0 : -1;
 }
 
 static int
 write_vnpd_conf(void)
 {
     char text[4096];
-    vnpd.port = free_port();
-    snprintf(vnpd.url, sizeof(vnpd.url), "http://127.0.0.1:%u/RPC2", vnpd.port);
+    if (test_daemon_listen(&vnpd) < 0 || test_daemon_listen(&top) < 0)
+        return -1;
     snprintf(text, sizeof(text),
              "name vnp-test\nlisten 127.0.0.1:%u\n"
              "database socket=%s name=vnpdt_vnp user=root\n"
@@ -946,10 +805,8 @@ write_vnpd_conf(void)
              "call-timeout %d\nlease 60\nmap-time-limit 5\nsync-max-age 30\n",
              vnpd.port, db.socket, pips[0].url, pips[1].url, pips[2].url, TIMEOUT_S);
     snprintf(vnpd.conf, sizeof(vnpd.conf), "%s/vnpd.conf", scratch);
-    if (write_text(vnpd.conf, text) < 0 || chmod(vnpd.conf, 0600) < 0)
+    if (test_write_text(vnpd.conf, text) < 0 || chmod(vnpd.conf, 0600) < 0)
         return -1;
-    top.port = free_port();
-    snprintf(top.url, sizeof(top.url), "http://127.0.0.1:%u/RPC2", top.port);
     snprintf(text, sizeof(text),
              "name vnp-top\nlisten 127.0.0.1:%u\n"
              "database socket=%s name=vnpdt_top user=root\n"
@@ -958,39 +815,44 @@ write_vnpd_conf(void)
              "call-timeout 20\n",
              top.port, db.socket, vnpd.url);
     snprintf(top.conf, sizeof(top.conf), "%s/top.conf", scratch);
-    return write_text(top.conf, text) == 0 && chmod(top.conf, 0600) == 0 ? 0 : -1;
+    return test_write_text(top.conf, text) == 0 && chmod(top.conf, 0600) == 0 ? 0 : -1;
+}
+
+/* The daemon's program, and its log in the scratch directory (kept across restarts). */
+static int
+daemon_init(struct test_daemon *d, const char *argv0, const char *prog)
+{
+    snprintf(d->log, sizeof(d->log), "%s/%s.log", scratch, d->name);
+    return test_bin_path(d->prog, sizeof(d->prog), argv0, prog);
 }
 
 static int
 setup(const char *argv0)
 {
-    char path[768];
     struct cn_err err = CN_ERR_INIT;
-    const char *tmp = getenv("TMPDIR");
+    int rc = -1;
 
-    snprintf(path, sizeof(path), "%s", argv0);
-    snprintf(bindir, sizeof(bindir), "%s/../bin", dirname(path));
-    snprintf(scratch, sizeof(scratch), "%s/vnpd-test-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(scratch))
-        return -1;
-    if (vnp_client_global_init(&err) < 0)
+    if (test_scratch_dir(scratch, sizeof(scratch), "vnpd-test") < 0)
         return -1;
     for (int i = 0; i < 3; i++)
-        if (write_pip_conf(i) < 0 || daemon_start(&pips[i], "pipd") < 0)
+        if (daemon_init(&pips[i], argv0, "pipd") < 0)
             return -1;
-    if (write_vnpd_conf() < 0 || daemon_start(&vnpd, "vnpd") < 0 || daemon_start(&top, "vnpd") < 0)
+    if (daemon_init(&vnpd, argv0, "vnpd") < 0 || daemon_init(&top, argv0, "vnpd") < 0)
         return -1;
-    return 0;
-}
+    if (vnp_client_global_init(&err) < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    for (int i = 0; i < 3; i++)
+        if (write_pip_conf(i) < 0 || test_daemon_start(&pips[i]) < 0)
+            goto cleanup;
+    if (write_vnpd_conf() < 0 || test_daemon_start(&vnpd) < 0 || test_daemon_start(&top) < 0)
+        goto cleanup;
+    rc = 0;
 
-static int
-rm_tree(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    remove(path);
-    return 0;
+cleanup:
+    cn_err_release(&err);
+    return rc;
 }
 
 int
@@ -1001,10 +863,7 @@ main(int argc, char **argv)
         printf("0 passed, 1 failed\n");
         return 1;
     }
-    if (setup(argv[0]) < 0) {
-        test_failed++;
-        printf("FAIL setup\n");
-    } else {
+    if (test_setup_ok(setup(argv[0]))) {
         TEST_RUN("describe sums the PIPs", test_describe, NULL);
         TEST_RUN("spanning request: negotiate, confirm, status, power, list, release",
                  test_spanning, NULL);
@@ -1022,16 +881,16 @@ main(int argc, char **argv)
         TEST_RUN("bad input changes nothing", test_bad_input, NULL);
         TEST_RUN("configuration errors", test_bad_config, NULL);
     }
-    daemon_kill(&top, SIGTERM);
-    daemon_kill(&vnpd, SIGTERM);
+    test_daemon_stop(&top, SIGTERM);
+    test_daemon_stop(&vnpd, SIGTERM);
     for (int i = 0; i < 3; i++)
-        daemon_kill(&pips[i], SIGTERM);
+        test_daemon_stop(&pips[i], SIGTERM);
     vnp_client_global_cleanup();
     for (int i = 0; i < 3; i++)
         if (netns_made[i])
-            shell("ip netns del %s", netns[i]);
-    if (scratch[0] && !getenv("VNPD_TEST_KEEP"))
-        nftw(scratch, rm_tree, 16, FTW_DEPTH | FTW_PHYS);
+            test_shell("ip netns del %s", netns[i]);
+    if (!getenv("VNPD_TEST_KEEP"))
+        test_rm_tree(scratch);
     test_db_stop(&db);
     return test_summary();
 }
