@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -625,10 +626,47 @@ read_stdin(struct cn_buf *b)
     return 0;
 }
 
-static int
-print_providers(const struct vnp_reply *r)
+static void
+print_provider(const struct vnp_provider_report *p)
 {
-    /* One line per provider, in the order they answered. */
+    printf("  %-16s %-12s %8.0f ms%s%s\n", p->name, p->state, p->ms, p->reason ? "  " : "",
+           p->reason ? p->reason : "");
+}
+
+/* Provider names printed so far, so that each is printed once. */
+struct printed {
+    char **names;
+    size_t n, cap;
+};
+
+static bool
+printed_has(const struct printed *pr, const char *name)
+{
+    for (size_t i = 0; i < pr->n; i++)
+        if (strcmp(pr->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void
+printed_add(struct printed *pr, const char *name)
+{
+    CN_GROW(pr->names, pr->cap, pr->n + 1);
+    pr->names[pr->n++] = xstrdup(name);
+}
+
+static void
+printed_release(struct printed *pr)
+{
+    for (size_t i = 0; i < pr->n; i++)
+        free(pr->names[i]);
+    free(pr->names);
+}
+
+static int
+print_providers(const struct vnp_reply *r, struct printed *pr)
+{
+    /* One line per provider not printed yet, in the order they answered. */
     size_t *order = xcalloc(r->nproviders + 1, sizeof(*order));
     for (size_t i = 0; i < r->nproviders; i++) {
         size_t j = i;
@@ -640,11 +678,116 @@ print_providers(const struct vnp_reply *r)
     }
     for (size_t k = 0; k < r->nproviders; k++) {
         const struct vnp_provider_report *p = &r->providers[order[k]];
-        printf("  %-16s %-12s %8.0f ms%s%s\n", p->name, p->state, p->ms, p->reason ? "  " : "",
-               p->reason ? p->reason : "");
+        if (!printed_has(pr, p->name))
+            print_provider(p);
     }
     free(order);
     return 0;
+}
+
+/* negotiate, run on a thread of its own while the caller's polls progress. */
+struct negotiation {
+    struct vnp_client *c;
+    const char *id;
+    const char *yaml;
+    long lease_s;
+    struct vnp_reply *reply;
+    struct cn_err err;
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    bool over;
+};
+
+static void *
+negotiation_thread(void *arg)
+{
+    struct negotiation *n = arg;
+    struct vnp_reply *r = vnp_client_negotiate(n->c, n->id, n->yaml, n->lease_s, &n->err);
+    pthread_mutex_lock(&n->lock);
+    n->reply = r;
+    n->over = true;
+    pthread_cond_signal(&n->cond);
+    pthread_mutex_unlock(&n->lock);
+    return NULL;
+}
+
+/* Waits up to ms for the negotiation to end; whether it has. */
+static bool
+negotiation_wait(struct negotiation *n, long ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += ms * 1000000L;
+    until.tv_sec += until.tv_nsec / 1000000000L;
+    until.tv_nsec %= 1000000000L;
+    pthread_mutex_lock(&n->lock);
+    while (!n->over && pthread_cond_timedwait(&n->cond, &n->lock, &until) == 0)
+        ;
+    bool over = n->over;
+    pthread_mutex_unlock(&n->lock);
+    return over;
+}
+
+/* Prints the providers progress() reports that are not printed yet; false: stop polling. */
+static bool
+poll_progress(struct vnp_client *p, const char *id, struct printed *pr)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_provider_report *reps = NULL;
+    size_t n = 0;
+    bool done = false;
+    bool more;
+
+    if (vnp_client_progress(p, id, &reps, &n, &done, &err) < 0) {
+        /*
+         * Not found: the broker has not started (or already forgot) the
+         * negotiation. A PIP has no progress at all, and anything else
+         * leaves the lines to negotiate's answer.
+         */
+        more = err.code == CN_E_NOTFOUND && vnp_client_last_fault(p) > 0;
+        cn_err_release(&err);
+        return more;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!printed_has(pr, reps[i].name)) {
+            print_provider(&reps[i]);
+            printed_add(pr, reps[i].name);
+        }
+    fflush(stdout);
+    vnp_provider_reports_free(reps, n);
+    return !done;
+}
+
+/*
+ * Negotiates on a thread with c while polling progress with p every 100 ms,
+ * printing each provider's line as it answers. The reply, or NULL with err
+ * set (and c's last fault).
+ */
+static struct vnp_reply *
+negotiate_live(struct vnp_client *c, struct vnp_client *p, const char *id, const char *yaml,
+               long lease_s, struct printed *pr, struct cn_err *err)
+{
+    struct negotiation n = {.c = c, .id = id, .yaml = yaml, .lease_s = lease_s};
+    pthread_t t;
+    bool polling = p != NULL;
+
+    cn_err_init(&n.err);
+    pthread_mutex_init(&n.lock, NULL);
+    pthread_cond_init(&n.cond, NULL);
+    if (pthread_create(&t, NULL, negotiation_thread, &n) != 0) {
+        negotiation_thread(&n);
+    } else {
+        while (!negotiation_wait(&n, 100))
+            if (polling)
+                polling = poll_progress(p, id, pr);
+        pthread_join(t, NULL);
+    }
+    if (!n.reply)
+        cn_err_set(err, n.err.code, "%s", cn_err_msg(&n.err));
+    cn_err_release(&n.err);
+    pthread_mutex_destroy(&n.lock);
+    pthread_cond_destroy(&n.cond);
+    return n.reply;
 }
 
 int
@@ -654,8 +797,9 @@ cli_submit(const struct cli_verb *verb, int argc, char **argv)
     struct cn_buf yaml = CN_BUF_INIT;
     struct cn_err err = CN_ERR_INIT;
     struct rdl_graph *g = NULL;
-    struct vnp_client *c = NULL;
+    struct vnp_client *c = NULL, *poller = NULL;
     struct vnp_reply *neg = NULL, *conf = NULL;
+    struct printed printed = {0};
     char *id = NULL;
     int status = CLI_FAILURE;
 
@@ -693,13 +837,19 @@ cli_submit(const struct cli_verb *verb, int argc, char **argv)
     if (!o.json)
         printf("%s: negotiating with %s\n", id, vnp_client_url(c));
     fflush(stdout);
-    neg = vnp_client_negotiate(c, id, yaml.s, o.lease_s, &err);
+    if (o.json) {
+        neg = vnp_client_negotiate(c, id, yaml.s, o.lease_s, &err);
+    } else {
+        /* Without a second client the lines all come with negotiate's answer. */
+        poller = net_connect(verb->name, &o);
+        neg = negotiate_live(c, poller, id, yaml.s, o.lease_s, &printed, &err);
+    }
     if (!neg) {
         status = net_fail(c, verb->name, id, &err);
         goto cleanup;
     }
     if (!o.json) {
-        print_providers(neg);
+        print_providers(neg, &printed);
         printf("%s: %s, confirming\n", id, neg->state);
         fflush(stdout);
     }
@@ -750,6 +900,8 @@ cli_submit(const struct cli_verb *verb, int argc, char **argv)
 cleanup:
     vnp_reply_free(neg);
     vnp_reply_free(conf);
+    printed_release(&printed);
+    vnp_client_free(poller);
     net_disconnect(c);
     rdl_graph_free(g);
     free(id);

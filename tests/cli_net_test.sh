@@ -309,21 +309,56 @@ expect_lacks "unreachable URL" err "(fault"
 
 # ---- a broker's answer; a peer that never answers ----
 
-# A stand-in VNP: negotiate answers with how each provider answered.
+# A stand-in VNP: negotiate answers with how each provider answered. For
+# fed1, progress is the unknown method a PIP answers (xmlrpc-c's fault
+# -506): cloudnet must stop asking. For live1, progress first knows nothing
+# (fault 3: keep asking), then reports pip-b, and negotiate answers only
+# once that report went out, so pip-b's line can only come from progress.
 cat >"$TMP/fake_vnp.py" <<'EOF'
+import socketserver
+import threading
+import time
+from xmlrpc.client import Fault
 from xmlrpc.server import SimpleXMLRPCServer
 
 MANIFEST = ("rdl: 1\nkind: mapping\nname: shop\noverlay: shop\nunderlay: vnp\n"
             "map:\n  web: {to: pip-a}\n  db: {to: pip-b}\n"
             "  web-db: {path: [pip-a, a-b, pip-b], vlan: 3001}\n")
-server = SimpleXMLRPCServer(("127.0.0.1", 0), logRequests=False)
+
+
+class Server(socketserver.ThreadingMixIn, SimpleXMLRPCServer):
+    daemon_threads = True
+
+
+server = Server(("127.0.0.1", 0), logRequests=False)
+calls = {}
+reported = threading.Event()
 
 
 def negotiate(secret, cn_id, yaml, lease):
+    if cn_id == "live1":
+        reported.wait(10)
+    else:
+        time.sleep(0.5)
     return {"id": cn_id, "state": "allocated", "expires": 2000000000,
             "manifest_yaml": MANIFEST,
             "providers": [{"name": "pip-b", "state": "allocated", "ms": 41.5},
                           {"name": "pip-a", "state": "allocated", "ms": 7}]}
+
+
+def progress(secret, cn_id):
+    calls[cn_id] = calls.get(cn_id, 0) + 1
+    if cn_id != "live1":
+        raise Fault(-506, "Unknown method")
+    if calls[cn_id] == 1:
+        raise Fault(3, "no negotiation of live1 in flight")
+    threading.Timer(0.3, reported.set).start()
+    return {"id": cn_id, "done": False,
+            "providers": [{"name": "pip-b", "state": "allocated", "ms": 41.5}]}
+
+
+def progress_calls(cn_id):
+    return calls.get(cn_id, 0)
 
 
 def confirm(secret, cn_id):
@@ -332,6 +367,8 @@ def confirm(secret, cn_id):
 
 server.register_function(negotiate)
 server.register_function(confirm)
+server.register_function(progress)
+server.register_function(progress_calls)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 EOF
@@ -357,6 +394,28 @@ fi
 run env CLOUDNET_SECRET=any "$CLOUDNET" submit "$VURL" shop.yaml --id fed1 --json
 expect "submit --json to a broker" 0
 expect_json "submit --json to a broker" '[p["name"] for p in j["providers"]] == ["pip-b", "pip-a"] and j["providers"][0]["ms"] == 41.5 and j["state"] == "provisioned"'
+progress_calls() {
+    python3 -c 'import sys, xmlrpc.client; print(xmlrpc.client.ServerProxy(sys.argv[1]).progress_calls(sys.argv[2]))' "$VURL" "$1"
+}
+n=$(progress_calls fed1)
+if [ "$n" = 1 ]; then
+    pass "no progress method: asked once, then not again"
+else
+    fail "no progress method: asked once, then not again" "progress calls: $n"
+fi
+
+run env CLOUDNET_SECRET=any "$CLOUDNET" submit "$VURL" shop.yaml --id live1
+expect "submit to a broker reporting progress" 0
+n=$(progress_calls live1)
+lines=$(grep -cE '^  pip-[ab] +allocated' "$TMP/out")
+if [ "$(grep -E '^  pip-[ab] ' "$TMP/out" | head -1 | awk '{print $1}')" = pip-b ] &&
+    [ "$lines" = 2 ] && [ "$n" -ge 2 ] &&
+    grep -Eq '^  pip-a +allocated +7 ms$' "$TMP/out"; then
+    pass "live progress: pip-b printed as it answered, pip-a after, each once"
+else
+    fail "live progress: pip-b printed as it answered, pip-a after, each once" \
+        "progress calls: $n" "$(cat "$TMP/out")"
+fi
 
 # Listens, never accepts: the call gives up after --timeout.
 python3 -c '

@@ -518,26 +518,111 @@ test_pip_down(const void *data)
     return 0;
 }
 
+/* progress(id) through secret: 0 with what it answered, or -1 with the fault number in *fault. */
+static int
+progress_of(const struct test_daemon *d, const char *secret, const char *id,
+            struct vnp_provider_report **reps, size_t *n, bool *done, int *fault)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = client_of(d, secret, 5);
+    int rc = vnp_client_progress(c, id, reps, n, done, &err);
+    *fault = rc < 0 ? vnp_client_last_fault(c) : 0;
+    vnp_client_free(c);
+    cn_err_release(&err);
+    return rc;
+}
+
+static const struct vnp_provider_report *
+report_named(const struct vnp_provider_report *reps, size_t n, const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (cn_streq(reps[i].name, name))
+            return &reps[i];
+    return NULL;
+}
+
+/*
+ * Paris hangs: vnpd gives up on it after the timeout. Meanwhile progress()
+ * answers at once, though the negotiation holds the id, with berlin's
+ * answer and nothing of paris; afterwards with both, and done.
+ */
 static int
 test_pip_hangs(const void *data)
 {
-    struct outcome o = {0};
+    struct bg_negotiation bg = {.id = "hang1"};
+    struct vnp_provider_report *reps = NULL;
+    size_t n = 0;
+    bool done = true, seen = false;
+    int fault = 0;
+    pthread_t t;
     double t0;
     (void)data;
     CHECK(refresh_views() == 0);
     kill(pips[PARIS].pid, SIGSTOP);
     t0 = cn_now();
-    negotiate_at(&vnpd, PEER_SECRET, "hang1", "span.yaml", 120, &o);
-    CHECK(!o.r);
-    CHECK(strstr(o.msg, "pip 'paris' did not answer within 2 s"));
+    CHECK(pthread_create(&t, NULL, bg_negotiate, &bg) == 0);
+    /* Berlin answers within a second; paris is given TIMEOUT_S. */
+    while (!seen && cn_now() - t0 < TIMEOUT_S - 0.3) {
+        double asked = cn_now();
+        int rc = progress_of(&vnpd, PEER_SECRET, "hang1", &reps, &n, &done, &fault);
+        CHECK(cn_now() - asked < 1.0);
+        CHECK(rc == 0 || fault == 3);
+        seen = rc == 0 && report_named(reps, n, "berlin");
+        if (seen) {
+            CHECK(!done);
+            CHECK(n == 1);
+            CHECK_STR(report_named(reps, n, "berlin")->state, "allocated");
+            CHECK(!report_named(reps, n, "paris"));
+        }
+        vnp_provider_reports_free(reps, n);
+        reps = NULL;
+        n = 0;
+        usleep(50 * 1000);
+    }
+    CHECK(seen);
+    /* Another peer's view of it: forbidden. */
+    CHECK(progress_of(&vnpd, OTHER_SECRET, "hang1", &reps, &n, &done, &fault) < 0);
+    CHECK(fault == 2);
+    pthread_join(t, NULL);
+    CHECK(!bg.o.r);
+    CHECK(strstr(bg.o.msg, "pip 'paris' did not answer within 2 s"));
     CHECK(cn_now() - t0 < 4 * TIMEOUT_S + 5);
+    /* Over: the whole list, still there for a late poll. */
+    CHECK(progress_of(&vnpd, PEER_SECRET, "hang1", &reps, &n, &done, &fault) == 0);
+    CHECK(done);
+    CHECK(n == 2);
+    CHECK(n == 2 && cn_streq(reps[0].name, "berlin") && cn_streq(reps[1].name, "paris"));
+    CHECK(n == 2 && cn_streq(reps[1].state, "timeout") && reps[1].reason);
+    vnp_provider_reports_free(reps, n);
+    reps = NULL;
     CHECK(pip_holds(BERLIN, "hang1") == 0);
-    outcome_release(&o);
+    outcome_release(&bg.o);
     kill(pips[PARIS].pid, SIGCONT);
     /* The late negotiation at paris completes, then vnpd's retried release ends it. */
     CHECK(holders_settle("hang1", 20) == 0);
     char state[64];
     CHECK_STR(pip_state(PARIS, "hang1", state, sizeof(state)), "released");
+    return 0;
+}
+
+/* progress() refuses what is not the caller's to see; a PIP has no such method. */
+static int
+test_progress_bad(const void *data)
+{
+    struct vnp_provider_report *reps = NULL;
+    size_t n = 0;
+    bool done = false;
+    int fault = 0;
+    (void)data;
+    CHECK(progress_of(&vnpd, PEER_SECRET, "never-negotiated", &reps, &n, &done, &fault) < 0);
+    CHECK(fault == 3);
+    CHECK(progress_of(&vnpd, "wrong-secret", "hang1", &reps, &n, &done, &fault) < 0);
+    CHECK(fault == 2);
+    CHECK(progress_of(&vnpd, PEER_SECRET, "bad id!", &reps, &n, &done, &fault) < 0);
+    CHECK(fault == 1);
+    CHECK(progress_of(&pips[BERLIN], PIP_SECRET, "hang1", &reps, &n, &done, &fault) < 0);
+    CHECK(fault == VNP_FAULT_NO_SUCH_METHOD);
+    CHECK(!reps && n == 0);
     return 0;
 }
 
@@ -873,6 +958,7 @@ main(int argc, char **argv)
                  NULL);
         TEST_RUN("a PIP is down: nothing held", test_pip_down, NULL);
         TEST_RUN("a PIP hangs past the timeout: late allocation released", test_pip_hangs, NULL);
+        TEST_RUN("progress: unknown id, wrong secret, a PIP", test_progress_bad, NULL);
         TEST_RUN("a PIP dies after negotiate: confirm fails, lease reaps",
                  test_pip_killed_after_negotiate, NULL);
         TEST_RUN("vnpd killed during negotiation: recovery undoes it", test_vnpd_crash_recovery,

@@ -56,6 +56,22 @@ struct pool {
     size_t n;
 };
 
+/*
+ * What the PIPs of one negotiation answered so far, for progress(): kept
+ * after the negotiation returns until KEEP_S later, so that a poll racing
+ * its end still sees the final list.
+ */
+struct progress {
+    char *id;
+    char *peer;
+    bool done;
+    double done_at; /* cn_now() */
+    struct vnp_provider_report *reports;
+    size_t n, cap;
+};
+
+#define PROGRESS_KEEP_S 10.0
+
 /* The most idle clients kept per PIP, about the calls expected at once. */
 #define POOL_IDLE_MAX 8
 
@@ -74,6 +90,10 @@ struct vnpd_broker {
     size_t nbusy, busy_cap;
     pthread_mutex_t pool_lock;
     struct pool *pools; /* one per configured PIP, in configuration order */
+    /* Never held across a call to a PIP or the store: progress() must not wait. */
+    pthread_mutex_t progress_lock;
+    struct progress **progress;
+    size_t nprogress, progress_cap;
 };
 
 enum call_kind {
@@ -110,7 +130,10 @@ struct call {
     int order; /* answer order, from 0 */
     int *next_order;
     pthread_mutex_t *order_lock;
+    struct progress *progress; /* negotiate: where to report the answer, or NULL */
 };
+
+static void progress_report(struct vnpd_broker *b, struct progress *pg, const struct call *c);
 
 static long long
 wall_now(void)
@@ -237,6 +260,8 @@ done:
     pthread_mutex_lock(c->order_lock);
     c->order = (*c->next_order)++;
     pthread_mutex_unlock(c->order_lock);
+    if (c->progress)
+        progress_report(c->b, c->progress, c);
 }
 
 static void *
@@ -596,10 +621,27 @@ vnpd_broker_new(const struct vnpd_config *cfg, struct vnpd_store *store, struct 
     pthread_mutex_init(&b->ids_lock, NULL);
     pthread_cond_init(&b->ids_free, NULL);
     pthread_mutex_init(&b->pool_lock, NULL);
+    pthread_mutex_init(&b->progress_lock, NULL);
     b->pools = xcalloc(cfg->npips + 1, sizeof(*b->pools));
     for (size_t i = 0; i < cfg->npips; i++)
         b->pools[i].idle = xcalloc(POOL_IDLE_MAX, sizeof(*b->pools[i].idle));
     return b;
+}
+
+static void
+progress_free(struct progress *pg)
+{
+    if (!pg)
+        return;
+    for (size_t i = 0; i < pg->n; i++) {
+        free(pg->reports[i].name);
+        free(pg->reports[i].state);
+        free(pg->reports[i].reason);
+    }
+    free(pg->reports);
+    free(pg->id);
+    free(pg->peer);
+    free(pg);
 }
 
 void
@@ -623,6 +665,10 @@ vnpd_broker_free(struct vnpd_broker *b)
     pthread_mutex_destroy(&b->ids_lock);
     pthread_cond_destroy(&b->ids_free);
     pthread_mutex_destroy(&b->pool_lock);
+    for (size_t i = 0; i < b->nprogress; i++)
+        progress_free(b->progress[i]);
+    free(b->progress);
+    pthread_mutex_destroy(&b->progress_lock);
     sync_release(&b->cache);
     vnp_client_global_cleanup();
     free(b);
@@ -740,15 +786,110 @@ join_lines(char *const *items, size_t n)
 }
 
 static void
-add_provider(struct vnp_reply *r, const struct call *c)
+report_fill(struct vnp_provider_report *p, const struct call *c)
 {
-    struct vnp_provider_report *p = &r->providers[c->order];
     p->name = xstrdup(c->pip->name);
     p->state = xstrdup(c->failed ? failure_kind(c) : c->reply->state);
     p->ms = (double)c->ms;
     p->reason = c->failed          ? xstrdup(cn_err_msg(&c->err))
                 : c->reply->reason ? xstrdup(c->reply->reason)
                                    : NULL;
+}
+
+static void
+add_provider(struct vnp_reply *r, const struct call *c)
+{
+    report_fill(&r->providers[c->order], c);
+}
+
+/* ---- progress of negotiations in flight ---- */
+
+/*
+ * Starts the record of id's negotiation, replacing an earlier one (whose
+ * negotiation is over: the caller holds id), and drops records kept long
+ * enough. The record lives until a later progress_start drops it.
+ */
+static struct progress *
+progress_start(struct vnpd_broker *b, const char *peer, const char *id)
+{
+    struct progress *pg = xcalloc(1, sizeof(*pg));
+    double now = cn_now();
+    pg->id = xstrdup(id);
+    pg->peer = xstrdup(peer);
+    pthread_mutex_lock(&b->progress_lock);
+    for (size_t i = 0; i < b->nprogress;) {
+        struct progress *old = b->progress[i];
+        if (cn_streq(old->id, id) || (old->done && now - old->done_at > PROGRESS_KEEP_S)) {
+            progress_free(old);
+            b->progress[i] = b->progress[--b->nprogress];
+        } else {
+            i++;
+        }
+    }
+    CN_GROW(b->progress, b->progress_cap, b->nprogress + 1);
+    b->progress[b->nprogress++] = pg;
+    pthread_mutex_unlock(&b->progress_lock);
+    return pg;
+}
+
+static void
+progress_report(struct vnpd_broker *b, struct progress *pg, const struct call *c)
+{
+    struct vnp_provider_report p;
+    report_fill(&p, c);
+    pthread_mutex_lock(&b->progress_lock);
+    CN_GROW(pg->reports, pg->cap, pg->n + 1);
+    pg->reports[pg->n++] = p;
+    pthread_mutex_unlock(&b->progress_lock);
+}
+
+static void
+progress_end(struct vnpd_broker *b, struct progress *pg)
+{
+    pthread_mutex_lock(&b->progress_lock);
+    pg->done = true;
+    pg->done_at = cn_now();
+    pthread_mutex_unlock(&b->progress_lock);
+}
+
+int
+vnpd_broker_progress(struct vnpd_broker *b, const char *peer, const char *id,
+                     struct vnp_provider_report **ret_reports, size_t *ret_n, bool *ret_done,
+                     struct cn_err *err)
+{
+    struct progress *pg = NULL;
+    int rc = -1;
+
+    if (!id_ok(id)) {
+        cn_err_set(err, CN_E_INVALID, "bad id '%s'", id);
+        return -1;
+    }
+    pthread_mutex_lock(&b->progress_lock);
+    for (size_t i = 0; i < b->nprogress && !pg; i++)
+        if (cn_streq(b->progress[i]->id, id))
+            pg = b->progress[i];
+    if (!pg) {
+        cn_err_set(err, CN_E_NOTFOUND, "no negotiation of '%s' in flight", id);
+        goto cleanup;
+    }
+    if (!cn_streq(pg->peer, peer)) {
+        cn_err_set(err, CN_E_FORBIDDEN, "CloudNet '%s' belongs to another peer", id);
+        goto cleanup;
+    }
+    struct vnp_provider_report *r = xcalloc(pg->n + 1, sizeof(*r));
+    for (size_t i = 0; i < pg->n; i++) {
+        r[i].name = xstrdup(pg->reports[i].name);
+        r[i].state = xstrdup(pg->reports[i].state);
+        r[i].ms = pg->reports[i].ms;
+        r[i].reason = pg->reports[i].reason ? xstrdup(pg->reports[i].reason) : NULL;
+    }
+    *ret_reports = r;
+    *ret_n = pg->n;
+    *ret_done = pg->done;
+    rc = 0;
+cleanup:
+    pthread_mutex_unlock(&b->progress_lock);
+    return rc;
 }
 
 /*
@@ -822,7 +963,7 @@ record_request(struct vnpd_broker *b, const char *id, const char *peer, const ch
  */
 static struct vnp_reply *
 negotiate_new(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
-              const struct rdl_graph *ol, long lease_s, struct cn_err *err)
+              const struct rdl_graph *ol, long lease_s, struct progress *pg, struct cn_err *err)
 {
     struct rdl_graph *ml = NULL;
     struct vnp_partial *partials = NULL;
@@ -845,6 +986,7 @@ negotiate_new(struct vnpd_broker *b, const char *peer, const char *id, const cha
         calls[i].id = id;
         calls[i].yaml = partials[i].yaml;
         calls[i].lease_s = pip_lease;
+        calls[i].progress = pg;
         if (!calls[i].pip) {
             cn_err_set(err, CN_E_INTERNAL, "the plan names an unknown pip '%s'", partials[i].pip);
             goto fail;
@@ -938,6 +1080,7 @@ vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, c
     struct vnpd_request *q = NULL;
     struct rdl_graph *ol = NULL;
     struct vnp_reply *res = NULL;
+    struct progress *pg = NULL;
     bool entered = false;
 
     if (!id_ok(id)) {
@@ -969,6 +1112,7 @@ vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, c
     if (err->code != CN_E_NOTFOUND)
         goto cleanup;
     cn_err_clear(err);
+    pg = progress_start(b, peer, id);
     ol = rdl_read_string(id, yaml, strlen(yaml), err);
     if (!ol)
         goto cleanup;
@@ -977,8 +1121,10 @@ vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, c
                    rdl_kind_name(rdl_graph_kind(ol)));
         goto cleanup;
     }
-    res = negotiate_new(b, peer, id, yaml, ol, lease_s, err);
+    res = negotiate_new(b, peer, id, yaml, ol, lease_s, pg, err);
 cleanup:
+    if (pg)
+        progress_end(b, pg);
     if (entered)
         id_leave(b, id);
     rdl_graph_free(ol);

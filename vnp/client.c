@@ -1054,3 +1054,78 @@ cleanup:
     xmlrpc_DECREF(v);
     return rc;
 }
+
+void
+vnp_provider_reports_free(struct vnp_provider_report *p, size_t n)
+{
+    for (size_t i = 0; p && i < n; i++) {
+        free(p[i].name);
+        free(p[i].state);
+        free(p[i].reason);
+    }
+    free(p);
+}
+
+/* A boolean member, also taken as an int (0 or not). -1 when missing or of another type. */
+static int
+flag_member(xmlrpc_value *st, const char *key, bool *ret)
+{
+    xmlrpc_value *v = member(st, key);
+    xmlrpc_env env;
+    double d = 0;
+    int rc = -1;
+
+    if (!v)
+        return -1;
+    xmlrpc_env_init(&env);
+    if (xmlrpc_value_type(v) == XMLRPC_TYPE_BOOL) {
+        xmlrpc_bool b = 0;
+        xmlrpc_read_bool(&env, v, &b);
+        if (!env.fault_occurred) {
+            *ret = b != 0;
+            rc = 0;
+        }
+    } else if (read_number(v, &d) == 0) {
+        *ret = d != 0;
+        rc = 0;
+    }
+    xmlrpc_env_clean(&env);
+    xmlrpc_DECREF(v);
+    return rc;
+}
+
+int
+vnp_client_progress(struct vnp_client *c, const char *id, struct vnp_provider_report **ret,
+                    size_t *ret_n, bool *ret_done, struct cn_err *err)
+{
+    struct vnp_reply r = {0};
+    xmlrpc_value *v, *m = NULL, *params;
+    const char *what = NULL;
+    bool done = false;
+
+    if (check_args(c, id, NULL, NULL, err) < 0)
+        return -1;
+    params = params_new(c, err, "(ss)", c->secret, id);
+    if (!params)
+        return -1;
+    v = call(c, "progress", params, err);
+    if (!v)
+        return -1;
+    if (xmlrpc_value_type(v) != XMLRPC_TYPE_STRUCT)
+        what = "not a struct";
+    else if (flag_member(v, "done", &done) < 0)
+        what = "'done' missing or not a boolean";
+    else if (!(m = member(v, "providers")) || parse_providers(m, &r) < 0)
+        what = "'providers' is not an array of {name, state, ms, reason}";
+    if (m)
+        xmlrpc_DECREF(m);
+    xmlrpc_DECREF(v);
+    if (what) {
+        vnp_provider_reports_free(r.providers, r.nproviders);
+        return bad_answer(c, "progress", what, err);
+    }
+    *ret = r.providers;
+    *ret_n = r.nproviders;
+    *ret_done = done;
+    return 0;
+}

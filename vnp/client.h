@@ -25,6 +25,9 @@
 struct cn_err;
 struct vnp_client;
 
+/* xmlrpc-c's fault for a method the peer does not have. */
+#define VNP_FAULT_NO_SUCH_METHOD (-506)
+
 int vnp_client_global_init(struct cn_err *err);
 void vnp_client_global_cleanup(void);
 /*
@@ -63,6 +66,8 @@ struct vnp_provider_report {
     double ms;    /* how long it took to answer */
     char *reason; /* or NULL */
 };
+
+void vnp_provider_reports_free(struct vnp_provider_report *p, size_t n);
 
 /* The result struct of negotiate, confirm, release, renew, status and the power calls. */
 struct vnp_reply {
@@ -149,6 +154,16 @@ struct vnp_reply *vnp_client_power(struct vnp_client *c, enum vnp_power_op op, c
 /* The console locator ("URI#DOMAIN", "netns:NAME"); the caller frees it. */
 char *vnp_client_console(struct vnp_client *c, const char *id, const char *element,
                          struct cn_err *err);
+/*
+ * A broker's progress(id): what the providers of the caller's negotiation
+ * of id answered so far, in answer order (*ret freed with
+ * vnp_provider_reports_free()), and whether the negotiation is over. A PIP
+ * has no such method: it fails with vnp_client_last_fault() at
+ * VNP_FAULT_NO_SUCH_METHOD; CN_E_NOTFOUND when no negotiation of id is in
+ * flight or recently over.
+ */
+int vnp_client_progress(struct vnp_client *c, const char *id, struct vnp_provider_report **ret,
+                        size_t *ret_n, bool *ret_done, struct cn_err *err);
 /* The caller's CloudNets; *ret_list is freed with vnp_listing_free(). */
 int vnp_client_list(struct vnp_client *c, struct vnp_listing **ret_list, size_t *ret_n,
                     struct cn_err *err);

@@ -334,6 +334,45 @@ cleanup:
     return v;
 }
 
+/* progress(secret, id): answers at once, whatever negotiation holds id. */
+static xmlrpc_value *
+m_progress(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
+{
+    struct vnpd_rpc *rpc = info;
+    struct cn_err err = CN_ERR_INIT;
+    const char *secret = NULL, *id = NULL, *peer;
+    struct vnp_provider_report *reps = NULL;
+    size_t n = 0;
+    bool done = false;
+    xmlrpc_value *v = NULL;
+    (void)call;
+
+    if (!(peer = authenticate(env, rpc, params)) ||
+        rpc_decompose(env, params, "progress(secret, id)", "(ss)", &secret, &id))
+        goto cleanup;
+    if (vnpd_broker_progress(rpc->broker, peer, id, &reps, &n, &done, &err) < 0) {
+        rpc_fault(env, &err);
+        goto cleanup;
+    }
+    xmlrpc_value *list = xmlrpc_array_new(env);
+    for (size_t i = 0; i < n; i++) {
+        xmlrpc_value *one = xmlrpc_build_value(env, "{s:s,s:s,s:i}", "name", reps[i].name, "state",
+                                               reps[i].state, "ms", (int)(reps[i].ms + 0.5));
+        if (reps[i].reason)
+            rpc_put(env, one, "reason", xmlrpc_string_new(env, reps[i].reason));
+        xmlrpc_array_append_item(env, list, one);
+        xmlrpc_DECREF(one);
+    }
+    v = xmlrpc_build_value(env, "{s:s,s:b}", "id", id, "done", (xmlrpc_bool)done);
+    rpc_put(env, v, "providers", list);
+cleanup:
+    vnp_provider_reports_free(reps, n);
+    free_str(secret);
+    free_str(id);
+    cn_err_release(&err);
+    return v;
+}
+
 static xmlrpc_value *
 m_modify(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
 {
@@ -352,6 +391,7 @@ static const struct rpc_method methods[] = {
     {.name = "status", .fn = m_status},     {.name = "start", .fn = m_start},
     {.name = "stop", .fn = m_stop},         {.name = "powercycle", .fn = m_powercycle},
     {.name = "console", .fn = m_console},   {.name = "list", .fn = m_list},
+    {.name = "progress", .fn = m_progress},
 };
 
 /* ---- the server ---- */

@@ -162,6 +162,16 @@ const char *vnpd_broker_authenticate(const struct vnpd_broker *b, const char *se
 struct vnp_description *vnpd_broker_describe(struct vnpd_broker *b, struct cn_err *err);
 struct vnp_reply *vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id,
                                         const char *yaml, long lease_s, struct cn_err *err);
+/*
+ * What the PIPs of peer's negotiation of id answered so far, in answer
+ * order (*ret_reports freed with vnp_provider_reports_free), and whether
+ * it is over; a record stays a few seconds after its negotiation returns.
+ * Never waits for a call working on id. CN_E_NOTFOUND when no negotiation
+ * of id is in flight or recorded.
+ */
+int vnpd_broker_progress(struct vnpd_broker *b, const char *peer, const char *id,
+                         struct vnp_provider_report **ret_reports, size_t *ret_n, bool *ret_done,
+                         struct cn_err *err);
 struct vnp_reply *vnpd_broker_confirm(struct vnpd_broker *b, const char *peer, const char *id,
                                       struct cn_err *err);
 struct vnp_reply *vnpd_broker_release(struct vnpd_broker *b, const char *peer, const char *id,
