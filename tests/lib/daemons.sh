@@ -1,7 +1,7 @@
 # Daemons for the end-to-end tests, sourced after tests/lib/check.sh: a
 # private MariaDB (scripts/mariadb-scratch.sh), free loopback ports, and
-# pipd or vnpd started in the background and waited for. Tests of other
-# engineers run at the same time: ports are chosen at run time, databases
+# pipd or vnpd started in the background and waited for. Other tests may
+# run at the same time: ports are chosen at run time, databases
 # live in the test's own scratch directory.
 
 DAEMONS_SCRIPTS=${TEST_SRCDIR:-$(pwd)/tests}/../scripts
