@@ -714,7 +714,7 @@ explain_no_host(const struct adapter *ad, const struct onode *o, const struct rd
     for (size_t i = 0; i < rdl_props_count(want); i++) {
         const char *name = rdl_props_name_at(want, i);
         const struct rdl_value *v = rdl_props_value_at(want, i);
-        if (placement_ignored(name) || rdl_value_kind(v) == RDL_VALUE_SAME_AS)
+        if (!rdl_feature_restricts_placement(name) || rdl_value_kind(v) == RDL_VALUE_SAME_AS)
             continue;
         bool offered = false;
         for (size_t s = 0; s < ad->ns && !offered; s++)
@@ -768,7 +768,7 @@ explain_cannot_stay(const struct adapter *ad, const struct onode *o, const struc
     for (size_t i = 0; i < rdl_props_count(want); i++) {
         const char *name = rdl_props_name_at(want, i);
         const struct rdl_value *v = rdl_props_value_at(want, i);
-        if (placement_ignored(name) || rdl_value_kind(v) == RDL_VALUE_SAME_AS)
+        if (!rdl_feature_restricts_placement(name) || rdl_value_kind(v) == RDL_VALUE_SAME_AS)
             continue;
         if (!rdl_value_admits(v, rdl_props_get(rdl_element_features(h), name))) {
             cn_buf_printf(&b, "the host does not offer %s ", name);

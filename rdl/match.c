@@ -117,11 +117,11 @@ rdl_value_admits(const struct rdl_value *demand, const struct rdl_value *offer)
  * than the mapping), `address` and `address.<link>` configure the VNode's
  * interfaces wherever it lands, and additive features bound sums along paths.
  */
-static bool
-feature_ignored_for_placement(const char *name)
+bool
+rdl_feature_restricts_placement(const char *name)
 {
-    return strcmp(name, "image") == 0 || strcmp(name, "address") == 0 ||
-           cn_startswith(name, "address.") || rdl_feature_is_additive(name);
+    return !(strcmp(name, "image") == 0 || strcmp(name, "address") == 0 ||
+             cn_startswith(name, "address.") || rdl_feature_is_additive(name));
 }
 
 bool
@@ -130,7 +130,7 @@ rdl_features_match(const struct rdl_props *demand, const struct rdl_props *offer
     for (size_t i = 0; i < demand->len; i++) {
         const char *name = demand->items[i].name;
         const struct rdl_value *want = demand->items[i].value;
-        if (feature_ignored_for_placement(name) || want->kind == RDL_VALUE_SAME_AS)
+        if (!rdl_feature_restricts_placement(name) || want->kind == RDL_VALUE_SAME_AS)
             continue;
         if (!rdl_value_admits(want, rdl_props_get(offer, name)))
             return false;

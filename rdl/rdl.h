@@ -264,6 +264,8 @@ bool rdl_value_admits(const struct rdl_value *demand, const struct rdl_value *of
  * bound on paths, checked by the mapper).
  */
 bool rdl_features_match(const struct rdl_props *demand, const struct rdl_props *offer);
+/* Whether feature `name` can exclude an underlay element (see rdl_features_match). */
+bool rdl_feature_restricts_placement(const char *name);
 /* Whether every demanded resource is covered (capacity >= demand or range min). */
 bool rdl_resources_fit(const struct rdl_props *demand, const struct rdl_props *capacity);
 

@@ -329,6 +329,14 @@ static const struct misfit misfit_cpu_arm = {
     CN_E_INFEASIBLE,
     "no underlay node can host 'db': needs cpu 12, the largest free capacity is 8",
 };
+static const struct misfit misfit_cpu_configured = {
+    /* Interface addresses and the image configure the VNode; they are never the reason. */
+    "rdl: 1\nkind: overlay\nname: r\nelements:\n"
+    "  db: {type: /node/host/generic, resources: {cpu: 12},\n"
+    "       features: {arch: aarch64, address: 10.0.0.1/24, address.n: 10.0.1.1/24, image: db}}\n",
+    CN_E_INFEASIBLE,
+    "no underlay node can host 'db': needs cpu 12, the largest free capacity is 8",
+};
 static const struct misfit misfit_together = {
     "rdl: 1\nkind: overlay\nname: r\nelements:\n"
     "  db: {type: /node/host/generic, features: {arch: aarch64, hypervisor: kvm}}\n",
@@ -1789,6 +1797,7 @@ main(void)
     TEST_RUN("misfit: type", test_misfit, &misfit_type);
     TEST_RUN("misfit: cpu", test_misfit, &misfit_cpu);
     TEST_RUN("misfit: cpu on the fitting arch", test_misfit, &misfit_cpu_arm);
+    TEST_RUN("misfit: cpu, with addresses and an image", test_misfit, &misfit_cpu_configured);
     TEST_RUN("misfit: features only apart", test_misfit, &misfit_together);
     TEST_RUN("misfit: capacity overall", test_misfit, &misfit_overall);
     TEST_RUN("misfit: latency", test_misfit, &misfit_latency);

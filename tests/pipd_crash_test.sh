@@ -44,6 +44,18 @@ ns_gone() { # fewer than 2 VNode namespaces of CloudNet $1 remain
     [ "$(ip netns list 2>/dev/null | grep -c "^cn-$1-")" -lt 2 ]
 }
 
+# room_for N: waits until the reaper has released enough of what earlier
+# crashes left allocated for N more CloudNets (each takes one CPU of the
+# four on h1 and on h2), as their short leases end.
+room_for() {
+    rf_i=0
+    while [ "$(sql "select count(*) from reservation where state in ('allocated','provisioned')")" \
+        -gt $((4 - $1)) ] && [ $rf_i -lt 60 ]; do
+        sleep 0.25
+        rf_i=$((rf_i + 1))
+    done
+}
+
 # crash_during ID WHEN METHOD ARG...: calls METHOD in the background and
 # kills pipd with SIGKILL when WHEN holds: a delay in seconds ("0.05") or
 # a predicate command line ("namespaces ID 1"). Then starts pipd again.
@@ -84,6 +96,7 @@ for when in 0 0.05 0.15 "first_hop ID" "namespaces ID 1" "namespaces ID 2" "firs
     n=$((n + 1))
     id=$P-k$n
     CLOUDNETS="$CLOUDNETS $id"
+    room_for 1
     crash_during "$id" "$(echo "$when" | sed "s/ID/$id/")" negotiate "$id" "@$DATA/red.yaml" \
         "i:$LEASE"
     case $when in
@@ -103,6 +116,7 @@ echo "  $interrupted of $n negotiations were cut off by the crash"
 A=$P-twoa
 B=$P-twob
 CLOUDNETS="$CLOUDNETS $A $B"
+room_for 2
 rpc negotiate "$A" "@$DATA/red.yaml" "i:$LEASE" >"$TMP/a.out" 2>&1 &
 ca=$!
 rpc negotiate "$B" "@$DATA/blue.yaml" "i:$LEASE" >"$TMP/b.out" 2>&1 &
@@ -124,6 +138,7 @@ start_pipd || give_up "pipd did not start again after the crash with two calls"
 # and pipd is killed while it does that; the next start finishes the job.
 REC=$P-rec
 CLOUDNETS="$CLOUDNETS $REC"
+room_for 1
 check "negotiate $REC (long lease)" rpc negotiate "$REC" "@$DATA/red.yaml" i:600
 stop_pipd KILL
 daemon_start "$TMP/pipd.log" "$PIPD" -d -f "$TMP/pipd.conf"
@@ -144,6 +159,7 @@ check "release $REC" rpc release "$REC"
 # namespace, and one of its VXLAN devices, are put back in that state.
 HN=$P-halfns
 CLOUDNETS="$CLOUDNETS $HN"
+room_for 1
 check "negotiate $HN" rpc negotiate "$HN" "@$DATA/red.yaml" "i:$LEASE"
 stop_pipd KILL
 ip netns del "cn-$HN-red2" && ip netns add "cn-$HN-red2"
@@ -152,6 +168,7 @@ if [ "$mode" = vxlan ]; then
     HX=$P-halfvx
     CLOUDNETS="$CLOUDNETS $HX"
     start_pipd || give_up "pipd did not start again"
+    room_for 1
     check "negotiate $HX" rpc negotiate "$HX" "@$DATA/red.yaml" "i:$LEASE"
     stop_pipd KILL
     dev=$(ip -n "$P-sw" -o link show | grep "alias cloudnet=$HX " | head -n 1 |
@@ -167,6 +184,7 @@ start_pipd || give_up "pipd did not start again after the half-made crashes"
 # A provisioned CloudNet whose release is cut off: its caller retries.
 REL=$P-rel
 CLOUDNETS="$CLOUDNETS $REL"
+room_for 1
 check "negotiate $REL" rpc negotiate "$REL" "@$DATA/red.yaml" i:60
 check "confirm $REL" rpc confirm "$REL"
 crash_during "$REL" "ns_gone $REL" release "$REL"
@@ -177,6 +195,7 @@ equal "$REL is released" "$(rpc -k state status "$REL")" released
 # takes it) or provisioned (its caller releases it).
 CON=$P-con
 CLOUDNETS="$CLOUDNETS $CON"
+room_for 1
 check "negotiate $CON" rpc negotiate "$CON" "@$DATA/red.yaml" "i:$LEASE"
 crash_during "$CON" 0 confirm "$CON"
 state=$(rpc -k state status "$CON")
