@@ -78,6 +78,7 @@ int cli_manifest(const struct cli_verb *verb, int argc, char **argv);
 int cli_powercycle(const struct cli_verb *verb, int argc, char **argv);
 int cli_renew(const struct cli_verb *verb, int argc, char **argv);
 int cli_describe(const struct cli_verb *verb, int argc, char **argv);
+int cli_modify(const struct cli_verb *verb, int argc, char **argv);
 extern const char cli_submit_help[];
 extern const char cli_status_help[];
 extern const char cli_list_help[];
@@ -89,5 +90,6 @@ extern const char cli_manifest_help[];
 extern const char cli_powercycle_help[];
 extern const char cli_renew_help[];
 extern const char cli_describe_help[];
+extern const char cli_modify_help[];
 
 #endif /* CLOUDNET_CLI_H */

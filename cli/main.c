@@ -57,6 +57,12 @@ static const struct cli_verb verbs[] = {
         .run = cli_submit,
     },
     {
+        .name = "modify",
+        .summary = "change a live CloudNet at a PIP or VNP to a new overlay",
+        .help = cli_modify_help,
+        .run = cli_modify,
+    },
+    {
         .name = "status",
         .summary = "show a CloudNet's state and each element's state",
         .help = cli_status_help,

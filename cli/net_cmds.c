@@ -162,8 +162,9 @@ struct net_opts {
 
 /* What a verb accepts beyond --url, --timeout and --json. */
 enum {
-    NET_SUBMIT = 1 << 0, /* the URL is an operand; --id and --lease */
-    NET_LEASE = 1 << 1,  /* --lease */
+    NET_SUBMIT = 1 << 0,      /* the URL is an operand; --id and --lease */
+    NET_LEASE = 1 << 1,       /* --lease */
+    NET_URL_OPERAND = 1 << 2, /* the URL is an operand (modify) */
 };
 
 enum {
@@ -214,7 +215,7 @@ net_parse(const struct cli_verb *verb, int argc, char **argv, unsigned flags, st
             }
             break;
         case OPT_URL:
-            if (flags & NET_SUBMIT) {
+            if (flags & (NET_SUBMIT | NET_URL_OPERAND)) {
                 *ret_status = cli_usage_error(verb, "the URL is an operand, not --url");
                 return -1;
             }
@@ -663,6 +664,23 @@ printed_release(struct printed *pr)
     free(pr->names);
 }
 
+/* "manifest" (the summary, null when it cannot be read) and "manifest_yaml", when there is one. */
+static void
+json_manifest_members(struct cn_buf *b, bool *first, const char *manifest_yaml)
+{
+    if (!manifest_yaml)
+        return;
+    json_key(b, first, "manifest");
+    size_t before = b->len;
+    if (manifest_summary(manifest_yaml, true, b) < 0) {
+        b->len = before;
+        b->s[before] = '\0';
+        cn_buf_puts(b, "null");
+    }
+    json_key(b, first, "manifest_yaml");
+    json_str(b, manifest_yaml);
+}
+
 static int
 print_providers(const struct vnp_reply *r, struct printed *pr)
 {
@@ -876,17 +894,7 @@ cli_submit(const struct cli_verb *verb, int argc, char **argv)
         cn_buf_putc(&out, '{');
         /* The confirmation's answer, with how the providers answered negotiate. */
         json_reply_members(&out, &first, conf, conf->providers ? conf : neg);
-        if (neg->manifest_yaml) {
-            json_key(&out, &first, "manifest");
-            size_t before = out.len;
-            if (manifest_summary(neg->manifest_yaml, true, &out) < 0) {
-                out.len = before;
-                out.s[before] = '\0';
-                cn_buf_puts(&out, "null");
-            }
-            json_key(&out, &first, "manifest_yaml");
-            json_str(&out, neg->manifest_yaml);
-        }
+        json_manifest_members(&out, &first, neg->manifest_yaml);
         cn_buf_putc(&out, '}');
         status = json_print(&out);
     } else {
@@ -905,6 +913,119 @@ cleanup:
     net_disconnect(c);
     rdl_graph_free(g);
     free(id);
+    cn_buf_release(&yaml);
+    cn_err_release(&err);
+    return status;
+}
+
+/*
+ * FILE ("-": standard input) read and checked to be an overlay, into yaml;
+ * -1 after saying why. *ret_file is the name to show.
+ */
+static int
+read_overlay(const char *file, struct cn_buf *yaml, const char *verb, const char **ret_file)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct rdl_graph *g = NULL;
+    int ret = -1;
+
+    if (strcmp(file, "-") == 0) {
+        file = "<stdin>";
+        if (read_stdin(yaml) < 0)
+            goto cleanup;
+    } else if (cn_buf_read_file(yaml, file, RDL_MAX_DOCUMENT_BYTES) < 0) {
+        log_warn("%s: %s", file, strerror(errno));
+        goto cleanup;
+    }
+    g = rdl_read_string(file, yaml->s, yaml->len, &err);
+    if (!g) {
+        cli_print_err(&err);
+        goto cleanup;
+    }
+    if (rdl_graph_kind(g) != RDL_OVERLAY) {
+        log_warn("%s: %s needs an overlay document, this is an %s", file, verb,
+                 rdl_kind_name(rdl_graph_kind(g)));
+        goto cleanup;
+    }
+    *ret_file = file;
+    ret = 0;
+cleanup:
+    rdl_graph_free(g);
+    cn_err_release(&err);
+    return ret;
+}
+
+const char cli_modify_help[] =
+    "Usage: cloudnet modify URL ID FILE [--timeout S] [--json]\n"
+    "\n"
+    "Reads and validates FILE (-: standard input) locally, an overlay (problems\n"
+    "as FILE:LINE:COLUMN: message, nothing sent), then asks the PIP or VNP at\n"
+    "URL to change the live CloudNet ID to it: the whole new document, with\n"
+    "elements added or removed and resources (a link's bandwidth) changed.\n"
+    "VNodes that stay keep their hosts (and, at a VNP, their PIPs); the state\n"
+    "and the lease do not change. On any refusal nothing changes. Shows how\n"
+    "each provider answered (at a VNP), the state, and where every element\n"
+    "went. With --json: the result struct's members, \"manifest\" (the\n"
+    "summary) and \"manifest_yaml\".\n"
+    "\n"
+    "  --timeout S   give up on an answer after S seconds (default 300)\n"
+    "  --json        print the answer as one JSON value\n"
+    "\n"
+    "The secret comes from CLOUDNET_SECRET or the client configuration\n"
+    "($CLOUDNET_CONFIG, default ~/.config/cloudnet/client.conf). Exit status: 0\n"
+    "success; 1 failure (the reason and the fault number on standard error); 2\n"
+    "usage error.\n";
+
+int
+cli_modify(const struct cli_verb *verb, int argc, char **argv)
+{
+    struct net_opts o;
+    struct cn_buf yaml = CN_BUF_INIT;
+    struct cn_err err = CN_ERR_INIT;
+    struct vnp_client *c = NULL;
+    struct vnp_reply *r = NULL;
+    int status = CLI_FAILURE;
+    const char *file = NULL;
+
+    if (net_parse(verb, argc, argv, NET_URL_OPERAND, &o, &status) < 0)
+        return status;
+    if (argc - optind != 3)
+        return cli_usage_error(verb, "expected URL, ID and FILE");
+    o.url = argv[optind];
+    const char *id = argv[optind + 1];
+    cn_buf_init(&yaml);
+    if (read_overlay(argv[optind + 2], &yaml, verb->name, &file) < 0)
+        goto cleanup;
+    c = net_connect(verb->name, &o);
+    if (!c)
+        goto cleanup;
+    r = vnp_client_modify(c, id, yaml.s, &err);
+    if (!r) {
+        status = net_fail(c, verb->name, id, &err);
+        goto cleanup;
+    }
+    struct cn_buf out = CN_BUF_INIT;
+    cn_buf_init(&out);
+    if (o.json) {
+        bool first = true;
+        cn_buf_putc(&out, '{');
+        json_reply_members(&out, &first, r, r);
+        json_manifest_members(&out, &first, r->manifest_yaml);
+        cn_buf_putc(&out, '}');
+        status = json_print(&out);
+    } else {
+        struct printed printed = {0};
+        print_providers(r, &printed);
+        printed_release(&printed);
+        printf("%s: %s\n", id, r->state);
+        if (r->manifest_yaml)
+            manifest_summary(r->manifest_yaml, false, &out);
+        status = cli_write_stdout(&out);
+        cn_buf_release(&out);
+    }
+cleanup:
+    vnp_reply_free(r);
+    net_disconnect(c);
     cn_buf_release(&yaml);
     cn_err_release(&err);
     return status;

@@ -1,8 +1,8 @@
 #!/bin/sh
 # Black-box tests of cloudnet's network verbs (submit, status, list, start,
-# stop, powercycle, renew, describe, console, manifest, release) against the
-# real pipd: a private MariaDB, pipd on a free loopback port with two KVM
-# hosts served by the libvirt test driver. Checks the text and --json
+# stop, powercycle, renew, describe, console, manifest, modify, release)
+# against the real pipd: a private MariaDB, pipd on a free loopback port
+# with two KVM hosts served by the libvirt test driver. Checks the text and --json
 # output, exit statuses, faults (wrong secret, unknown id), an unreachable
 # URL, a peer that never answers, a broker's answer (a stand-in VNP in
 # python3), a bad document (FILE:LINE:COLUMN, nothing sent) and the client
@@ -103,6 +103,31 @@ interfaces:
   - {between: [web, web-db]}
   - {between: [web-db, db]}
 EOF
+# shop.yaml with twice the bandwidth and a cache VNode of its own.
+cat >"$TMP/shop-more.yaml" <<'EOF'
+rdl: 1
+kind: overlay
+name: shop
+elements:
+  web:
+    type: /node/host/generic
+    resources: {cpu: 2, memory: 2048}
+    features: {image: debian-12}
+  db:
+    type: /node/host/generic
+    resources: {cpu: 2, memory: 4096}
+    features: {image: debian-12}
+  web-db:
+    type: /link/generic
+    resources: {bandwidth: 200}
+  cache:
+    type: /node/host/generic
+    resources: {cpu: 1, memory: 1024}
+    features: {image: debian-12}
+interfaces:
+  - {between: [web, web-db]}
+  - {between: [web-db, db]}
+EOF
 cat >"$TMP/bad.yaml" <<'EOF'
 rdl: 1
 kind: overlay
@@ -146,7 +171,7 @@ unset CLOUDNET_SECRET
 
 # ---- help and usage ----
 
-for verb in submit status list release start stop powercycle renew console manifest describe; do
+for verb in submit modify status list release start stop powercycle renew console manifest describe; do
     run "$CLOUDNET" "$verb" --help
     if [ "$rc" -eq 0 ] && grep -q "^Usage: cloudnet $verb" "$TMP/out"; then
         pass "$verb --help"
@@ -274,6 +299,48 @@ run "$CLOUDNET" validate shop1-ml.yaml
 expect "the manifest is a valid document" 0
 run "$CLOUDNET" manifest shop1 --json
 expect_json "manifest --json" 'j["id"] == "shop1" and "web" in j["manifest"] and "kind: mapping" in j["manifest_yaml"]'
+
+# ---- modify ----
+
+run "$CLOUDNET" modify "$URL" shop1
+expect "modify without FILE" 2
+run "$CLOUDNET" modify shop1 shop-more.yaml --url "$URL"
+expect "modify with --url" 2
+run "$CLOUDNET" modify "$URL" shop1 bad.yaml
+expect "modify to a bad document" 1
+expect_has "modify to a bad document" err "bad.yaml:7:"
+run "$CLOUDNET" modify "$URL" shop1 substrate.yaml
+expect "modify to an underlay" 1
+expect_has "modify to an underlay" err "needs an overlay"
+run "$CLOUDNET" manifest shop1 --json
+cp "$TMP/out" "$TMP/before.json"
+run "$CLOUDNET" modify "$URL" no-such-net shop-more.yaml
+expect "modify an unknown id" 1
+expect_has "modify an unknown id" err "(fault 3)"
+run env CLOUDNET_SECRET=cli-net-secret-2 "$CLOUDNET" modify "$URL" shop1 shop-more.yaml
+expect "modify another peer's CloudNet" 1
+expect_has "modify another peer's CloudNet" err "(fault 2)"
+run "$CLOUDNET" manifest shop1 --json
+if cmp -s "$TMP/out" "$TMP/before.json"; then
+    pass "refused modifies changed nothing"
+else
+    fail "refused modifies changed nothing" "$(head -c 600 "$TMP/out")"
+fi
+run "$CLOUDNET" modify "$URL" shop1 shop-more.yaml
+expect "modify" 0
+expect_has "modify" out "shop1: provisioned"
+if grep -Eq '^  cache +node +h[12]$' "$TMP/out" && grep -Eq '^  web +node +h[12]$' "$TMP/out"; then
+    pass "modify prints where the new elements went"
+else
+    fail "modify prints where the new elements went" "$(cat "$TMP/out")"
+fi
+run "$CLOUDNET" modify "$URL" shop1 - --json <"$TMP/shop-more.yaml"
+expect "modify again, from standard input" 0
+expect_json "modify --json" 'j["id"] == "shop1" and j["state"] == "provisioned" and "cache" in j["manifest"]'
+WEB_BEFORE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest"]["web"]["to"])' "$TMP/before.json")
+expect_json "modify keeps web on its host" "j['manifest']['web']['to'] == '$WEB_BEFORE'"
+run "$CLOUDNET" status shop1 --json
+expect_json "status after modify" 'j["elements"]["cache"] == "running" and j["elements"]["web"] == "running"'
 
 # ---- release ----
 

@@ -16,7 +16,9 @@
 # Through the VNPs only (tests/pip_rpc, and `cloudnet submit` for one of
 # them): CloudNet c1 (negotiate, confirm) and c2 (submit) with netns VNodes on
 # both sides in one subnet; the VNodes of each reach each other across t1
-# and not the other CloudNet's; c3 through vnp2 has different tags on the two
+# and not the other CloudNet's; c1 modified while it runs (`cloudnet
+# modify`: a VNode more at alpha linked across t1 reaches beta, n1 keeps its
+# namespace and its link its tag); c3 through vnp2 has different tags on the two
 # sides (checked in the manifest and on the wire device) and pings too;
 # status through the VNPs; a request the VNP refuses and one alpha refuses
 # after beta allocated leave nothing; release through the VNPs, then nothing
@@ -264,6 +266,35 @@ equal "console of n2 comes from beta" "$(vnp1 console "$C1" n2)" "netns:cn-$C1-n
 
 check "c1: n1 (alpha) reaches n2 (beta) across t1" pingable "cn-$C1-n1" 10.0.0.2
 check "c1: n2 reaches n1" pingable "cn-$C1-n2" 10.0.0.1
+
+# ---- c1 modified while it runs: a VNode more at alpha, linked across t1 ----
+
+n1_inode=$(stat -L -c %i "/run/netns/cn-$C1-n1" 2>/dev/null)
+check "n1 has a namespace before the modify" test -n "$n1_inode"
+CLOUDNET_SECRET=$CLIENT_SECRET "$BUILD/bin/cloudnet" modify "$VNP1_URL" "$C1" \
+    "$DATA/c1-more.yaml" --timeout 60 >"$TMP/c1-modify" 2>&1
+rc=$?
+equal "cloudnet modify c1 through vnp1" "$rc" 0
+[ $rc -eq 0 ] || indent "$TMP/c1-modify"
+has "modify shows c1 provisioned" "$TMP/c1-modify" "^$C1: provisioned$"
+vnp1 -k manifest_yaml status "$C1" >"$TMP/c1m.yaml" 2>&1
+has "n3 sits at alpha" "$TMP/c1m.yaml" "n3: \{.*pip: alpha"
+has "n1 stays on a1" "$TMP/c1m.yaml" "n1: \{.*host: a1"
+has "n3-n2 crosses t1 from alpha to beta" "$TMP/c1m.yaml" "n3-n2: \{.*pip: \"?alpha,beta"
+equal "n1-n2 keeps its tag" "$(sed -n 's/.*n1-n2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c1m.yaml")" "$c1_tag"
+c1n_tag=$(sed -n 's/.*n3-n2:.*vlan: \([0-9]*\).*/\1/p' "$TMP/c1m.yaml")
+if [ -n "$c1n_tag" ] && [ "$c1n_tag" != "$c1_tag" ]; then
+    pass "n3-n2 has a tag of its own on t1 ($c1n_tag)"
+else
+    fail "n3-n2 has a tag of its own on t1 (n1-n2 $c1_tag, n3-n2 '$c1n_tag')"
+fi
+equal "n3 runs (status through vnp1)" "$(vnp1 -k elements.n3 status "$C1")" running
+equal "c1 is still provisioned" "$(vnp1 -k state status "$C1")" provisioned
+equal "n1 was not touched: the same namespace" \
+    "$(stat -L -c %i "/run/netns/cn-$C1-n1" 2>/dev/null)" "$n1_inode"
+equal "n1 still runs" "$(vnp1 -k elements.n1 status "$C1")" running
+check "c1: the new n3 (alpha) reaches n2 (beta) across t1" pingable "cn-$C1-n3" 10.0.8.2
+check "c1: n1 still reaches n2" pingable "cn-$C1-n1" 10.0.0.2
 
 # ---- c2: submitted with cloudnet through vnp1, isolated from c1 ----
 

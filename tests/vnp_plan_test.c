@@ -813,6 +813,117 @@ test_end_to_end(const void *data)
     return 0;
 }
 
+/* ---- modify ---- */
+
+/*
+ * A modify re-plans the same request while its PIPs hold its tags (the
+ * grants say so too): with the kept tags every crossing link keeps them;
+ * without, it gets others; a kept tag whose far end disagrees on the wire
+ * is not kept.
+ */
+static int
+test_keep_tags(const void *data)
+{
+    (void)data;
+    struct plan pl;
+    struct vnp_kept_tag *kept = NULL;
+    size_t nkept = 0;
+    struct vnp_partial *again = NULL, *fresh = NULL, *odd = NULL;
+    size_t nagain = 0, nfresh = 0, nodd = 0;
+    struct vnp_taken_tags taken[NPIPS] = {{NULL, 0}};
+    int ret = -1;
+    plan_init(&pl);
+    if (plan_run(&pl, "../examples/spanning.yaml") < 0)
+        goto done;
+    for (size_t i = 0; i < pl.n; i++)
+        if (vnp_plan_kept_tags(pl.parts[i].pip, pl.parts[i].yaml, &kept, &nkept, &pl.err) < 0)
+            goto done;
+    /* fr-db at berlin and paris, db-reports at berlin and london. */
+    if (nkept != 4)
+        goto done;
+    for (int p = 0; p < NPIPS; p++) {
+        const struct vnp_partial *part = partial_of(pl.parts, pl.n, pl.f.pips[p].name);
+        if (part)
+            taken[p] = (struct vnp_taken_tags){part->tags, part->ntags};
+    }
+    if (vnp_plan_partition_keep(pl.ol, pl.ml, pl.f.pips, NPIPS, taken, kept, nkept, pl.f.t, 3,
+                                &again, &nagain, &pl.err) < 0 ||
+        vnp_plan_partition_except(pl.ol, pl.ml, pl.f.pips, NPIPS, taken, pl.f.t, 3, &fresh, &nfresh,
+                                  &pl.err) < 0)
+        goto done;
+    for (size_t i = 0; i < pl.n; i++)
+        if (i >= nagain || strcmp(again[i].yaml, pl.parts[i].yaml) != 0)
+            goto done;
+    if (partial_number(partial_of(fresh, nfresh, "paris"), "fr-db", "vlan") == 3000 ||
+        partial_number(partial_of(fresh, nfresh, "berlin"), "fr-db", "vlan") == 3000)
+        goto done;
+    for (size_t k = 0; k < nkept; k++)
+        if (strcmp(kept[k].pip, "paris") == 0)
+            kept[k].wire = 3098;
+    if (vnp_plan_partition_keep(pl.ol, pl.ml, pl.f.pips, NPIPS, taken, kept, nkept, pl.f.t, 3, &odd,
+                                &nodd, &pl.err) < 0 ||
+        partial_number(partial_of(odd, nodd, "paris"), "fr-db", "vlan") == 3000 ||
+        partial_number(partial_of(odd, nodd, "london"), "db-reports", "vlan") != 3200)
+        goto done;
+    ret = 0;
+done:
+    if (ret < 0)
+        fprintf(stderr, "  %s\n", cn_err_msg(&pl.err));
+    vnp_partials_free(again, nagain);
+    vnp_partials_free(fresh, nfresh);
+    vnp_partials_free(odd, nodd);
+    vnp_kept_tags_free(kept, nkept);
+    plan_release(&pl);
+    CHECK(ret == 0);
+    return 0;
+}
+
+/* The request's own resources count as free again where its mapping put its nodes. */
+static int
+test_add_back(const void *data)
+{
+    (void)data;
+    struct plan pl;
+    struct rdl_graph *ul = NULL;
+    double want[NPIPS] = {0}, before[NPIPS], after[NPIPS];
+    int ret = -1;
+    plan_init(&pl);
+    if (plan_map(&pl, "../examples/spanning.yaml") < 0)
+        goto done;
+    ul = vnp_plan_underlay("vnp", pl.f.pips, NPIPS, pl.f.t, 3, &pl.err);
+    if (!ul)
+        goto done;
+    for (size_t i = 0; i < rdl_graph_element_count(pl.ol); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(pl.ol, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(pl.ml, rdl_element_id(e));
+        for (int p = 0; p < NPIPS && rdl_element_is_node(e) && m; p++)
+            if (cn_streq(rdl_map_entry_to(m), pl.f.pips[p].name))
+                want[p] += rdl_props_number(rdl_map_entry_resources(m), "cpu", 0);
+    }
+    for (int p = 0; p < NPIPS; p++)
+        before[p] = rdl_props_number(
+            rdl_element_resources(rdl_graph_element(ul, pl.f.pips[p].name)), "cpu", 0);
+    if (vnp_plan_add_back(ul, pl.ml, pl.ol) <= 0)
+        goto done;
+    for (int p = 0; p < NPIPS; p++) {
+        after[p] = rdl_props_number(rdl_element_resources(rdl_graph_element(ul, pl.f.pips[p].name)),
+                                    "cpu", 0);
+        if (after[p] != before[p] + want[p]) {
+            fprintf(stderr, "  %s: cpu %g, expected %g + %g\n", pl.f.pips[p].name, after[p],
+                    before[p], want[p]);
+            goto done;
+        }
+    }
+    if (want[BERLIN] <= 0)
+        goto done;
+    ret = 0;
+done:
+    rdl_graph_free(ul);
+    plan_release(&pl);
+    CHECK(ret == 0);
+    return 0;
+}
+
 /* ---- manifest ---- */
 
 static int
@@ -935,6 +1046,8 @@ main(void)
     TEST_RUN("vague kept, same_as kept or fixed, two tags", test_mixed, NULL);
     TEST_RUN("inconsistent mappings refused", test_bad_mappings, NULL);
     TEST_RUN("partial graphs map onto PIP substrates", test_end_to_end, NULL);
+    TEST_RUN("a modify keeps the crossing links' tags", test_keep_tags, NULL);
+    TEST_RUN("a modify counts the request's own resources as free", test_add_back, NULL);
     TEST_RUN("manifest merged from PIP manifests", test_manifest, NULL);
     TEST_RUN("the VNP's own description", test_describe, NULL);
     return test_summary();

@@ -21,6 +21,7 @@
  * answered the negotiation (agreed or refused) holds nothing it did not
  * say, so its "not found" ends the part at once.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,6 +100,7 @@ struct vnpd_broker {
 enum call_kind {
     CALL_DESCRIBE,
     CALL_NEGOTIATE,
+    CALL_MODIFY,
     CALL_CONFIRM,
     CALL_START,
     CALL_RELEASE,
@@ -225,6 +227,9 @@ call_once(struct call *c)
         break;
     case CALL_NEGOTIATE:
         c->reply = vnp_client_negotiate(cl, c->id, c->yaml, c->lease_s, &c->err);
+        break;
+    case CALL_MODIFY:
+        c->reply = vnp_client_modify(cl, c->id, c->yaml, &c->err);
         break;
     case CALL_CONFIRM:
         c->reply = vnp_client_confirm(cl, c->id, &c->err);
@@ -391,7 +396,10 @@ part_live(const struct vnpd_part *p)
            cn_streq(p->state, "negotiating");
 }
 
-/* One call of kind per part that is not released (all parts when all is set). */
+/*
+ * One call of kind per part that is not released (all parts when all is
+ * set). A part a modify left behind in release-pending gets releases only.
+ */
 static struct call *
 calls_for_parts(const struct vnpd_broker *b, const struct vnpd_part *parts, size_t nparts,
                 enum call_kind kind, const char *id, bool all, size_t *ret_n)
@@ -400,7 +408,8 @@ calls_for_parts(const struct vnpd_broker *b, const struct vnpd_part *parts, size
     size_t n = 0;
     for (size_t i = 0; i < nparts; i++) {
         const struct vnpd_pip *pip = pip_named(b, parts[i].pip);
-        if (!pip || (!all && cn_streq(parts[i].state, "released")))
+        if (!pip || (!all && cn_streq(parts[i].state, "released")) ||
+            (!all && kind != CALL_RELEASE && cn_streq(parts[i].state, "release-pending")))
             continue;
         calls[n].pip = pip;
         calls[n].kind = kind;
@@ -497,11 +506,13 @@ taken_free(struct vnp_taken_tags *t, size_t n)
  * for the chores. "not found" counts as done, except for a part whose
  * negotiation got no answer, until the later of its retry_until and the one
  * given: that negotiation may still arrive at the PIP. Once nothing is held
- * any more, the request's tags are free for the next plan.
+ * any more, the request's tags are free for the next plan. With
+ * pending_only, only the parts in release-pending are released: those a
+ * modify took out of a CloudNet that lives on (and keeps its tags).
  */
 static void
 release_and_mark(struct vnpd_broker *b, const char *id, long long retry_until, const char *state,
-                 const char *reason, int fault)
+                 const char *reason, int fault, bool pending_only)
 {
     struct cn_err err = CN_ERR_INIT;
     struct vnpd_part *parts = NULL;
@@ -511,7 +522,19 @@ release_and_mark(struct vnpd_broker *b, const char *id, long long retry_until, c
 
     if (vnpd_store_parts(b->store, id, &parts, &nparts, &err) < 0)
         goto cleanup;
-    calls = calls_for_parts(b, parts, nparts, CALL_RELEASE, id, false, &n);
+    if (pending_only) {
+        size_t kept = 0;
+        for (size_t i = 0; i < nparts; i++) {
+            if (cn_streq(parts[i].state, "release-pending")) {
+                struct vnpd_part t = parts[kept];
+                parts[kept++] = parts[i];
+                parts[i] = t;
+            }
+        }
+        calls = calls_for_parts(b, parts, kept, CALL_RELEASE, id, false, &n);
+    } else {
+        calls = calls_for_parts(b, parts, nparts, CALL_RELEASE, id, false, &n);
+    }
     run_calls(b, calls, n);
     bool tx = vnpd_store_transaction(b->store, &err) == 0;
     for (size_t i = 0; i < n; i++) {
@@ -534,7 +557,7 @@ release_and_mark(struct vnpd_broker *b, const char *id, long long retry_until, c
     if (tx)
         vnpd_store_commit(b->store, &err);
 cleanup:
-    if (all_done && !err.count)
+    if (all_done && !err.count && !pending_only)
         grants_drop(b, id);
     calls_release(calls, n);
     vnpd_parts_free(parts, nparts);
@@ -546,7 +569,7 @@ static void
 fail_request(struct vnpd_broker *b, const char *id, int code, const char *why,
              long long retry_until)
 {
-    release_and_mark(b, id, retry_until, "failed", why, code);
+    release_and_mark(b, id, retry_until, "failed", why, code, false);
 }
 
 /* ---- synchronisation ---- */
@@ -892,13 +915,26 @@ cleanup:
     return rc;
 }
 
+/* What a modify plans from: the version it replaces. */
+struct modify_base {
+    const struct rdl_graph *old_ol;   /* the current request */
+    const struct rdl_graph *previous; /* its VNP-level mapping (the stored manifest) */
+    const struct vnp_kept_tag *kept;  /* its crossing links' tags */
+    size_t nkept;
+    const char *const *pips; /* the PIPs holding its live parts */
+    size_t npips;
+};
+
 /*
  * Plans ol under the plan lock: synchronises (or takes the cached view),
  * builds the VNP's underlay, maps and cuts, and grants the tags it chose.
+ * For a modify (base not NULL) the current version's resources count as
+ * free, its nodes stay on their PIPs and its crossing links keep their tags.
  */
 static int
-plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol, struct rdl_graph **ret_ml,
-     struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
+plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
+     const struct modify_base *base, struct rdl_graph **ret_ml, struct vnp_partial **ret_partials,
+     size_t *ret_n, struct cn_err *err)
 {
     struct sync s;
     struct rdl_graph *ul = NULL, *ml = NULL;
@@ -919,9 +955,26 @@ plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol, struct r
     map_options_init(&opts);
     opts.objective = "cost";
     opts.time_limit_s = b->cfg->map_time_limit_s;
+    if (base) {
+        /* A PIP holding a piece must be in the view: its elements cannot go elsewhere. */
+        for (size_t i = 0; i < base->npips; i++) {
+            bool seen = false;
+            for (size_t k = 0; k < s.n; k++)
+                seen |= s.views[k].desc && cn_streq(s.views[k].name, base->pips[i]);
+            if (!seen) {
+                cn_err_set(err, CN_E_IO, "pip '%s' is unreachable: it did not answer describe",
+                           base->pips[i]);
+                goto cleanup;
+            }
+        }
+        vnp_plan_add_back(ul, base->previous, base->old_ol);
+        opts.previous = base->previous;
+        opts.move_cost = INFINITY;
+    }
     if (map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, err) < 0 ||
-        vnp_plan_partition_except(ol, ml, s.views, s.n, taken, b->cfg->transits, b->cfg->ntransits,
-                                  ret_partials, ret_n, err) < 0)
+        vnp_plan_partition_keep(ol, ml, s.views, s.n, taken, base ? base->kept : NULL,
+                                base ? base->nkept : 0, b->cfg->transits, b->cfg->ntransits,
+                                ret_partials, ret_n, err) < 0)
         goto cleanup;
     grants_add(b, id, *ret_partials, *ret_n);
     *ret_ml = ml;
@@ -977,7 +1030,7 @@ negotiate_new(struct vnpd_broker *b, const char *peer, const char *id, const cha
     long long expires = 0;
     bool asked = false;
 
-    if (plan(b, id, ol, &ml, &partials, &nparts, err) < 0)
+    if (plan(b, id, ol, NULL, &ml, &partials, &nparts, err) < 0)
         goto fail;
     calls = xcalloc(nparts + 1, sizeof(*calls));
     for (size_t i = 0; i < nparts; i++) {
@@ -1221,7 +1274,7 @@ record_provisioned(struct vnpd_broker *b, const char *id, const struct vnpd_part
         return -1;
     int rc = 0;
     for (size_t i = 0; rc == 0 && i < nparts; i++)
-        if (!cn_streq(parts[i].state, "released"))
+        if (!cn_streq(parts[i].state, "released") && !cn_streq(parts[i].state, "release-pending"))
             rc = vnpd_store_set_part(b->store, id, parts[i].pip, "provisioned", NULL, 0, err);
     if (rc < 0 ||
         vnpd_store_set_request(b->store, id, "provisioned", manifest, NULL, 0, 0, err) < 0 ||
@@ -1306,7 +1359,7 @@ release_request(struct vnpd_broker *b, const char *id, const char *reason)
 {
     struct cn_err ignored = CN_ERR_INIT;
     vnpd_store_op_begin(b->store, id, "release", &ignored);
-    release_and_mark(b, id, 0, "released", reason, 0);
+    release_and_mark(b, id, 0, "released", reason, 0, false);
     cn_err_release(&ignored);
 }
 
@@ -1378,6 +1431,482 @@ cleanup:
         id_leave(b, id);
     calls_release(calls, n);
     vnpd_parts_free(parts, nparts);
+    vnpd_request_free(q);
+    return res;
+}
+
+/* ---- modify ---- */
+
+/* Replaces id's grants with the tags of partials: the plan that stands now. */
+static void
+grants_set(struct vnpd_broker *b, const char *id, const struct vnp_partial *partials, size_t n)
+{
+    pthread_mutex_lock(&b->plan_lock);
+    grants_drop_locked(b, id);
+    grants_add(b, id, partials, n);
+    pthread_mutex_unlock(&b->plan_lock);
+}
+
+/* The kept tags as one partial per PIP (tags only), for grants_set. */
+static struct vnp_partial *
+kept_as_partials(const struct vnp_kept_tag *kept, size_t nkept, size_t *ret_n)
+{
+    struct vnp_partial *p = xcalloc(nkept + 1, sizeof(*p));
+    size_t n = 0;
+    for (size_t k = 0; k < nkept; k++) {
+        size_t i = 0;
+        while (i < n && !cn_streq(p[i].pip, kept[k].pip))
+            i++;
+        if (i == n) {
+            p[n].pip = xstrdup(kept[k].pip);
+            p[n].tags = xcalloc(nkept + 1, sizeof(*p[n].tags));
+            n++;
+        }
+        p[i].tags[p[i].ntags++] = kept[k].vlan;
+    }
+    *ret_n = n;
+    return p;
+}
+
+/* What putting a modify back does to one stored part. */
+enum undo_kind {
+    UNDO_NONE,     /* the modify did not touch it */
+    UNDO_PUT_BACK, /* modified, or maybe: modify again with the stored partial */
+    UNDO_RELEASE,  /* brought in by the modify: release it */
+    UNDO_FORGET,   /* brought in, but its PIP refused: it holds nothing */
+};
+
+/*
+ * Puts id back as its stored parts say: the stored partial again at every
+ * PIP marked UNDO_PUT_BACK, a release at every PIP marked UNDO_RELEASE,
+ * those parts recorded released (release-pending until retry_until when a
+ * PIP does not acknowledge), the operation ended. 0 when every PIP is back.
+ * When one cannot be put back, what it holds is not known: the CloudNet is
+ * failed and released everywhere (reason: why plus which PIP), -1 with that
+ * PIP's problem added to err.
+ */
+static int
+modify_undo(struct vnpd_broker *b, const char *id, const struct vnpd_part *parts, size_t nparts,
+            const enum undo_kind *undo, long long retry_until, const char *why, struct cn_err *err)
+{
+    struct call *calls = xcalloc(nparts + 1, sizeof(*calls));
+    size_t *of = xcalloc(nparts + 1, sizeof(*of));
+    size_t n = 0;
+    struct cn_err werr = CN_ERR_INIT;
+    int ret = 0;
+
+    for (size_t i = 0; i < nparts; i++) {
+        const struct vnpd_pip *pip = pip_named(b, parts[i].pip);
+        if (!pip || (undo[i] != UNDO_PUT_BACK && undo[i] != UNDO_RELEASE))
+            continue;
+        calls[n].pip = pip;
+        calls[n].kind = undo[i] == UNDO_PUT_BACK ? CALL_MODIFY : CALL_RELEASE;
+        calls[n].id = id;
+        calls[n].yaml = parts[i].yaml;
+        of[n++] = i;
+    }
+    run_calls(b, calls, n);
+    for (size_t c = 0; c < n && ret == 0; c++) {
+        if (calls[c].kind != CALL_MODIFY || !calls[c].failed)
+            continue;
+        struct cn_err back = CN_ERR_INIT;
+        call_error(b, &calls[c], &back);
+        char *reason = xasprintf("%s; could not put the CloudNet back: %s", why, cn_err_msg(&back));
+        cn_err_add(err, err->count ? err->code : CN_E_INTERNAL,
+                   "could not put the CloudNet back (%s), so it is released", cn_err_msg(&back));
+        fail_request(b, id, CN_E_INTERNAL, reason, retry_until);
+        free(reason);
+        cn_err_release(&back);
+        ret = -1;
+    }
+    if (ret < 0)
+        goto cleanup;
+    bool tx = vnpd_store_transaction(b->store, &werr) == 0;
+    for (size_t i = 0; i < nparts; i++) {
+        if (undo[i] != UNDO_RELEASE && undo[i] != UNDO_FORGET)
+            continue;
+        const struct call *c = NULL;
+        for (size_t k = 0; k < n; k++)
+            if (of[k] == i)
+                c = &calls[k];
+        bool done =
+            undo[i] == UNDO_FORGET ||
+            (c && (!c->failed || (c->err.code == CN_E_NOTFOUND && wall_now() > retry_until)));
+        vnpd_store_put_part(b->store, id, parts[i].pip, parts[i].yaml, "",
+                            done ? "released" : "release-pending", NULL, done ? 0 : retry_until,
+                            &werr);
+    }
+    vnpd_store_op_end(b->store, id, &werr);
+    if (tx)
+        vnpd_store_commit(b->store, &werr);
+cleanup:
+    calls_release(calls, n);
+    free(of);
+    cn_err_release(&werr);
+    return ret;
+}
+
+static const struct vnpd_part *
+live_part_at(const struct vnpd_part *parts, size_t nparts, const char *pip)
+{
+    for (size_t i = 0; i < nparts; i++)
+        if (cn_streq(parts[i].pip, pip) &&
+            (cn_streq(parts[i].state, "allocated") || cn_streq(parts[i].state, "provisioned")))
+            return &parts[i];
+    return NULL;
+}
+
+/* The calls that brought a PIP in (negotiate), as confirm or start calls; *ret_n of them. */
+static struct call *
+calls_for_new(const struct call *calls, size_t n, enum call_kind kind, size_t *ret_n)
+{
+    struct call *more = xcalloc(n + 1, sizeof(*more));
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (calls[i].kind == CALL_NEGOTIATE) {
+            more[k].pip = calls[i].pip;
+            more[k].kind = kind;
+            more[k].id = calls[i].id;
+            k++;
+        }
+    *ret_n = k;
+    return more;
+}
+
+/* Runs calls; on a failure sets err naming the PIP (first refusal first) and answers -1. */
+static int
+run_all_or_fail(struct vnpd_broker *b, struct call *calls, size_t n, struct cn_err *err)
+{
+    run_calls(b, calls, n);
+    const struct call *bad = first_failure(calls, n);
+    if (bad)
+        call_error(b, bad, err);
+    return bad ? -1 : 0;
+}
+
+/*
+ * The new manifest of a provisioned CloudNet with every VNode's console
+ * (asked of the PIPs; one they do not give is left out).
+ */
+static char *
+modify_consoles(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
+                const struct vnp_partial *partials, size_t np, const char *manifest,
+                struct cn_err *err)
+{
+    struct call *calls = xcalloc(np + 1, sizeof(*calls));
+    size_t n = 0;
+    for (size_t i = 0; i < np; i++) {
+        const char **nodes = xcalloc(partials[i].nelements + 1, sizeof(*nodes));
+        size_t k = 0;
+        for (size_t e = 0; e < partials[i].nelements; e++) {
+            const struct rdl_element *el = rdl_graph_element(ol, partials[i].elements[e]);
+            if (el && rdl_element_is_node(el))
+                nodes[k++] = partials[i].elements[e];
+        }
+        calls[n].pip = pip_named(b, partials[i].pip);
+        calls[n].kind = CALL_CONSOLES;
+        calls[n].id = id;
+        calls[n].elements = nodes;
+        calls[n].nelements = k;
+        n++;
+    }
+    run_calls(b, calls, n);
+    char *out = manifest_with_consoles(manifest, calls, n, err);
+    for (size_t i = 0; i < n; i++)
+        free((void *)(uintptr_t)calls[i].elements);
+    calls_release(calls, n);
+    return out;
+}
+
+/*
+ * Modifies the live CloudNet q to ol (document yaml): plans it over the
+ * current version, records the operation (and the parts of PIPs it brings
+ * in) before the first call, changes every PIP in parallel, and records
+ * the new version in one transaction; any failure puts every PIP back.
+ */
+static struct vnp_reply *
+modify_live(struct vnpd_broker *b, const struct vnpd_request *q, const struct rdl_graph *ol,
+            const char *yaml, struct progress *pg, struct cn_err *err)
+{
+    const char *id = q->id;
+    bool provisioned = cn_streq(q->state, "provisioned");
+    struct vnpd_part *parts = NULL, *undo_parts = NULL;
+    size_t nparts = 0;
+    struct rdl_graph *old_ol = NULL, *prev = NULL, *ml = NULL;
+    struct vnp_kept_tag *kept = NULL;
+    size_t nkept = 0, nlive = 0, np = 0, ncalls = 0, nmore = 0;
+    const char **live = NULL;
+    struct vnp_partial *partials = NULL, *old_tags = NULL;
+    size_t nold_tags = 0;
+    const struct vnpd_part **old_of = NULL;
+    struct call *calls = NULL, *more = NULL;
+    struct vnp_pip_manifest *pm = NULL;
+    char *manifest = NULL;
+    enum undo_kind *undo = NULL;
+    struct vnp_reply *res = NULL;
+    long long now = wall_now();
+    long lease = provisioned || !q->expires ? b->cfg->lease_s : (long)(q->expires - now);
+    long long retry_until = now + lease + b->cfg->call_timeout_s + 5;
+    long long expires = provisioned ? 0 : q->expires;
+    bool planned = false, asked = false;
+
+    if (vnpd_store_parts(b->store, id, &parts, &nparts, err) < 0)
+        goto cleanup;
+    old_ol = rdl_read_string(id, q->yaml, strlen(q->yaml), err);
+    prev = old_ol && q->manifest
+               ? rdl_read_string("manifest", q->manifest, strlen(q->manifest), err)
+               : NULL;
+    if (!prev) {
+        if (!err->count)
+            cn_err_set(err, CN_E_INTERNAL, "no manifest stored");
+        cn_err_prefix(err, "CloudNet '%s': the stored version cannot be read", id);
+        err->code = CN_E_INTERNAL;
+        goto cleanup;
+    }
+    live = xcalloc(nparts + 1, sizeof(*live));
+    for (size_t i = 0; i < nparts; i++) {
+        if (!live_part_at(&parts[i], 1, parts[i].pip))
+            continue;
+        live[nlive++] = parts[i].pip;
+        if (vnp_plan_kept_tags(parts[i].pip, parts[i].yaml, &kept, &nkept, err) < 0) {
+            err->code = CN_E_INTERNAL;
+            goto cleanup;
+        }
+    }
+    struct modify_base base = {
+        .old_ol = old_ol,
+        .previous = prev,
+        .kept = kept,
+        .nkept = nkept,
+        .pips = live,
+        .npips = nlive,
+    };
+    if (plan(b, id, ol, &base, &ml, &partials, &np, err) < 0)
+        goto cleanup;
+    planned = true;
+    old_tags = kept_as_partials(kept, nkept, &nold_tags);
+
+    /* Per PIP: unchanged (no call), modified, or brought in (negotiated). */
+    old_of = xcalloc(np + 1, sizeof(*old_of));
+    calls = xcalloc(np + 1, sizeof(*calls));
+    for (size_t i = 0; i < np; i++) {
+        const struct vnpd_pip *pip = pip_named(b, partials[i].pip);
+        if (!pip) {
+            cn_err_set(err, CN_E_INTERNAL, "the plan names an unknown pip '%s'", partials[i].pip);
+            goto fail;
+        }
+        old_of[i] = live_part_at(parts, nparts, partials[i].pip);
+        if (old_of[i] && cn_streq(old_of[i]->yaml, partials[i].yaml))
+            continue;
+        calls[ncalls].pip = pip;
+        calls[ncalls].kind = old_of[i] ? CALL_MODIFY : CALL_NEGOTIATE;
+        calls[ncalls].id = id;
+        calls[ncalls].yaml = partials[i].yaml;
+        calls[ncalls].lease_s = lease;
+        calls[ncalls].progress = pg;
+        ncalls++;
+    }
+    if (vnpd_store_transaction(b->store, err) < 0)
+        goto fail;
+    vnpd_store_op_begin(b->store, id, "modify", err);
+    for (size_t i = 0; i < np; i++) {
+        if (old_of[i])
+            continue;
+        char *els = join_lines(partials[i].elements, partials[i].nelements);
+        vnpd_store_put_part(b->store, id, partials[i].pip, partials[i].yaml, els, "negotiating",
+                            NULL, retry_until, err);
+        free(els);
+    }
+    if (err->count) {
+        vnpd_store_rollback(b->store);
+        goto fail;
+    }
+    if (vnpd_store_commit(b->store, err) < 0)
+        goto fail;
+    asked = true;
+
+    res = xcalloc(1, sizeof(*res));
+    res->providers = xcalloc(ncalls + 1, sizeof(*res->providers));
+    res->nproviders = ncalls;
+    if (run_all_or_fail(b, calls, ncalls, err) < 0)
+        goto fail;
+    for (size_t i = 0; i < ncalls; i++)
+        add_provider(res, &calls[i]);
+    /* A provisioned CloudNet's new pieces are confirmed and started, as confirm does. */
+    if (provisioned) {
+        more = calls_for_new(calls, ncalls, CALL_CONFIRM, &nmore);
+        if (run_all_or_fail(b, more, nmore, err) < 0)
+            goto fail;
+        calls_release(more, nmore);
+        more = calls_for_new(calls, ncalls, CALL_START, &nmore);
+        if (run_all_or_fail(b, more, nmore, err) < 0)
+            goto fail;
+    }
+    pm = xcalloc(np + 1, sizeof(*pm));
+    for (size_t i = 0; i < np; i++) {
+        const struct vnp_reply *r = NULL;
+        for (size_t c = 0; c < ncalls && !r; c++)
+            if (cn_streq(calls[c].pip->name, partials[i].pip))
+                r = calls[c].reply;
+        pm[i].pip = partials[i].pip;
+        pm[i].manifest_yaml = "";
+        if (r && r->manifest_yaml)
+            pm[i].manifest_yaml = r->manifest_yaml;
+        else if (!r && old_of[i] && old_of[i]->manifest)
+            pm[i].manifest_yaml = old_of[i]->manifest; /* unchanged: not asked */
+        if (r && !old_of[i] && r->expires && expires && r->expires < expires)
+            expires = r->expires;
+    }
+    manifest = vnp_plan_manifest(ml, pm, np, err);
+    if (!manifest)
+        goto fail;
+    if (provisioned) {
+        char *with = modify_consoles(b, id, ol, partials, np, manifest, err);
+        if (!with)
+            goto fail;
+        free(manifest);
+        manifest = with;
+    }
+
+    /* The new version in one transaction; the pieces taken out are released after. */
+    bool gone = false;
+    if (vnpd_store_transaction(b->store, err) < 0)
+        goto fail;
+    vnpd_store_set_request_yaml(b->store, id, yaml, err);
+    for (size_t i = 0; i < np; i++) {
+        char *els = join_lines(partials[i].elements, partials[i].nelements);
+        vnpd_store_put_part(b->store, id, partials[i].pip, partials[i].yaml, els, q->state,
+                            pm[i].manifest_yaml, 0, err);
+        free(els);
+    }
+    for (size_t i = 0; i < nparts; i++) {
+        bool kept_here = false;
+        for (size_t k = 0; k < np; k++)
+            kept_here |= cn_streq(partials[k].pip, parts[i].pip);
+        if (kept_here || !live_part_at(&parts[i], 1, parts[i].pip))
+            continue;
+        vnpd_store_put_part(b->store, id, parts[i].pip, parts[i].yaml, "", "release-pending", NULL,
+                            0, err);
+        gone = true;
+    }
+    vnpd_store_set_request(b->store, id, q->state, manifest, NULL, 0, expires, err);
+    vnpd_store_op_end(b->store, id, err);
+    if (err->count) {
+        vnpd_store_rollback(b->store);
+        goto fail;
+    }
+    if (vnpd_store_commit(b->store, err) < 0)
+        goto fail;
+    grants_set(b, id, partials, np);
+    if (gone)
+        release_and_mark(b, id, 0, NULL, NULL, 0, true);
+    res->id = xstrdup(id);
+    res->state = xstrdup(q->state);
+    res->expires = expires;
+    res->manifest_yaml = manifest;
+    manifest = NULL;
+    goto cleanup;
+
+fail:
+    if (asked) {
+        /* The parts as stored (the old version) and the PIPs brought in, with what each needs. */
+        undo_parts = xcalloc(nparts + ncalls + 1, sizeof(*undo_parts));
+        undo = xcalloc(nparts + ncalls + 1, sizeof(*undo));
+        size_t nu = 0;
+        for (size_t i = 0; i < nparts; i++)
+            undo_parts[nu++] = parts[i];
+        for (size_t c = 0; c < ncalls; c++) {
+            bool refused = calls[c].failed && cn_streq(failure_kind(&calls[c]), "refused");
+            if (calls[c].kind == CALL_NEGOTIATE) {
+                undo_parts[nu] = (struct vnpd_part){.pip = (char *)(uintptr_t)calls[c].pip->name,
+                                                    .yaml = (char *)(uintptr_t)calls[c].yaml};
+                undo[nu++] = refused ? UNDO_FORGET : UNDO_RELEASE;
+                continue;
+            }
+            for (size_t i = 0; i < nparts; i++)
+                if (cn_streq(parts[i].pip, calls[c].pip->name) && !refused)
+                    undo[i] = UNDO_PUT_BACK;
+        }
+        char *why = xasprintf("modify failed: %s", cn_err_msg(err));
+        if (modify_undo(b, id, undo_parts, nu, undo, retry_until, why, err) == 0)
+            grants_set(b, id, old_tags, nold_tags);
+        free(why);
+    } else if (planned) {
+        grants_set(b, id, old_tags, nold_tags);
+    }
+    vnp_reply_free(res);
+    res = NULL;
+cleanup:
+    free(undo);
+    free(undo_parts);
+    free(manifest);
+    free(pm);
+    calls_release(more, nmore);
+    calls_release(calls, ncalls);
+    free(old_of);
+    vnp_partials_free(old_tags, nold_tags);
+    vnp_partials_free(partials, np);
+    vnp_kept_tags_free(kept, nkept);
+    free(live);
+    rdl_graph_free(ml);
+    rdl_graph_free(prev);
+    rdl_graph_free(old_ol);
+    vnpd_parts_free(parts, nparts);
+    return res;
+}
+
+struct vnp_reply *
+vnpd_broker_modify(struct vnpd_broker *b, const char *peer, const char *id, const char *yaml,
+                   struct cn_err *err)
+{
+    struct vnpd_request *q = NULL;
+    struct rdl_graph *ol = NULL;
+    struct vnp_reply *res = NULL;
+    struct progress *pg = NULL;
+    bool entered = false;
+
+    if (!id_ok(id)) {
+        cn_err_set(err, CN_E_INVALID, "bad id '%s': 1-64 letters, digits, '_', '-', '.'", id);
+        goto cleanup;
+    }
+    if (strlen(yaml) > b->cfg->max_request) {
+        cn_err_set(err, CN_E_LIMIT, "graph_yaml of %zu bytes is above max-request (%zu)",
+                   strlen(yaml), b->cfg->max_request);
+        goto cleanup;
+    }
+    entered = id_enter(b, id, true);
+    q = owned(b, peer, id, err);
+    if (!q)
+        goto cleanup;
+    if (!cn_streq(q->state, "allocated") && !cn_streq(q->state, "provisioned")) {
+        cn_err_set(err, CN_E_INVALID, "CloudNet '%s' is %s", id, q->state);
+        goto cleanup;
+    }
+    if (cn_streq(q->state, "allocated") && q->expires && q->expires <= wall_now()) {
+        cn_err_set(err, CN_E_EXPIRED, "the lease of CloudNet '%s' has ended", id);
+        goto cleanup;
+    }
+    /* The document in place already: the same answer, nothing asked of any PIP. */
+    if (cn_streq(q->yaml, yaml)) {
+        res = result_of(q, true);
+        goto cleanup;
+    }
+    ol = rdl_read_string(id, yaml, strlen(yaml), err);
+    if (!ol)
+        goto cleanup;
+    if (rdl_graph_kind(ol) != RDL_OVERLAY) {
+        cn_err_set(err, CN_E_INVALID, "%s: not an overlay (kind %s)", id,
+                   rdl_kind_name(rdl_graph_kind(ol)));
+        goto cleanup;
+    }
+    pg = progress_start(b, peer, id);
+    res = modify_live(b, q, ol, yaml, pg, err);
+cleanup:
+    if (pg)
+        progress_end(b, pg);
+    if (entered)
+        id_leave(b, id);
+    rdl_graph_free(ol);
     vnpd_request_free(q);
     return res;
 }
@@ -1591,7 +2120,8 @@ vnpd_broker_chores(struct vnpd_broker *b, struct cn_err *err)
         if (q && cn_streq(q->state, "allocated") && q->expires <= wall_now())
             release_request(b, ids[i], "lease expired");
         else if (q)
-            release_and_mark(b, ids[i], 0, NULL, NULL, 0);
+            release_and_mark(b, ids[i], 0, NULL, NULL, 0,
+                             cn_streq(q->state, "allocated") || cn_streq(q->state, "provisioned"));
         vnpd_request_free(q);
         cn_err_clear(err);
         id_leave(b, ids[i]);
@@ -1600,6 +2130,48 @@ vnpd_broker_chores(struct vnpd_broker *b, struct cn_err *err)
         free(ids[i]);
     free(ids);
     return rc;
+}
+
+/*
+ * An interrupted modify is undone: until its outcome committed, the parts
+ * hold the version it was replacing, so every PIP holding a live part gets
+ * that partial again (a PIP the modify never reached answers it as a
+ * repeat) and every PIP it brought in (its part still negotiating) is
+ * released. A PIP that cannot be put back fails the whole CloudNet.
+ */
+static void
+recover_modify(struct vnpd_broker *b, const char *id, struct cn_buf *log)
+{
+    struct cn_err err = CN_ERR_INIT;
+    struct vnpd_part *parts = NULL;
+    size_t nparts = 0;
+    long long retry_until = wall_now() + b->cfg->lease_s + b->cfg->call_timeout_s + 5;
+
+    if (vnpd_store_parts(b->store, id, &parts, &nparts, &err) < 0) {
+        fail_request(b, id, CN_E_INTERNAL, "vnpd restarted during modify", retry_until);
+        if (log)
+            cn_buf_printf(log, "undid '%s' (modify interrupted; parts unreadable)\n", id);
+        goto cleanup;
+    }
+    enum undo_kind *undo = xcalloc(nparts + 1, sizeof(*undo));
+    for (size_t i = 0; i < nparts; i++) {
+        if (live_part_at(&parts[i], 1, parts[i].pip))
+            undo[i] = UNDO_PUT_BACK;
+        else if (cn_streq(parts[i].state, "negotiating"))
+            undo[i] = UNDO_RELEASE;
+    }
+    int rc =
+        modify_undo(b, id, parts, nparts, undo, retry_until, "vnpd restarted during modify", &err);
+    if (log)
+        cn_buf_printf(log,
+                      rc == 0 ? "put '%s' back (modify interrupted)\n"
+                              : "released '%s' (modify interrupted, a PIP could not be put "
+                                "back)\n",
+                      id);
+    free(undo);
+cleanup:
+    vnpd_parts_free(parts, nparts);
+    cn_err_release(&err);
 }
 
 int
@@ -1613,6 +2185,10 @@ vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *er
             release_request(b, ops[i].id, "released (finished after a vnpd restart)");
             if (log)
                 cn_buf_printf(log, "finished releasing '%s'\n", ops[i].id);
+            continue;
+        }
+        if (cn_streq(ops[i].op, "modify")) {
+            recover_modify(b, ops[i].id, log);
             continue;
         }
         char *why = xasprintf("vnpd restarted during %s", ops[i].op);

@@ -322,10 +322,26 @@ lowest(const bool *ok)
     return -1;
 }
 
-/* Chooses the tags of every crossing link, in the request's order. */
+static const struct vnp_kept_tag *
+kept_at(const struct vnp_kept_tag *kept, size_t nkept, const char *link, const char *pip,
+        const char *transit)
+{
+    for (size_t k = 0; k < nkept; k++)
+        if (strcmp(kept[k].link, link) == 0 && strcmp(kept[k].pip, pip) == 0 &&
+            strcmp(kept[k].transit, transit) == 0)
+            return &kept[k];
+    return NULL;
+}
+
+/*
+ * Chooses the tags of every crossing link, in the request's order. A link
+ * that crossed the same transit link in the version being modified keeps
+ * its tags at both ends and on the wire: its PIPs hold them for it.
+ */
 static int
 choose_tags(const struct rdl_graph *request, struct place *places, const struct vnp_pip_view *pips,
-            size_t npips, const struct vnp_taken_tags *taken, struct cn_err *err)
+            size_t npips, const struct vnp_taken_tags *taken, const struct vnp_kept_tag *kept,
+            size_t nkept, struct cn_err *err)
 {
     bool *used = xcalloc(npips * NTAGS + 1, sizeof(*used));
     bool *ok[2] = {xcalloc(NTAGS, sizeof(bool)), xcalloc(NTAGS, sizeof(bool))};
@@ -334,10 +350,26 @@ choose_tags(const struct rdl_graph *request, struct place *places, const struct 
         for (size_t k = 0; k < taken[p].n; k++)
             if (taken[p].tags[k] >= TAG_MIN && taken[p].tags[k] <= TAG_MAX)
                 used[p * NTAGS + (size_t)taken[p].tags[k]] = true;
+    for (size_t k = 0; k < nkept; k++) {
+        long p = pip_index(pips, npips, kept[k].pip);
+        if (p >= 0 && kept[k].vlan >= TAG_MIN && kept[k].vlan <= TAG_MAX)
+            used[(size_t)p * NTAGS + (size_t)kept[k].vlan] = true;
+    }
     for (size_t i = 0; i < rdl_graph_element_count(request); i++) {
         struct place *pl = &places[i];
         if (pl->kind != PLACE_CROSSING)
             continue;
+        const char *link = rdl_element_id(rdl_graph_element_at(request, i));
+        const struct vnp_kept_tag *k0 =
+            kept_at(kept, nkept, link, pips[pl->end[0]].name, pl->t->id);
+        const struct vnp_kept_tag *k1 =
+            kept_at(kept, nkept, link, pips[pl->end[1]].name, pl->t->id);
+        if (k0 && k1 && k0->wire == k1->wire) {
+            pl->tag[0] = k0->vlan;
+            pl->tag[1] = k1->vlan;
+            pl->wire = k0->wire;
+            continue;
+        }
         for (int s = 0; s < 2; s++)
             usable_tags(pl, s, pips, used + pl->end[s] * NTAGS, ok[s]);
         int common = -1;
@@ -680,6 +712,17 @@ vnp_plan_partition_except(const struct rdl_graph *request, const struct rdl_grap
                           const struct vnp_transit_conf *transits, size_t ntransits,
                           struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
 {
+    return vnp_plan_partition_keep(request, mapping, pips, npips, taken, NULL, 0, transits,
+                                   ntransits, ret_partials, ret_n, err);
+}
+
+int
+vnp_plan_partition_keep(const struct rdl_graph *request, const struct rdl_graph *mapping,
+                        const struct vnp_pip_view *pips, size_t npips,
+                        const struct vnp_taken_tags *taken, const struct vnp_kept_tag *kept,
+                        size_t nkept, const struct vnp_transit_conf *transits, size_t ntransits,
+                        struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err)
+{
     size_t nel = rdl_graph_element_count(request);
     struct place *places = xcalloc(nel + 1, sizeof(*places));
     struct vnp_partial *parts = NULL;
@@ -709,7 +752,7 @@ vnp_plan_partition_except(const struct rdl_graph *request, const struct rdl_grap
                 goto cleanup;
         }
     }
-    if (choose_tags(request, places, pips, npips, taken, err) < 0)
+    if (choose_tags(request, places, pips, npips, taken, kept, nkept, err) < 0)
         goto cleanup;
     groups_build(&gr, request, places);
 
@@ -735,6 +778,94 @@ cleanup:
     groups_release(&gr);
     free(places);
     return ret;
+}
+
+/* ---- modify ---- */
+
+void
+vnp_kept_tags_free(struct vnp_kept_tag *k, size_t n)
+{
+    for (size_t i = 0; k && i < n; i++) {
+        free(k[i].link);
+        free(k[i].pip);
+        free(k[i].transit);
+    }
+    free(k);
+}
+
+static bool
+tag_feature(const struct rdl_element *e, const char *name, int *ret_tag)
+{
+    const struct rdl_value *v = rdl_props_get(rdl_element_features(e), name);
+    if (!v || rdl_value_kind(v) != RDL_VALUE_NUMBER)
+        return false;
+    *ret_tag = (int)rdl_value_number(v);
+    return true;
+}
+
+int
+vnp_plan_kept_tags(const char *pip, const char *partial_yaml, struct vnp_kept_tag **kept,
+                   size_t *nkept, struct cn_err *err)
+{
+    struct rdl_graph *g = rdl_read_string(pip, partial_yaml, strlen(partial_yaml), err);
+    if (!g)
+        return -1;
+    for (size_t i = 0; i < rdl_graph_element_count(g); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(g, i);
+        struct rdl_element *a, *b;
+        int vlan, wire;
+        if (strcmp(rdl_element_type(e), "/link/transit") != 0 ||
+            rdl_link_endpoints(e, &a, &b) < 0 || !tag_feature(e, "vlan", &vlan))
+            continue;
+        if (!tag_feature(e, "wire_vlan", &wire))
+            wire = vlan;
+        const char *stub = rdl_element_id(a);
+        if (!cn_startswith(stub, STUB_PREFIX))
+            stub = rdl_element_id(b);
+        if (!cn_startswith(stub, STUB_PREFIX))
+            continue;
+        *kept = xrealloc(*kept, (*nkept + 1) * sizeof(**kept));
+        (*kept)[*nkept] = (struct vnp_kept_tag){
+            .link = xstrdup(rdl_element_id(e)),
+            .pip = xstrdup(pip),
+            .transit = xstrdup(stub + strlen(STUB_PREFIX)),
+            .vlan = vlan,
+            .wire = wire,
+        };
+        (*nkept)++;
+    }
+    rdl_graph_free(g);
+    return 0;
+}
+
+int
+vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previous,
+                  const struct rdl_graph *old_request)
+{
+    int added = 0;
+    for (size_t i = 0; i < rdl_graph_element_count(old_request); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(old_request, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(previous, rdl_element_id(e));
+        const char *to = m ? rdl_map_entry_to(m) : NULL;
+        struct rdl_element *pip = to ? rdl_graph_element(underlay, to) : NULL;
+        if (!rdl_element_is_node(e) || !pip)
+            continue;
+        const struct rdl_props *want = rdl_element_resources(e);
+        struct rdl_props *have = rdl_element_resources_mut(pip);
+        for (size_t k = 0; k < rdl_props_count(want); k++) {
+            const char *name = rdl_props_name_at(want, k);
+            const struct rdl_value *v = rdl_props_get(rdl_map_entry_resources(m), name);
+            const struct rdl_value *free_now = rdl_props_get(have, name);
+            if (!v || rdl_value_kind(v) != RDL_VALUE_NUMBER)
+                v = rdl_props_value_at(want, k);
+            if (rdl_value_kind(v) != RDL_VALUE_NUMBER || !free_now ||
+                rdl_value_kind(free_now) != RDL_VALUE_NUMBER)
+                continue;
+            rdl_props_set_number(have, name, rdl_value_number(free_now) + rdl_value_number(v));
+            added++;
+        }
+    }
+    return added;
 }
 
 /* ---- the manifest ---- */

@@ -89,6 +89,46 @@ int vnp_plan_partition_except(const struct rdl_graph *request, const struct rdl_
                               const struct vnp_transit_conf *transits, size_t ntransits,
                               struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err);
 
+/*
+ * The tags a crossing link had at one PIP in the version of a request being
+ * modified (from that PIP's partial graph): the link's `vlan` there, its
+ * `wire_vlan` and the transit link it crossed.
+ */
+struct vnp_kept_tag {
+    char *link;
+    char *pip;
+    char *transit;
+    int vlan;
+    int wire;
+};
+void vnp_kept_tags_free(struct vnp_kept_tag *k, size_t n);
+
+/* Appends the crossing links of pip's partial graph to *kept (*nkept entries). */
+int vnp_plan_kept_tags(const char *pip, const char *partial_yaml, struct vnp_kept_tag **kept,
+                       size_t *nkept, struct cn_err *err);
+
+/*
+ * vnp_plan_partition_except for a modify: a crossing link with kept tags at
+ * both its ends, over the same transit link and with the same wire tag,
+ * keeps them (they are its own at both PIPs); the others are chosen as
+ * usual, never one of the kept tags.
+ */
+int vnp_plan_partition_keep(const struct rdl_graph *request, const struct rdl_graph *mapping,
+                            const struct vnp_pip_view *pips, size_t npips,
+                            const struct vnp_taken_tags *taken, const struct vnp_kept_tag *kept,
+                            size_t nkept, const struct vnp_transit_conf *transits, size_t ntransits,
+                            struct vnp_partial **ret_partials, size_t *ret_n, struct cn_err *err);
+
+/*
+ * For a modify: the PIPs' describe() answers count the request's current
+ * version as used, while the new version replaces it. Adds to each PIP node
+ * of underlay the resources of the nodes previous (the VNP-level mapping of
+ * old_request) placed there: the values the mapping fixed, else the
+ * request's plain numbers. Answers how many amounts it added.
+ */
+int vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previous,
+                      const struct rdl_graph *old_request);
+
 /* A PIP's answer to its partial graph. */
 struct vnp_pip_manifest {
     const char *pip;

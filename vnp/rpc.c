@@ -376,12 +376,20 @@ cleanup:
 static xmlrpc_value *
 m_modify(xmlrpc_env *env, xmlrpc_value *params, void *info, void *call)
 {
+    struct vnpd_rpc *rpc = info;
+    struct cn_err err = CN_ERR_INIT;
+    const char *secret = NULL, *id = NULL, *yaml = NULL, *peer;
+    xmlrpc_value *v = NULL;
     (void)call;
-    if (authenticate(env, info, params))
-        xmlrpc_env_set_fault(env, cn_fault_code(CN_E_INTERNAL),
-                             "modify is not supported by the broker yet: release and negotiate "
-                             "again under a new id");
-    return NULL;
+
+    if ((peer = authenticate(env, rpc, params)) &&
+        !rpc_decompose(env, params, "modify(secret, id, graph_yaml)", "(sss)", &secret, &id, &yaml))
+        v = answer(env, vnpd_broker_modify(rpc->broker, peer, id, yaml, &err), &err);
+    free_str(secret);
+    free_str(id);
+    free_str(yaml);
+    cn_err_release(&err);
+    return v;
 }
 
 static const struct rpc_method methods[] = {

@@ -484,6 +484,14 @@ vnpd_store_set_request(struct vnpd_store *s, const char *id, const char *state,
                "sssiiis", state, manifest, reason, (long long)fault, expires, now_s(), id);
 }
 
+int
+vnpd_store_set_request_yaml(struct vnpd_store *s, const char *id, const char *yaml,
+                            struct cn_err *err)
+{
+    return run(s, NULL, err, "UPDATE request SET request_yaml = ?, updated_at = ? WHERE id = ?",
+               "sis", yaml, now_s(), id);
+}
+
 /* ---- parts ---- */
 
 void
@@ -516,7 +524,22 @@ vnpd_store_set_part(struct vnpd_store *s, const char *id, const char *pip, const
     return run(s, NULL, err,
                "UPDATE part SET state = ?, manifest_yaml = COALESCE(?, manifest_yaml), "
                "retry_until = ?, updated_at = ? WHERE request_id = ? AND pip = ?",
-               "siiiss", state, manifest, retry_until, now_s(), id, pip);
+               "ssiiss", state, manifest, retry_until, now_s(), id, pip);
+}
+
+int
+vnpd_store_put_part(struct vnpd_store *s, const char *id, const char *pip, const char *yaml,
+                    const char *elements, const char *state, const char *manifest,
+                    long long retry_until, struct cn_err *err)
+{
+    long long now = now_s();
+    return run(s, NULL, err,
+               "INSERT INTO part (request_id, pip, partial_yaml, elements, state, manifest_yaml, "
+               "retry_until, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON DUPLICATE KEY UPDATE "
+               "partial_yaml = ?, elements = ?, state = ?, manifest_yaml = ?, retry_until = ?, "
+               "updated_at = ?",
+               "ssssssiissssii", id, pip, yaml, elements, state, manifest, retry_until, now, yaml,
+               elements, state, manifest, retry_until, now);
 }
 
 int

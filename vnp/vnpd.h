@@ -112,10 +112,20 @@ int vnpd_store_begin_request(struct vnpd_store *s, const char *id, const char *p
 int vnpd_store_set_request(struct vnpd_store *s, const char *id, const char *state,
                            const char *manifest, const char *reason, int fault, long long expires,
                            struct cn_err *err);
+/* Replaces the request's document (a modify). */
+int vnpd_store_set_request_yaml(struct vnpd_store *s, const char *id, const char *yaml,
+                                struct cn_err *err);
 int vnpd_store_add_part(struct vnpd_store *s, const char *id, const char *pip, const char *yaml,
                         const char *elements, struct cn_err *err);
 int vnpd_store_set_part(struct vnpd_store *s, const char *id, const char *pip, const char *state,
                         const char *manifest, long long retry_until, struct cn_err *err);
+/*
+ * Writes a part whole (yaml, elements, state, manifest which may be NULL),
+ * inserting it when the request has none at that PIP yet.
+ */
+int vnpd_store_put_part(struct vnpd_store *s, const char *id, const char *pip, const char *yaml,
+                        const char *elements, const char *state, const char *manifest,
+                        long long retry_until, struct cn_err *err);
 int vnpd_store_parts(struct vnpd_store *s, const char *id, struct vnpd_part **ret_parts,
                      size_t *ret_n, struct cn_err *err);
 /* The in-flight operation log: one entry per request while a call works on it. */
@@ -162,6 +172,13 @@ const char *vnpd_broker_authenticate(const struct vnpd_broker *b, const char *se
 struct vnp_description *vnpd_broker_describe(struct vnpd_broker *b, struct cn_err *err);
 struct vnp_reply *vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id,
                                         const char *yaml, long lease_s, struct cn_err *err);
+/*
+ * Changes peer's live CloudNet id to the overlay yaml (docs/vnpd.md,
+ * "modify"): elements that stay keep their PIP, VNodes their host, crossing
+ * links their tags; on any failure every PIP is put back as it was.
+ */
+struct vnp_reply *vnpd_broker_modify(struct vnpd_broker *b, const char *peer, const char *id,
+                                     const char *yaml, struct cn_err *err);
 /*
  * What the PIPs of peer's negotiation of id answered so far, in answer
  * order (*ret_reports freed with vnp_provider_reports_free), and whether
