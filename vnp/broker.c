@@ -779,6 +779,19 @@ id_ok(const char *id)
     return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.") == n;
 }
 
+/* The checks negotiate and modify make before anything else: the id, and the document's size. */
+static int
+check_document(const struct vnpd_broker *b, const char *id, const char *yaml, struct cn_err *err)
+{
+    if (!id_ok(id))
+        return cn_err_set(err, CN_E_INVALID, "bad id '%s': 1-64 letters, digits, '_', '-', '.'",
+                          id);
+    if (strlen(yaml) > b->cfg->max_request)
+        return cn_err_set(err, CN_E_LIMIT, "graph_yaml of %zu bytes is above max-request (%zu)",
+                          strlen(yaml), b->cfg->max_request);
+    return 0;
+}
+
 /* The request, when it exists and peer owns it. */
 static struct vnpd_request *
 owned(struct vnpd_broker *b, const char *peer, const char *id, struct cn_err *err)
@@ -1136,17 +1149,10 @@ vnpd_broker_negotiate(struct vnpd_broker *b, const char *peer, const char *id, c
     struct progress *pg = NULL;
     bool entered = false;
 
-    if (!id_ok(id)) {
-        cn_err_set(err, CN_E_INVALID, "bad id '%s': 1-64 letters, digits, '_', '-', '.'", id);
+    if (check_document(b, id, yaml, err) < 0)
         goto cleanup;
-    }
     if (lease_s <= 0) {
         cn_err_set(err, CN_E_INVALID, "lease must be above 0 seconds, got %ld", lease_s);
-        goto cleanup;
-    }
-    if (strlen(yaml) > b->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "graph_yaml of %zu bytes is above max-request (%zu)",
-                   strlen(yaml), b->cfg->max_request);
         goto cleanup;
     }
     entered = id_enter(b, id, true);
@@ -1618,6 +1624,378 @@ modify_consoles(struct vnpd_broker *b, const char *id, const struct rdl_graph *o
     return out;
 }
 
+/* The version a modify replaces, as stored. */
+struct modify_current {
+    struct vnpd_part *parts;
+    size_t nparts;
+    struct rdl_graph *old_ol; /* the current request */
+    struct rdl_graph *prev;   /* its VNP-level mapping (the stored manifest) */
+    struct vnp_kept_tag *kept;
+    size_t nkept;
+    const char **live; /* the PIPs holding its live parts: names borrowed from parts */
+    size_t nlive;
+    struct vnp_partial *old_tags; /* kept as grants: they stand again when the modify fails */
+    size_t nold_tags;
+};
+
+static void
+modify_current_release(struct modify_current *cur)
+{
+    vnp_partials_free(cur->old_tags, cur->nold_tags);
+    vnp_kept_tags_free(cur->kept, cur->nkept);
+    free(cur->live);
+    rdl_graph_free(cur->prev);
+    rdl_graph_free(cur->old_ol);
+    vnpd_parts_free(cur->parts, cur->nparts);
+}
+
+/*
+ * Reads the current version of q into *ret_cur, which the caller releases
+ * with modify_current_release. A stored version that cannot be read is
+ * CN_E_INTERNAL: the store holds what vnpd wrote.
+ */
+static int
+modify_current_read(struct vnpd_broker *b, const struct vnpd_request *q,
+                    struct modify_current *ret_cur, struct cn_err *err)
+{
+    struct modify_current cur = {0};
+    int ret = -1;
+
+    if (vnpd_store_parts(b->store, q->id, &cur.parts, &cur.nparts, err) < 0)
+        goto cleanup;
+    cur.old_ol = rdl_read_string(q->id, q->yaml, strlen(q->yaml), err);
+    cur.prev = cur.old_ol && q->manifest
+                   ? rdl_read_string("manifest", q->manifest, strlen(q->manifest), err)
+                   : NULL;
+    if (!cur.prev) {
+        if (!err->count)
+            cn_err_set(err, CN_E_INTERNAL, "no manifest stored");
+        cn_err_prefix(err, "CloudNet '%s': the stored version cannot be read", q->id);
+        err->code = CN_E_INTERNAL;
+        goto cleanup;
+    }
+    cur.live = xcalloc(cur.nparts + 1, sizeof(*cur.live));
+    for (size_t i = 0; i < cur.nparts; i++) {
+        const struct vnpd_part *p = &cur.parts[i];
+        if (!live_part_at(p, 1, p->pip))
+            continue;
+        cur.live[cur.nlive++] = p->pip;
+        if (vnp_plan_kept_tags(p->pip, p->yaml, &cur.kept, &cur.nkept, err) < 0) {
+            err->code = CN_E_INTERNAL;
+            goto cleanup;
+        }
+    }
+    cur.old_tags = kept_as_partials(cur.kept, cur.nkept, &cur.nold_tags);
+    *ret_cur = cur;
+    memset(&cur, 0, sizeof(cur));
+    ret = 0;
+cleanup:
+    modify_current_release(&cur);
+    return ret;
+}
+
+/*
+ * One modify of a live CloudNet, filled step by step by modify_live: the
+ * version it replaces, the plan that replaces it, and the calls carrying
+ * the plan to the PIPs. modify_release frees what it holds.
+ */
+struct modify {
+    struct vnpd_broker *b;
+    const struct vnpd_request *q;
+    bool provisioned;
+    long lease;            /* asked of the PIPs brought in */
+    long long retry_until; /* of the parts recorded before the calls */
+    long long expires;     /* of the new version; 0 when provisioned */
+    struct modify_current cur;
+    struct rdl_graph *ml; /* the new VNP-level mapping */
+    struct vnp_partial *partials;
+    size_t np;
+    const struct vnpd_part **old_of; /* per partial: the live part it replaces, or NULL */
+    struct call *calls;              /* one per PIP whose part changes */
+    size_t ncalls;
+};
+
+static void
+modify_release(struct modify *m)
+{
+    calls_release(m->calls, m->ncalls);
+    free(m->old_of);
+    vnp_partials_free(m->partials, m->np);
+    rdl_graph_free(m->ml);
+    modify_current_release(&m->cur);
+}
+
+/* Plans ol over the current version: its resources count as free, its nodes and tags stay. */
+static int
+modify_plan(struct modify *m, const struct rdl_graph *ol, struct cn_err *err)
+{
+    const struct modify_current *cur = &m->cur;
+    struct modify_base base = {
+        .old_ol = cur->old_ol,
+        .previous = cur->prev,
+        .kept = cur->kept,
+        .nkept = cur->nkept,
+        .pips = cur->live,
+        .npips = cur->nlive,
+    };
+    return plan(m->b, m->q->id, ol, &base, &m->ml, &m->partials, &m->np, err);
+}
+
+/*
+ * Decides the call to each PIP of the plan. Per PIP: unchanged (no call),
+ * modified, or brought in (negotiated).
+ */
+static int
+modify_decide_calls(struct modify *m, struct progress *pg, struct cn_err *err)
+{
+    const struct vnpd_part **old_of = xcalloc(m->np + 1, sizeof(*old_of));
+    struct call *calls = xcalloc(m->np + 1, sizeof(*calls));
+    size_t n = 0;
+    int ret = -1;
+
+    for (size_t i = 0; i < m->np; i++) {
+        const struct vnp_partial *p = &m->partials[i];
+        const struct vnpd_pip *pip = pip_named(m->b, p->pip);
+        if (!pip) {
+            cn_err_set(err, CN_E_INTERNAL, "the plan names an unknown pip '%s'", p->pip);
+            goto cleanup;
+        }
+        old_of[i] = live_part_at(m->cur.parts, m->cur.nparts, p->pip);
+        if (old_of[i] && cn_streq(old_of[i]->yaml, p->yaml))
+            continue;
+        calls[n].pip = pip;
+        calls[n].kind = old_of[i] ? CALL_MODIFY : CALL_NEGOTIATE;
+        calls[n].id = m->q->id;
+        calls[n].yaml = p->yaml;
+        calls[n].lease_s = m->lease;
+        calls[n].progress = pg;
+        n++;
+    }
+    m->old_of = old_of;
+    m->calls = calls;
+    m->ncalls = n;
+    old_of = NULL;
+    calls = NULL;
+    n = 0;
+    ret = 0;
+cleanup:
+    calls_release(calls, n);
+    free(old_of);
+    return ret;
+}
+
+/*
+ * Records the operation and the parts of the PIPs brought in, in one
+ * transaction before the first call, so that recovery can undo whatever
+ * a crash interrupts.
+ */
+static int
+modify_record(const struct modify *m, struct cn_err *err)
+{
+    struct vnpd_store *st = m->b->store;
+
+    if (vnpd_store_transaction(st, err) < 0)
+        return -1;
+    vnpd_store_op_begin(st, m->q->id, "modify", err);
+    for (size_t i = 0; i < m->np; i++) {
+        if (m->old_of[i])
+            continue;
+        char *els = join_lines(m->partials[i].elements, m->partials[i].nelements);
+        vnpd_store_put_part(st, m->q->id, m->partials[i].pip, m->partials[i].yaml, els,
+                            "negotiating", NULL, m->retry_until, err);
+        free(els);
+    }
+    if (err->count) {
+        vnpd_store_rollback(st);
+        return -1;
+    }
+    return vnpd_store_commit(st, err);
+}
+
+/* A provisioned CloudNet's new pieces are confirmed and started, as confirm does. */
+static int
+modify_start_new(const struct modify *m, struct cn_err *err)
+{
+    static const enum call_kind steps[] = {CALL_CONFIRM, CALL_START};
+
+    for (size_t s = 0; s < sizeof(steps) / sizeof(steps[0]); s++) {
+        size_t n = 0;
+        struct call *more = calls_for_new(m->calls, m->ncalls, steps[s], &n);
+        int rc = run_all_or_fail(m->b, more, n, err);
+        calls_release(more, n);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* What pip answered in this modify, or NULL when it was not asked. */
+static const struct vnp_reply *
+modify_answer(const struct modify *m, const char *pip)
+{
+    for (size_t c = 0; c < m->ncalls; c++)
+        if (cn_streq(m->calls[c].pip->name, pip) && m->calls[c].reply)
+            return m->calls[c].reply;
+    return NULL;
+}
+
+/*
+ * The manifest of every PIP's part in the new version. The caller frees
+ * the array; its strings are borrowed from m.
+ */
+static struct vnp_pip_manifest *
+modify_pip_manifests(const struct modify *m)
+{
+    struct vnp_pip_manifest *pm = xcalloc(m->np + 1, sizeof(*pm));
+
+    for (size_t i = 0; i < m->np; i++) {
+        const struct vnp_reply *r = modify_answer(m, m->partials[i].pip);
+        pm[i].pip = m->partials[i].pip;
+        pm[i].manifest_yaml = "";
+        if (r && r->manifest_yaml)
+            pm[i].manifest_yaml = r->manifest_yaml;
+        else if (!r && m->old_of[i] && m->old_of[i]->manifest)
+            pm[i].manifest_yaml = m->old_of[i]->manifest; /* unchanged: not asked */
+    }
+    return pm;
+}
+
+/* Ends an allocated CloudNet's lease no later than the lease of a PIP it brought in. */
+static void
+modify_shorten_lease(struct modify *m)
+{
+    for (size_t i = 0; i < m->np; i++) {
+        const struct vnp_reply *r = modify_answer(m, m->partials[i].pip);
+        if (r && !m->old_of[i] && r->expires && m->expires && r->expires < m->expires)
+            m->expires = r->expires;
+    }
+}
+
+/*
+ * The manifest of the new version, with every VNode's console when the
+ * CloudNet is provisioned. The caller frees it.
+ */
+static char *
+modify_manifest(const struct modify *m, const struct rdl_graph *ol,
+                const struct vnp_pip_manifest *pm, struct cn_err *err)
+{
+    char *manifest = vnp_plan_manifest(m->ml, pm, m->np, err);
+    if (!manifest || !m->provisioned)
+        return manifest;
+    char *with = modify_consoles(m->b, m->q->id, ol, m->partials, m->np, manifest, err);
+    free(manifest);
+    return with;
+}
+
+/* Marks release-pending every live part at a PIP the new version leaves; whether there was one. */
+static bool
+modify_mark_gone(const struct modify *m, struct cn_err *err)
+{
+    bool gone = false;
+
+    for (size_t i = 0; i < m->cur.nparts; i++) {
+        const struct vnpd_part *p = &m->cur.parts[i];
+        bool kept_here = false;
+        for (size_t k = 0; k < m->np; k++)
+            kept_here |= cn_streq(m->partials[k].pip, p->pip);
+        if (kept_here || !live_part_at(p, 1, p->pip))
+            continue;
+        vnpd_store_put_part(m->b->store, m->q->id, p->pip, p->yaml, "", "release-pending", NULL, 0,
+                            err);
+        gone = true;
+    }
+    return gone;
+}
+
+/*
+ * Commits the new version (document yaml, manifest, per-PIP manifests pm)
+ * in one transaction, then grants its tags; the pieces taken out are
+ * released after.
+ */
+static int
+modify_commit(const struct modify *m, const char *yaml, const struct vnp_pip_manifest *pm,
+              const char *manifest, struct cn_err *err)
+{
+    struct vnpd_store *st = m->b->store;
+    const char *id = m->q->id;
+
+    if (vnpd_store_transaction(st, err) < 0)
+        return -1;
+    vnpd_store_set_request_yaml(st, id, yaml, err);
+    for (size_t i = 0; i < m->np; i++) {
+        char *els = join_lines(m->partials[i].elements, m->partials[i].nelements);
+        vnpd_store_put_part(st, id, m->partials[i].pip, m->partials[i].yaml, els, m->q->state,
+                            pm[i].manifest_yaml, 0, err);
+        free(els);
+    }
+    bool gone = modify_mark_gone(m, err);
+    vnpd_store_set_request(st, id, m->q->state, manifest, NULL, 0, m->expires, err);
+    vnpd_store_op_end(st, id, err);
+    if (err->count) {
+        vnpd_store_rollback(st);
+        return -1;
+    }
+    if (vnpd_store_commit(st, err) < 0)
+        return -1;
+    grants_set(m->b, id, m->partials, m->np);
+    if (gone)
+        release_and_mark(m->b, id, 0, NULL, NULL, 0, true);
+    return 0;
+}
+
+/* The answer to a modify that went through. Takes manifest; the caller frees the reply. */
+static struct vnp_reply *
+modify_result(const struct modify *m, char *manifest)
+{
+    struct vnp_reply *res = xcalloc(1, sizeof(*res));
+
+    res->providers = xcalloc(m->ncalls + 1, sizeof(*res->providers));
+    res->nproviders = m->ncalls;
+    for (size_t i = 0; i < m->ncalls; i++)
+        add_provider(res, &m->calls[i]);
+    res->id = xstrdup(m->q->id);
+    res->state = xstrdup(m->q->state);
+    res->expires = m->expires;
+    res->manifest_yaml = manifest;
+    return res;
+}
+
+/*
+ * Puts every PIP back after a modify that failed once its parts were
+ * recorded; the old grants stand again when every PIP is back.
+ */
+static void
+modify_put_back(const struct modify *m, struct cn_err *err)
+{
+    const struct modify_current *cur = &m->cur;
+    /* The parts as stored (the old version) and the PIPs brought in, with what each needs. */
+    struct vnpd_part *parts = xcalloc(cur->nparts + m->ncalls + 1, sizeof(*parts));
+    enum undo_kind *undo = xcalloc(cur->nparts + m->ncalls + 1, sizeof(*undo));
+    size_t n = 0;
+
+    for (size_t i = 0; i < cur->nparts; i++)
+        parts[n++] = cur->parts[i];
+    for (size_t c = 0; c < m->ncalls; c++) {
+        const struct call *call = &m->calls[c];
+        bool refused = call->failed && cn_streq(failure_kind(call), "refused");
+        if (call->kind == CALL_NEGOTIATE) {
+            parts[n] = (struct vnpd_part){.pip = (char *)(uintptr_t)call->pip->name,
+                                          .yaml = (char *)(uintptr_t)call->yaml};
+            undo[n++] = refused ? UNDO_FORGET : UNDO_RELEASE;
+            continue;
+        }
+        for (size_t i = 0; i < cur->nparts; i++)
+            if (cn_streq(cur->parts[i].pip, call->pip->name) && !refused)
+                undo[i] = UNDO_PUT_BACK;
+    }
+    char *why = xasprintf("modify failed: %s", cn_err_msg(err));
+    if (modify_undo(m->b, m->q->id, parts, n, undo, m->retry_until, why, err) == 0)
+        grants_set(m->b, m->q->id, cur->old_tags, cur->nold_tags);
+    free(why);
+    free(undo);
+    free(parts);
+}
+
 /*
  * Modifies the live CloudNet q to ol (document yaml): plans it over the
  * current version, records the operation (and the parts of PIPs it brings
@@ -1628,230 +2006,50 @@ static struct vnp_reply *
 modify_live(struct vnpd_broker *b, const struct vnpd_request *q, const struct rdl_graph *ol,
             const char *yaml, struct progress *pg, struct cn_err *err)
 {
-    const char *id = q->id;
     bool provisioned = cn_streq(q->state, "provisioned");
-    struct vnpd_part *parts = NULL, *undo_parts = NULL;
-    size_t nparts = 0;
-    struct rdl_graph *old_ol = NULL, *prev = NULL, *ml = NULL;
-    struct vnp_kept_tag *kept = NULL;
-    size_t nkept = 0, nlive = 0, np = 0, ncalls = 0, nmore = 0;
-    const char **live = NULL;
-    struct vnp_partial *partials = NULL, *old_tags = NULL;
-    size_t nold_tags = 0;
-    const struct vnpd_part **old_of = NULL;
-    struct call *calls = NULL, *more = NULL;
-    struct vnp_pip_manifest *pm = NULL;
-    char *manifest = NULL;
-    enum undo_kind *undo = NULL;
-    struct vnp_reply *res = NULL;
     long long now = wall_now();
     long lease = provisioned || !q->expires ? b->cfg->lease_s : (long)(q->expires - now);
-    long long retry_until = now + lease + b->cfg->call_timeout_s + 5;
-    long long expires = provisioned ? 0 : q->expires;
+    struct modify m = {
+        .b = b,
+        .q = q,
+        .provisioned = provisioned,
+        .lease = lease,
+        .retry_until = now + lease + b->cfg->call_timeout_s + 5,
+        .expires = provisioned ? 0 : q->expires,
+    };
+    struct vnp_pip_manifest *pm = NULL;
+    char *manifest = NULL;
+    struct vnp_reply *res = NULL;
     bool planned = false, asked = false;
 
-    if (vnpd_store_parts(b->store, id, &parts, &nparts, err) < 0)
-        goto cleanup;
-    old_ol = rdl_read_string(id, q->yaml, strlen(q->yaml), err);
-    prev = old_ol && q->manifest
-               ? rdl_read_string("manifest", q->manifest, strlen(q->manifest), err)
-               : NULL;
-    if (!prev) {
-        if (!err->count)
-            cn_err_set(err, CN_E_INTERNAL, "no manifest stored");
-        cn_err_prefix(err, "CloudNet '%s': the stored version cannot be read", id);
-        err->code = CN_E_INTERNAL;
-        goto cleanup;
-    }
-    live = xcalloc(nparts + 1, sizeof(*live));
-    for (size_t i = 0; i < nparts; i++) {
-        if (!live_part_at(&parts[i], 1, parts[i].pip))
-            continue;
-        live[nlive++] = parts[i].pip;
-        if (vnp_plan_kept_tags(parts[i].pip, parts[i].yaml, &kept, &nkept, err) < 0) {
-            err->code = CN_E_INTERNAL;
-            goto cleanup;
-        }
-    }
-    struct modify_base base = {
-        .old_ol = old_ol,
-        .previous = prev,
-        .kept = kept,
-        .nkept = nkept,
-        .pips = live,
-        .npips = nlive,
-    };
-    if (plan(b, id, ol, &base, &ml, &partials, &np, err) < 0)
+    if (modify_current_read(b, q, &m.cur, err) < 0 || modify_plan(&m, ol, err) < 0)
         goto cleanup;
     planned = true;
-    old_tags = kept_as_partials(kept, nkept, &nold_tags);
-
-    /* Per PIP: unchanged (no call), modified, or brought in (negotiated). */
-    old_of = xcalloc(np + 1, sizeof(*old_of));
-    calls = xcalloc(np + 1, sizeof(*calls));
-    for (size_t i = 0; i < np; i++) {
-        const struct vnpd_pip *pip = pip_named(b, partials[i].pip);
-        if (!pip) {
-            cn_err_set(err, CN_E_INTERNAL, "the plan names an unknown pip '%s'", partials[i].pip);
-            goto fail;
-        }
-        old_of[i] = live_part_at(parts, nparts, partials[i].pip);
-        if (old_of[i] && cn_streq(old_of[i]->yaml, partials[i].yaml))
-            continue;
-        calls[ncalls].pip = pip;
-        calls[ncalls].kind = old_of[i] ? CALL_MODIFY : CALL_NEGOTIATE;
-        calls[ncalls].id = id;
-        calls[ncalls].yaml = partials[i].yaml;
-        calls[ncalls].lease_s = lease;
-        calls[ncalls].progress = pg;
-        ncalls++;
-    }
-    if (vnpd_store_transaction(b->store, err) < 0)
-        goto fail;
-    vnpd_store_op_begin(b->store, id, "modify", err);
-    for (size_t i = 0; i < np; i++) {
-        if (old_of[i])
-            continue;
-        char *els = join_lines(partials[i].elements, partials[i].nelements);
-        vnpd_store_put_part(b->store, id, partials[i].pip, partials[i].yaml, els, "negotiating",
-                            NULL, retry_until, err);
-        free(els);
-    }
-    if (err->count) {
-        vnpd_store_rollback(b->store);
-        goto fail;
-    }
-    if (vnpd_store_commit(b->store, err) < 0)
+    if (modify_decide_calls(&m, pg, err) < 0 || modify_record(&m, err) < 0)
         goto fail;
     asked = true;
-
-    res = xcalloc(1, sizeof(*res));
-    res->providers = xcalloc(ncalls + 1, sizeof(*res->providers));
-    res->nproviders = ncalls;
-    if (run_all_or_fail(b, calls, ncalls, err) < 0)
+    if (run_all_or_fail(b, m.calls, m.ncalls, err) < 0)
         goto fail;
-    for (size_t i = 0; i < ncalls; i++)
-        add_provider(res, &calls[i]);
-    /* A provisioned CloudNet's new pieces are confirmed and started, as confirm does. */
-    if (provisioned) {
-        more = calls_for_new(calls, ncalls, CALL_CONFIRM, &nmore);
-        if (run_all_or_fail(b, more, nmore, err) < 0)
-            goto fail;
-        calls_release(more, nmore);
-        more = calls_for_new(calls, ncalls, CALL_START, &nmore);
-        if (run_all_or_fail(b, more, nmore, err) < 0)
-            goto fail;
-    }
-    pm = xcalloc(np + 1, sizeof(*pm));
-    for (size_t i = 0; i < np; i++) {
-        const struct vnp_reply *r = NULL;
-        for (size_t c = 0; c < ncalls && !r; c++)
-            if (cn_streq(calls[c].pip->name, partials[i].pip))
-                r = calls[c].reply;
-        pm[i].pip = partials[i].pip;
-        pm[i].manifest_yaml = "";
-        if (r && r->manifest_yaml)
-            pm[i].manifest_yaml = r->manifest_yaml;
-        else if (!r && old_of[i] && old_of[i]->manifest)
-            pm[i].manifest_yaml = old_of[i]->manifest; /* unchanged: not asked */
-        if (r && !old_of[i] && r->expires && expires && r->expires < expires)
-            expires = r->expires;
-    }
-    manifest = vnp_plan_manifest(ml, pm, np, err);
-    if (!manifest)
+    if (provisioned && modify_start_new(&m, err) < 0)
         goto fail;
-    if (provisioned) {
-        char *with = modify_consoles(b, id, ol, partials, np, manifest, err);
-        if (!with)
-            goto fail;
-        free(manifest);
-        manifest = with;
-    }
-
-    /* The new version in one transaction; the pieces taken out are released after. */
-    bool gone = false;
-    if (vnpd_store_transaction(b->store, err) < 0)
+    pm = modify_pip_manifests(&m);
+    modify_shorten_lease(&m);
+    manifest = modify_manifest(&m, ol, pm, err);
+    if (!manifest || modify_commit(&m, yaml, pm, manifest, err) < 0)
         goto fail;
-    vnpd_store_set_request_yaml(b->store, id, yaml, err);
-    for (size_t i = 0; i < np; i++) {
-        char *els = join_lines(partials[i].elements, partials[i].nelements);
-        vnpd_store_put_part(b->store, id, partials[i].pip, partials[i].yaml, els, q->state,
-                            pm[i].manifest_yaml, 0, err);
-        free(els);
-    }
-    for (size_t i = 0; i < nparts; i++) {
-        bool kept_here = false;
-        for (size_t k = 0; k < np; k++)
-            kept_here |= cn_streq(partials[k].pip, parts[i].pip);
-        if (kept_here || !live_part_at(&parts[i], 1, parts[i].pip))
-            continue;
-        vnpd_store_put_part(b->store, id, parts[i].pip, parts[i].yaml, "", "release-pending", NULL,
-                            0, err);
-        gone = true;
-    }
-    vnpd_store_set_request(b->store, id, q->state, manifest, NULL, 0, expires, err);
-    vnpd_store_op_end(b->store, id, err);
-    if (err->count) {
-        vnpd_store_rollback(b->store);
-        goto fail;
-    }
-    if (vnpd_store_commit(b->store, err) < 0)
-        goto fail;
-    grants_set(b, id, partials, np);
-    if (gone)
-        release_and_mark(b, id, 0, NULL, NULL, 0, true);
-    res->id = xstrdup(id);
-    res->state = xstrdup(q->state);
-    res->expires = expires;
-    res->manifest_yaml = manifest;
+    res = modify_result(&m, manifest);
     manifest = NULL;
     goto cleanup;
 
 fail:
-    if (asked) {
-        /* The parts as stored (the old version) and the PIPs brought in, with what each needs. */
-        undo_parts = xcalloc(nparts + ncalls + 1, sizeof(*undo_parts));
-        undo = xcalloc(nparts + ncalls + 1, sizeof(*undo));
-        size_t nu = 0;
-        for (size_t i = 0; i < nparts; i++)
-            undo_parts[nu++] = parts[i];
-        for (size_t c = 0; c < ncalls; c++) {
-            bool refused = calls[c].failed && cn_streq(failure_kind(&calls[c]), "refused");
-            if (calls[c].kind == CALL_NEGOTIATE) {
-                undo_parts[nu] = (struct vnpd_part){.pip = (char *)(uintptr_t)calls[c].pip->name,
-                                                    .yaml = (char *)(uintptr_t)calls[c].yaml};
-                undo[nu++] = refused ? UNDO_FORGET : UNDO_RELEASE;
-                continue;
-            }
-            for (size_t i = 0; i < nparts; i++)
-                if (cn_streq(parts[i].pip, calls[c].pip->name) && !refused)
-                    undo[i] = UNDO_PUT_BACK;
-        }
-        char *why = xasprintf("modify failed: %s", cn_err_msg(err));
-        if (modify_undo(b, id, undo_parts, nu, undo, retry_until, why, err) == 0)
-            grants_set(b, id, old_tags, nold_tags);
-        free(why);
-    } else if (planned) {
-        grants_set(b, id, old_tags, nold_tags);
-    }
-    vnp_reply_free(res);
-    res = NULL;
+    if (asked)
+        modify_put_back(&m, err);
+    else if (planned)
+        grants_set(b, q->id, m.cur.old_tags, m.cur.nold_tags);
 cleanup:
-    free(undo);
-    free(undo_parts);
     free(manifest);
     free(pm);
-    calls_release(more, nmore);
-    calls_release(calls, ncalls);
-    free(old_of);
-    vnp_partials_free(old_tags, nold_tags);
-    vnp_partials_free(partials, np);
-    vnp_kept_tags_free(kept, nkept);
-    free(live);
-    rdl_graph_free(ml);
-    rdl_graph_free(prev);
-    rdl_graph_free(old_ol);
-    vnpd_parts_free(parts, nparts);
+    modify_release(&m);
     return res;
 }
 
@@ -1865,15 +2063,8 @@ vnpd_broker_modify(struct vnpd_broker *b, const char *peer, const char *id, cons
     struct progress *pg = NULL;
     bool entered = false;
 
-    if (!id_ok(id)) {
-        cn_err_set(err, CN_E_INVALID, "bad id '%s': 1-64 letters, digits, '_', '-', '.'", id);
+    if (check_document(b, id, yaml, err) < 0)
         goto cleanup;
-    }
-    if (strlen(yaml) > b->cfg->max_request) {
-        cn_err_set(err, CN_E_LIMIT, "graph_yaml of %zu bytes is above max-request (%zu)",
-                   strlen(yaml), b->cfg->max_request);
-        goto cleanup;
-    }
     entered = id_enter(b, id, true);
     q = owned(b, peer, id, err);
     if (!q)
