@@ -162,9 +162,8 @@ struct net_opts {
 
 /* What a verb accepts beyond --url, --timeout and --json. */
 enum {
-    NET_SUBMIT = 1 << 0,      /* the URL is an operand; --id and --lease */
-    NET_LEASE = 1 << 1,       /* --lease */
-    NET_URL_OPERAND = 1 << 2, /* the URL is an operand (modify) */
+    NET_SUBMIT = 1 << 0, /* the URL is an operand; --id and --lease */
+    NET_LEASE = 1 << 1,  /* --lease */
 };
 
 enum {
@@ -215,7 +214,7 @@ net_parse(const struct cli_verb *verb, int argc, char **argv, unsigned flags, st
             }
             break;
         case OPT_URL:
-            if (flags & (NET_SUBMIT | NET_URL_OPERAND)) {
+            if (flags & NET_SUBMIT) {
                 *ret_status = cli_usage_error(verb, "the URL is an operand, not --url");
                 return -1;
             }
@@ -955,27 +954,6 @@ cleanup:
     return ret;
 }
 
-const char cli_modify_help[] =
-    "Usage: cloudnet modify URL ID FILE [--timeout S] [--json]\n"
-    "\n"
-    "Reads and validates FILE (-: standard input) locally, an overlay (problems\n"
-    "as FILE:LINE:COLUMN: message, nothing sent), then asks the PIP or VNP at\n"
-    "URL to change the live CloudNet ID to it: the whole new document, with\n"
-    "elements added or removed and resources (a link's bandwidth) changed.\n"
-    "VNodes that stay keep their hosts (and, at a VNP, their PIPs); the state\n"
-    "and the lease do not change. On any refusal nothing changes. Shows how\n"
-    "each provider answered (at a VNP), the state, and where every element\n"
-    "went. With --json: the result struct's members, \"manifest\" (the\n"
-    "summary) and \"manifest_yaml\".\n"
-    "\n"
-    "  --timeout S   give up on an answer after S seconds (default 300)\n"
-    "  --json        print the answer as one JSON value\n"
-    "\n"
-    "The secret comes from CLOUDNET_SECRET or the client configuration\n"
-    "($CLOUDNET_CONFIG, default ~/.config/cloudnet/client.conf). Exit status: 0\n"
-    "success; 1 failure (the reason and the fault number on standard error); 2\n"
-    "usage error.\n";
-
 int
 cli_modify(const struct cli_verb *verb, int argc, char **argv)
 {
@@ -987,14 +965,13 @@ cli_modify(const struct cli_verb *verb, int argc, char **argv)
     int status = CLI_FAILURE;
     const char *file = NULL;
 
-    if (net_parse(verb, argc, argv, NET_URL_OPERAND, &o, &status) < 0)
+    if (net_parse(verb, argc, argv, 0, &o, &status) < 0)
         return status;
-    if (argc - optind != 3)
-        return cli_usage_error(verb, "expected URL, ID and FILE");
-    o.url = argv[optind];
-    const char *id = argv[optind + 1];
+    if (argc - optind != 2)
+        return cli_usage_error(verb, "expected ID and FILE");
+    const char *id = argv[optind];
     cn_buf_init(&yaml);
-    if (read_overlay(argv[optind + 2], &yaml, verb->name, &file) < 0)
+    if (read_overlay(argv[optind + 1], &yaml, verb->name, &file) < 0)
         goto cleanup;
     c = net_connect(verb->name, &o);
     if (!c)
@@ -1044,6 +1021,19 @@ cleanup:
     "($CLOUDNET_CONFIG, default ~/.config/cloudnet/client.conf). Exit status: 0\n"                 \
     "success; 1 failure (the reason and the fault number on standard error); 2\n"                  \
     "usage error.\n"
+
+const char cli_modify_help[] =
+    "Usage: cloudnet modify ID FILE [--url URL] [--timeout S] [--json]\n"
+    "\n"
+    "Reads and validates FILE (-: standard input) locally, an overlay (problems\n"
+    "as FILE:LINE:COLUMN: message, nothing sent), then asks the PIP or VNP to\n"
+    "change the live CloudNet ID to it: the whole new document, with elements\n"
+    "added or removed and resources (a link's bandwidth) changed. VNodes that\n"
+    "stay keep their hosts (and, at a VNP, their PIPs); the state and the lease\n"
+    "do not change. On any refusal nothing changes. Shows how each provider\n"
+    "answered (at a VNP), the state, and where every element went. With\n"
+    "--json: the result struct's members, \"manifest\" (the summary) and\n"
+    "\"manifest_yaml\".\n" NET_COMMON_HELP;
 
 const char cli_status_help[] =
     "Usage: cloudnet status ID [--url URL] [--timeout S] [--json]\n"

@@ -302,22 +302,22 @@ expect_json "manifest --json" 'j["id"] == "shop1" and "web" in j["manifest"] and
 
 # ---- modify ----
 
-run "$CLOUDNET" modify "$URL" shop1
+run "$CLOUDNET" modify shop1
 expect "modify without FILE" 2
-run "$CLOUDNET" modify shop1 shop-more.yaml --url "$URL"
-expect "modify with --url" 2
-run "$CLOUDNET" modify "$URL" shop1 bad.yaml
+run "$CLOUDNET" modify shop1 shop-more.yaml extra.yaml
+expect "modify with an operand too many" 2
+run "$CLOUDNET" modify shop1 bad.yaml
 expect "modify to a bad document" 1
 expect_has "modify to a bad document" err "bad.yaml:7:"
-run "$CLOUDNET" modify "$URL" shop1 substrate.yaml
+run "$CLOUDNET" modify shop1 substrate.yaml
 expect "modify to an underlay" 1
 expect_has "modify to an underlay" err "needs an overlay"
 run "$CLOUDNET" manifest shop1 --json
 cp "$TMP/out" "$TMP/before.json"
-run "$CLOUDNET" modify "$URL" no-such-net shop-more.yaml
+run "$CLOUDNET" modify no-such-net shop-more.yaml
 expect "modify an unknown id" 1
 expect_has "modify an unknown id" err "(fault 3)"
-run env CLOUDNET_SECRET=cli-net-secret-2 "$CLOUDNET" modify "$URL" shop1 shop-more.yaml
+run env CLOUDNET_SECRET=cli-net-secret-2 "$CLOUDNET" modify shop1 shop-more.yaml
 expect "modify another peer's CloudNet" 1
 expect_has "modify another peer's CloudNet" err "(fault 2)"
 run "$CLOUDNET" manifest shop1 --json
@@ -326,7 +326,7 @@ if cmp -s "$TMP/out" "$TMP/before.json"; then
 else
     fail "refused modifies changed nothing" "$(head -c 600 "$TMP/out")"
 fi
-run "$CLOUDNET" modify "$URL" shop1 shop-more.yaml
+run "$CLOUDNET" modify shop1 shop-more.yaml
 expect "modify" 0
 expect_has "modify" out "shop1: provisioned"
 if grep -Eq '^  cache +node +h[12]$' "$TMP/out" && grep -Eq '^  web +node +h[12]$' "$TMP/out"; then
@@ -334,7 +334,7 @@ if grep -Eq '^  cache +node +h[12]$' "$TMP/out" && grep -Eq '^  web +node +h[12]
 else
     fail "modify prints where the new elements went" "$(cat "$TMP/out")"
 fi
-run "$CLOUDNET" modify "$URL" shop1 - --json <"$TMP/shop-more.yaml"
+run "$CLOUDNET" modify shop1 - --json <"$TMP/shop-more.yaml"
 expect "modify again, from standard input" 0
 expect_json "modify --json" 'j["id"] == "shop1" and j["state"] == "provisioned" and "cache" in j["manifest"]'
 WEB_BEFORE=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["manifest"]["web"]["to"])' "$TMP/before.json")

@@ -271,8 +271,8 @@ check "c1: n2 reaches n1" pingable "cn-$C1-n2" 10.0.0.1
 
 n1_inode=$(stat -L -c %i "/run/netns/cn-$C1-n1" 2>/dev/null)
 check "n1 has a namespace before the modify" test -n "$n1_inode"
-CLOUDNET_SECRET=$CLIENT_SECRET "$BUILD/bin/cloudnet" modify "$VNP1_URL" "$C1" \
-    "$DATA/c1-more.yaml" --timeout 60 >"$TMP/c1-modify" 2>&1
+CLOUDNET_SECRET=$CLIENT_SECRET "$BUILD/bin/cloudnet" modify "$C1" "$DATA/c1-more.yaml" \
+    --url "$VNP1_URL" --timeout 60 >"$TMP/c1-modify" 2>&1
 rc=$?
 equal "cloudnet modify c1 through vnp1" "$rc" 0
 [ $rc -eq 0 ] || indent "$TMP/c1-modify"
