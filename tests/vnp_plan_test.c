@@ -878,6 +878,19 @@ done:
     return 0;
 }
 
+/* Adds to want[p] the CPUs the plan's mapping fixed for the nodes it put at PIP p. */
+static void
+mapped_cpu(const struct plan *pl, double *want)
+{
+    for (size_t i = 0; i < rdl_graph_element_count(pl->ol); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(pl->ol, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(pl->ml, rdl_element_id(e));
+        for (int p = 0; p < NPIPS && rdl_element_is_node(e) && m; p++)
+            if (cn_streq(rdl_map_entry_to(m), pl->f.pips[p].name))
+                want[p] += rdl_props_number(rdl_map_entry_resources(m), "cpu", 0);
+    }
+}
+
 /* The request's own resources count as free again where its mapping put its nodes. */
 static int
 test_add_back(const void *data)
@@ -893,13 +906,7 @@ test_add_back(const void *data)
     ul = vnp_plan_underlay("vnp", pl.f.pips, NPIPS, pl.f.t, 3, &pl.err);
     if (!ul)
         goto done;
-    for (size_t i = 0; i < rdl_graph_element_count(pl.ol); i++) {
-        const struct rdl_element *e = rdl_graph_element_at(pl.ol, i);
-        const struct rdl_map_entry *m = rdl_mapping_get(pl.ml, rdl_element_id(e));
-        for (int p = 0; p < NPIPS && rdl_element_is_node(e) && m; p++)
-            if (cn_streq(rdl_map_entry_to(m), pl.f.pips[p].name))
-                want[p] += rdl_props_number(rdl_map_entry_resources(m), "cpu", 0);
-    }
+    mapped_cpu(&pl, want);
     for (int p = 0; p < NPIPS; p++)
         before[p] = rdl_props_number(
             rdl_element_resources(rdl_graph_element(ul, pl.f.pips[p].name)), "cpu", 0);
@@ -1033,6 +1040,80 @@ test_describe(const void *data)
     return 0;
 }
 
+/* ---- what a broker handed out since a description ---- */
+
+/* The resources a mapping fixed at each PIP, and a view less them. */
+static int
+test_view_minus(const void *data)
+{
+    (void)data;
+    struct plan pl;
+    struct vnp_amount *used[NPIPS] = {NULL};
+    size_t nused[NPIPS] = {0};
+    struct vnp_description *less = NULL, *over = NULL, *same = NULL;
+    struct rdl_graph *ul = NULL;
+    double want[NPIPS] = {0}, total = 0;
+    plan_init(&pl);
+    CHECK(plan_map(&pl, "../examples/spanning.yaml") == 0);
+    mapped_cpu(&pl, want);
+    for (int p = 0; p < NPIPS; p++) {
+        vnp_plan_used_at(pl.ml, pl.ol, pl.f.pips[p].name, &used[p], &nused[p]);
+        double cpu = want[p] > 0 ? amount(used[p], nused[p], "cpu") : 0;
+        if (cpu != want[p])
+            fprintf(stderr, "  %s: %g CPUs used, expected %g\n", pl.f.pips[p].name, cpu, want[p]);
+        CHECK(cpu == want[p]);
+        total += cpu;
+    }
+    /* Every VNode of the request counted once: 2 + 2 + 8 + 2 CPUs. */
+    CHECK(total == 14);
+    CHECK(want[BERLIN] > 0 && amount(used[BERLIN], nused[BERLIN], "memory") > 0);
+
+    const struct vnp_description *b = pl.f.d[BERLIN];
+    less = vnp_plan_view_minus(b, used[BERLIN], nused[BERLIN]);
+    CHECK(amount(less->resources, less->nresources, "cpu") == 112 - want[BERLIN]);
+    CHECK(amount(less->resources, less->nresources, "memory") ==
+          425984 - amount(used[BERLIN], nused[BERLIN], "memory"));
+    CHECK(amount(less->capacity, less->ncapacity, "cpu") == 224);
+    CHECK(amount(less->largest_free, less->nlargest_free, "cpu") == 28);
+    CHECK_STR(less->name, "berlin");
+    CHECK(less->nfeatures == b->nfeatures && feature_of(less, "hypervisor") &&
+          feature_of(less, "hypervisor")->nvalues == 2);
+    CHECK(less->nvlan_ranges == 2 && less->vlan_ranges[1].first == 3000);
+    CHECK(less->ntransits == 2 && cn_streq(less->transits[1].id, "berlin-london") &&
+          less->transits[1].first == 3200);
+    /* The original is untouched. */
+    CHECK(amount(b->resources, b->nresources, "cpu") == 112);
+
+    /* More than is free: nothing left, not less; an unknown resource is no new one. */
+    char cpu_name[] = "cpu", gpu_name[] = "gpu";
+    struct vnp_amount big[2] = {{.name = cpu_name, .value = 1000}, {.name = gpu_name, .value = 4}};
+    over = vnp_plan_view_minus(b, big, 2);
+    CHECK(amount(over->resources, over->nresources, "cpu") == 0);
+    CHECK(amount(over->largest_free, over->nlargest_free, "cpu") == 0);
+    CHECK(amount(over->resources, over->nresources, "memory") == 425984);
+    CHECK(over->nresources == 3 && amount(over->resources, over->nresources, "gpu") == -1);
+    same = vnp_plan_view_minus(b, NULL, 0);
+    CHECK(amount(same->resources, same->nresources, "cpu") == 112);
+    CHECK(amount(same->largest_free, same->nlargest_free, "memory") == 425984 / 4);
+
+    /* The underlay of the lessened view offers what is left. */
+    pl.f.pips[BERLIN].desc = less;
+    ul = vnp_plan_underlay("vnp", pl.f.pips, NPIPS, pl.f.t, 3, &pl.err);
+    CHECK(ul);
+    CHECK(rdl_props_number(rdl_element_resources(rdl_graph_element(ul, "berlin")), "cpu", 0) ==
+          112 - want[BERLIN]);
+    pl.f.pips[BERLIN].desc = b;
+
+    rdl_graph_free(ul);
+    vnp_description_free(same);
+    vnp_description_free(over);
+    vnp_description_free(less);
+    for (int p = 0; p < NPIPS; p++)
+        vnp_plan_amounts_free(used[p], nused[p]);
+    plan_release(&pl);
+    return 0;
+}
+
 int
 main(void)
 {
@@ -1050,5 +1131,6 @@ main(void)
     TEST_RUN("a modify counts the request's own resources as free", test_add_back, NULL);
     TEST_RUN("manifest merged from PIP manifests", test_manifest, NULL);
     TEST_RUN("the VNP's own description", test_describe, NULL);
+    TEST_RUN("a view less the resources handed out since", test_view_minus, NULL);
     return test_summary();
 }

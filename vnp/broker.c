@@ -5,11 +5,11 @@
  * Calls on different CloudNets run concurrently. What must be serialised
  * is short: calls on one id wait for each other (idempotency, and a release
  * must not overtake its negotiation), and planning takes the plan lock, so
- * that a negotiation plans against the describe() view plus the VLAN tags
- * this VNP has handed out since (the grants), and records its own tags
- * before the next one plans. The calls to the PIPs run outside every lock,
- * in parallel, on clients kept per PIP so that their connections are
- * reused.
+ * that a negotiation plans against the describe() view less the VLAN tags
+ * and the resources this VNP has handed out that the view may not show yet
+ * (the grants), and records its own before the next one plans. The calls
+ * to the PIPs run outside every lock, in parallel, on clients kept per PIP
+ * so that their connections are reused.
  *
  * Everything that touches a PIP is recorded before it happens: the request
  * row, an operation entry and a part row per PIP, in one transaction before
@@ -51,6 +51,20 @@ struct grant {
     size_t ntags;
 };
 
+/*
+ * The resources the VNP-level mapping fixed for one request at one PIP,
+ * counted against that PIP's view for as long as the view may not show
+ * them: until a describe() sent after the PIP's call ended.
+ */
+struct rgrant {
+    char *id;
+    const char *pip; /* the configured name */
+    struct vnp_amount *amounts;
+    size_t n;
+    double ended; /* cn_now() once the calls carrying it ended; 0 while they run */
+    bool pending; /* a modify's new plan, not yet the one that stands */
+};
+
 /* Idle clients of one PIP: each keeps its connection open for the next call. */
 struct pool {
     struct vnp_client **idle;
@@ -84,6 +98,8 @@ struct vnpd_broker {
     struct sync cache; /* the last synchronisation, with sync-max-age */
     struct grant *grants;
     size_t ngrants, grants_cap;
+    struct rgrant *rgrants;
+    size_t nrgrants, rgrants_cap;
     /* Ids a call is working on; a second call on one waits. */
     pthread_mutex_t ids_lock;
     pthread_cond_t ids_free;
@@ -455,12 +471,133 @@ grants_drop_locked(struct vnpd_broker *b, const char *id)
     b->ngrants = kept;
 }
 
+/* Records the resources the plan ml fixed for ol at each PIP of partials, pending. */
+static void
+rgrants_add_locked(struct vnpd_broker *b, const char *id, const struct rdl_graph *ml,
+                   const struct rdl_graph *ol, const struct vnp_partial *partials, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const struct vnpd_pip *pip = pip_named(b, partials[i].pip);
+        struct vnp_amount *amounts = NULL;
+        size_t namounts = 0;
+        if (!pip)
+            continue;
+        vnp_plan_used_at(ml, ol, pip->name, &amounts, &namounts);
+        if (!namounts) {
+            vnp_plan_amounts_free(amounts, namounts);
+            continue;
+        }
+        CN_GROW(b->rgrants, b->rgrants_cap, b->nrgrants + 1);
+        b->rgrants[b->nrgrants++] = (struct rgrant){
+            .id = xstrdup(id),
+            .pip = pip->name,
+            .amounts = amounts,
+            .n = namounts,
+            .pending = true,
+        };
+    }
+}
+
+/* Forgets id's resource grants: the pending ones, or the others. */
+static void
+rgrants_drop_locked(struct vnpd_broker *b, const char *id, bool pending)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->nrgrants; i++) {
+        struct rgrant *g = &b->rgrants[i];
+        if (cn_streq(g->id, id) && g->pending == pending) {
+            free(g->id);
+            vnp_plan_amounts_free(g->amounts, g->n);
+        } else {
+            b->rgrants[kept++] = *g;
+        }
+    }
+    b->nrgrants = kept;
+}
+
+/*
+ * The calls carrying id's new plan ended. When it stands (a negotiation,
+ * a modify that succeeded) it replaces the old one and counts from now on
+ * until the next describe(); otherwise (a modify put back) the old one
+ * stands and the new one is forgotten.
+ */
+static void
+rgrants_settle(struct vnpd_broker *b, const char *id, bool stands)
+{
+    pthread_mutex_lock(&b->plan_lock);
+    if (stands) {
+        rgrants_drop_locked(b, id, false);
+        double now = cn_now();
+        for (size_t i = 0; i < b->nrgrants; i++) {
+            if (cn_streq(b->rgrants[i].id, id) && b->rgrants[i].pending) {
+                b->rgrants[i].pending = false;
+                b->rgrants[i].ended = now;
+            }
+        }
+    } else {
+        rgrants_drop_locked(b, id, true);
+    }
+    pthread_mutex_unlock(&b->plan_lock);
+}
+
+/* Forgets id's tags and resources. */
 static void
 grants_drop(struct vnpd_broker *b, const char *id)
 {
     pthread_mutex_lock(&b->plan_lock);
     grants_drop_locked(b, id);
+    rgrants_drop_locked(b, id, true);
+    rgrants_drop_locked(b, id, false);
     pthread_mutex_unlock(&b->plan_lock);
+}
+
+/*
+ * The views of s less the resources granted at each PIP that its view may
+ * not show: a grant counts while its calls run and, after they ended, while
+ * the view is older than their end (its describe() was sent before the PIP
+ * answered). A newer view shows what the PIP holds, so the grant no longer
+ * counts. Every request's grants count, also the one being planned: a
+ * modify adds its current version back (vnp_plan_add_back), which a view
+ * older than that version does not show. The caller holds the plan lock;
+ * free with views_free.
+ */
+static struct vnp_pip_view *
+views_minus_grants(const struct vnpd_broker *b, const struct sync *s)
+{
+    struct vnp_pip_view *v = xcalloc(s->n + 1, sizeof(*v));
+    for (size_t i = 0; i < s->n; i++) {
+        struct vnp_amount *sum = NULL;
+        size_t nsum = 0;
+        v[i].name = s->views[i].name;
+        if (!s->views[i].desc)
+            continue;
+        for (size_t g = 0; g < b->nrgrants; g++) {
+            const struct rgrant *r = &b->rgrants[g];
+            if (!cn_streq(r->pip, v[i].name) || (r->ended > 0 && r->ended <= s->at))
+                continue;
+            for (size_t k = 0; k < r->n; k++) {
+                size_t j = 0;
+                while (j < nsum && !cn_streq(sum[j].name, r->amounts[k].name))
+                    j++;
+                if (j == nsum) {
+                    sum = xrealloc(sum, (nsum + 1) * sizeof(*sum));
+                    sum[nsum++] = (struct vnp_amount){.name = xstrdup(r->amounts[k].name)};
+                }
+                sum[j].value += r->amounts[k].value;
+            }
+        }
+        v[i].desc = vnp_plan_view_minus(s->views[i].desc, sum, nsum);
+        vnp_plan_amounts_free(sum, nsum);
+    }
+    return v;
+}
+
+static void
+views_free(struct vnp_pip_view *v, size_t n)
+{
+    for (size_t i = 0; v && i < n; i++)
+        vnp_description_free((struct vnp_description *)(uintptr_t)v[i].desc);
+    free(v);
 }
 
 /*
@@ -683,6 +820,11 @@ vnpd_broker_free(struct vnpd_broker *b)
         free(b->grants[i].tags);
     }
     free(b->grants);
+    for (size_t i = 0; i < b->nrgrants; i++) {
+        free(b->rgrants[i].id);
+        vnp_plan_amounts_free(b->rgrants[i].amounts, b->rgrants[i].n);
+    }
+    free(b->rgrants);
     free(b->busy);
     pthread_mutex_destroy(&b->plan_lock);
     pthread_mutex_destroy(&b->ids_lock);
@@ -764,8 +906,10 @@ vnpd_broker_describe(struct vnpd_broker *b, struct cn_err *err)
     pthread_mutex_lock(&b->plan_lock);
     if (cached)
         sync_pips(b, &s);
-    struct vnp_description *d = vnp_plan_describe(b->cfg->name, VNPD_VERSION, s.views, s.n);
+    struct vnp_pip_view *views = views_minus_grants(b, &s);
+    struct vnp_description *d = vnp_plan_describe(b->cfg->name, VNPD_VERSION, views, s.n);
     pthread_mutex_unlock(&b->plan_lock);
+    views_free(views, s.n);
     sync_release(&s);
     return d;
 }
@@ -952,6 +1096,7 @@ plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
     struct sync s;
     struct rdl_graph *ul = NULL, *ml = NULL;
     struct vnp_taken_tags *taken = NULL;
+    struct vnp_pip_view *views = NULL;
     struct map_options opts;
     bool cached = b->cfg->sync_max_age_s > 0;
     int ret = -1;
@@ -962,7 +1107,8 @@ plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
     if (cached)
         sync_pips(b, &s);
     taken = taken_of(b, s.views, s.n);
-    ul = vnp_plan_underlay(b->cfg->name, s.views, s.n, b->cfg->transits, b->cfg->ntransits, err);
+    views = views_minus_grants(b, &s);
+    ul = vnp_plan_underlay(b->cfg->name, views, s.n, b->cfg->transits, b->cfg->ntransits, err);
     if (!ul)
         goto cleanup;
     map_options_init(&opts);
@@ -985,17 +1131,19 @@ plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
         opts.move_cost = INFINITY;
     }
     if (map_rdl_solve(ul, NULL, 0, ol, &opts, &ml, err) < 0 ||
-        vnp_plan_partition_keep(ol, ml, s.views, s.n, taken, base ? base->kept : NULL,
+        vnp_plan_partition_keep(ol, ml, views, s.n, taken, base ? base->kept : NULL,
                                 base ? base->nkept : 0, b->cfg->transits, b->cfg->ntransits,
                                 ret_partials, ret_n, err) < 0)
         goto cleanup;
     grants_add(b, id, *ret_partials, *ret_n);
+    rgrants_add_locked(b, id, ml, ol, *ret_partials, *ret_n);
     *ret_ml = ml;
     ml = NULL;
     ret = 0;
 cleanup:
     pthread_mutex_unlock(&b->plan_lock);
     taken_free(taken, s.n);
+    views_free(views, s.n);
     rdl_graph_free(ml);
     rdl_graph_free(ul);
     sync_release(&s);
@@ -1062,6 +1210,7 @@ negotiate_new(struct vnpd_broker *b, const char *peer, const char *id, const cha
         goto fail;
     asked = true;
     run_calls(b, calls, nparts);
+    rgrants_settle(b, id, true);
 
     res = xcalloc(1, sizeof(*res));
     res->providers = xcalloc(nparts + 1, sizeof(*res->providers));
@@ -1938,6 +2087,7 @@ modify_commit(const struct modify *m, const char *yaml, const struct vnp_pip_man
     if (vnpd_store_commit(st, err) < 0)
         return -1;
     grants_set(m->b, id, m->partials, m->np);
+    rgrants_settle(m->b, id, true);
     if (gone)
         release_and_mark(m->b, id, 0, NULL, NULL, 0, true);
     return 0;
@@ -1989,8 +2139,10 @@ modify_put_back(const struct modify *m, struct cn_err *err)
                 undo[i] = UNDO_PUT_BACK;
     }
     char *why = xasprintf("modify failed: %s", cn_err_msg(err));
-    if (modify_undo(m->b, m->q->id, parts, n, undo, m->retry_until, why, err) == 0)
+    if (modify_undo(m->b, m->q->id, parts, n, undo, m->retry_until, why, err) == 0) {
         grants_set(m->b, m->q->id, cur->old_tags, cur->nold_tags);
+        rgrants_settle(m->b, m->q->id, false);
+    }
     free(why);
     free(undo);
     free(parts);
@@ -2044,8 +2196,10 @@ modify_live(struct vnpd_broker *b, const struct vnpd_request *q, const struct rd
 fail:
     if (asked)
         modify_put_back(&m, err);
-    else if (planned)
+    else if (planned) {
         grants_set(b, q->id, m.cur.old_tags, m.cur.nold_tags);
+        rgrants_settle(b, q->id, false);
+    }
 cleanup:
     free(manifest);
     free(pm);

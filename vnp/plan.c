@@ -838,6 +838,18 @@ vnp_plan_kept_tags(const char *pip, const char *partial_yaml, struct vnp_kept_ta
     return 0;
 }
 
+/* What a node holds of its k-th resource in want: the value its mapping m fixed, else want's own.
+ */
+static const struct rdl_value *
+held_value(const struct rdl_map_entry *m, const struct rdl_props *want, size_t k)
+{
+    const struct rdl_value *v =
+        rdl_props_get(rdl_map_entry_resources(m), rdl_props_name_at(want, k));
+    if (!v || rdl_value_kind(v) != RDL_VALUE_NUMBER)
+        v = rdl_props_value_at(want, k);
+    return v;
+}
+
 int
 vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previous,
                   const struct rdl_graph *old_request)
@@ -854,10 +866,8 @@ vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previous,
         struct rdl_props *have = rdl_element_resources_mut(pip);
         for (size_t k = 0; k < rdl_props_count(want); k++) {
             const char *name = rdl_props_name_at(want, k);
-            const struct rdl_value *v = rdl_props_get(rdl_map_entry_resources(m), name);
+            const struct rdl_value *v = held_value(m, want, k);
             const struct rdl_value *free_now = rdl_props_get(have, name);
-            if (!v || rdl_value_kind(v) != RDL_VALUE_NUMBER)
-                v = rdl_props_value_at(want, k);
             if (rdl_value_kind(v) != RDL_VALUE_NUMBER || !free_now ||
                 rdl_value_kind(free_now) != RDL_VALUE_NUMBER)
                 continue;
@@ -1070,6 +1080,92 @@ vnp_plan_describe(const char *name, const char *version, const struct vnp_pip_vi
         max_amounts(&d->largest_free, &d->nlargest_free, p->largest_free, p->nlargest_free);
         for (size_t k = 0; k < p->nfeatures; k++)
             union_features(d, &p->features[k]);
+    }
+    return d;
+}
+
+/* ---- what a broker handed out since a description ---- */
+
+void
+vnp_plan_used_at(const struct rdl_graph *mapping, const struct rdl_graph *request, const char *pip,
+                 struct vnp_amount **amounts, size_t *n)
+{
+    for (size_t i = 0; i < rdl_graph_element_count(request); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(request, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(mapping, rdl_element_id(e));
+        if (!rdl_element_is_node(e) || !m || !cn_streq(rdl_map_entry_to(m), pip))
+            continue;
+        const struct rdl_props *want = rdl_element_resources(e);
+        for (size_t k = 0; k < rdl_props_count(want); k++) {
+            const struct rdl_value *v = held_value(m, want, k);
+            if (rdl_value_kind(v) == RDL_VALUE_NUMBER)
+                amount_slot(amounts, n, rdl_props_name_at(want, k))->value += rdl_value_number(v);
+        }
+    }
+}
+
+void
+vnp_plan_amounts_free(struct vnp_amount *a, size_t n)
+{
+    for (size_t i = 0; a && i < n; i++)
+        free(a[i].name);
+    free(a);
+}
+
+static struct vnp_amount *
+amounts_copy(const struct vnp_amount *a, size_t n)
+{
+    struct vnp_amount *c = xcalloc(n + 1, sizeof(*c));
+    for (size_t i = 0; i < n; i++)
+        c[i] = (struct vnp_amount){.name = xstrdup(a[i].name), .value = a[i].value};
+    return c;
+}
+
+struct vnp_description *
+vnp_plan_view_minus(const struct vnp_description *desc, const struct vnp_amount *granted,
+                    size_t ngranted)
+{
+    struct vnp_description *d = xcalloc(1, sizeof(*d));
+    d->name = xstrdup(desc->name ? desc->name : "");
+    d->version = xstrdup(desc->version ? desc->version : "");
+    d->resources = amounts_copy(desc->resources, desc->nresources);
+    d->nresources = desc->nresources;
+    d->capacity = amounts_copy(desc->capacity, desc->ncapacity);
+    d->ncapacity = desc->ncapacity;
+    d->largest_free = amounts_copy(desc->largest_free, desc->nlargest_free);
+    d->nlargest_free = desc->nlargest_free;
+    for (size_t g = 0; g < ngranted; g++) {
+        for (size_t i = 0; i < d->nresources; i++) {
+            struct vnp_amount *a = &d->resources[i];
+            if (strcmp(a->name, granted[g].name) == 0)
+                a->value = a->value > granted[g].value ? a->value - granted[g].value : 0;
+        }
+    }
+    for (size_t i = 0; i < d->nlargest_free; i++) {
+        struct vnp_amount *a = &d->largest_free[i];
+        for (size_t k = 0; k < d->nresources; k++)
+            if (strcmp(d->resources[k].name, a->name) == 0 && d->resources[k].value < a->value)
+                a->value = d->resources[k].value;
+    }
+    d->features = xcalloc(desc->nfeatures + 1, sizeof(*d->features));
+    d->nfeatures = desc->nfeatures;
+    for (size_t i = 0; i < desc->nfeatures; i++) {
+        const struct vnp_feature_values *f = &desc->features[i];
+        d->features[i].name = xstrdup(f->name);
+        d->features[i].values = xcalloc(f->nvalues + 1, sizeof(*f->values));
+        d->features[i].nvalues = f->nvalues;
+        for (size_t k = 0; k < f->nvalues; k++)
+            d->features[i].values[k] = xstrdup(f->values[k]);
+    }
+    d->vlan_ranges = xcalloc(desc->nvlan_ranges + 1, sizeof(*d->vlan_ranges));
+    d->nvlan_ranges = desc->nvlan_ranges;
+    if (desc->nvlan_ranges)
+        memcpy(d->vlan_ranges, desc->vlan_ranges, desc->nvlan_ranges * sizeof(*d->vlan_ranges));
+    d->transits = xcalloc(desc->ntransits + 1, sizeof(*d->transits));
+    d->ntransits = desc->ntransits;
+    for (size_t i = 0; i < desc->ntransits; i++) {
+        d->transits[i] = desc->transits[i];
+        d->transits[i].id = xstrdup(desc->transits[i].id);
     }
     return d;
 }

@@ -17,6 +17,7 @@
 
 struct cn_err;
 struct rdl_graph;
+struct vnp_amount;
 struct vnp_description;
 
 /* A configured transit link between two PIPs (vnpd.conf `transit`). */
@@ -128,6 +129,26 @@ int vnp_plan_partition_keep(const struct rdl_graph *request, const struct rdl_gr
  */
 int vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previous,
                       const struct rdl_graph *old_request);
+
+/*
+ * The resources the nodes of request that mapping placed on pip hold there,
+ * summed per resource name: the values the mapping fixed, else the
+ * request's plain numbers (as vnp_plan_add_back counts them). Adds to the
+ * amounts in *amounts (*n of them; names owned, free with
+ * vnp_plan_amounts_free).
+ */
+void vnp_plan_used_at(const struct rdl_graph *mapping, const struct rdl_graph *request,
+                      const char *pip, struct vnp_amount **amounts, size_t *n);
+void vnp_plan_amounts_free(struct vnp_amount *a, size_t n);
+
+/*
+ * A PIP's description less what a broker handed out there that it does not
+ * show yet (granted, by resource name): each free amount goes down by the
+ * granted one, not below 0, and largest_free is at most what is left of
+ * it. Everything else is copied. New, freed with vnp_description_free().
+ */
+struct vnp_description *vnp_plan_view_minus(const struct vnp_description *desc,
+                                            const struct vnp_amount *granted, size_t ngranted);
 
 /* A PIP's answer to its partial graph. */
 struct vnp_pip_manifest {
