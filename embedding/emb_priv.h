@@ -121,6 +121,17 @@ struct emb_plugin {
      */
     int (*leftovers)(struct emb_ctx *ctx, void *state, const char *cloudnet,
                      const struct emb_item *it, struct emb_lines *lines, struct cn_err *err);
+    /*
+     * Brings an embedded VNode's interfaces from old's set to new's (both
+     * items of the same VNode on the same host) without re-creating it:
+     * every interface of old that new lacks or has otherwise (tag, address,
+     * index) is removed, every one new adds or changes is added, the rest
+     * is left alone, and the VNode keeps its running state. Must be safe to
+     * call again after a failure, and with old and new swapped to go back.
+     * Without it a VNode whose links change is re-created.
+     */
+    int (*relink)(struct emb_ctx *ctx, void *state, const struct emb_item *old,
+                  const struct emb_item *new, struct cn_err *err);
 };
 
 /*

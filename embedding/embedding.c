@@ -688,6 +688,67 @@ emb_release_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl
     return release_selected(ctx, cloudnet, overlay, mapping, underlay, elements, nelements, err);
 }
 
+bool
+emb_can_relink(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
+               const struct rdl_graph *underlay, const char *element)
+{
+    struct work w = {0};
+    struct cn_err ignored = CN_ERR_INIT;
+    bool can = false;
+
+    if (cloudnet_ok(cloudnet) && mapping && underlay && element &&
+        node_item(ctx, cloudnet, NULL, mapping, underlay, element, false, &w, &ignored) == 0)
+        can = w.plugin->relink != NULL;
+    free(w.item.ifaces);
+    cn_err_release(&ignored);
+    return can;
+}
+
+int
+emb_relink_node(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *old_overlay,
+                const struct rdl_graph *old_mapping, const struct rdl_graph *new_overlay,
+                const struct rdl_graph *new_mapping, const struct rdl_graph *underlay,
+                const char *element, struct cn_err *err)
+{
+    struct work a = {0}, b = {0};
+    void *state;
+    char where[600];
+    int rc = -1;
+
+    if (!cloudnet_ok(cloudnet) || !element)
+        return cn_err_set(err, CN_E_INVALID, "a CloudNet id and an element are needed");
+    if (!old_overlay || !new_overlay || !old_mapping || !new_mapping || !underlay)
+        return cn_err_set(err, CN_E_INVALID,
+                          "the old and new overlay and mapping and the underlay are needed");
+    if (node_item(ctx, cloudnet, old_overlay, old_mapping, underlay, element, true, &a, err) < 0 ||
+        node_item(ctx, cloudnet, new_overlay, new_mapping, underlay, element, true, &b, err) < 0)
+        goto cleanup;
+    if (a.item.host != b.item.host) {
+        cn_err_set(err, CN_E_INVALID,
+                   "VNode '%s' moves from '%s' to '%s': it cannot keep its interfaces", element,
+                   rdl_element_id(a.item.host), rdl_element_id(b.item.host));
+        goto cleanup;
+    }
+    if (!b.plugin->relink) {
+        cn_err_set(err, CN_E_INVALID, "plugin %s cannot change the links of %s in place",
+                   b.plugin->name, item_where(&b.item, where, sizeof(where)));
+        goto cleanup;
+    }
+    if (emb_plugin_state(ctx, b.plugin->name, &state, err) < 0)
+        goto cleanup;
+    if (b.plugin->relink(ctx, state, &a.item, &b.item, err) < 0) {
+        cn_err_prefix(err, "changing the links of %s (%s)",
+                      item_where(&b.item, where, sizeof(where)), b.plugin->name);
+        goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    free(a.item.ifaces);
+    free(b.item.ifaces);
+    return rc;
+}
+
 enum node_op { OP_START, OP_STOP, OP_POWERCYCLE };
 
 static int

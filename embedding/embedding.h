@@ -150,6 +150,29 @@ int emb_release_elements(struct emb_ctx *ctx, const char *cloudnet,
                          size_t nelements, struct cn_err *err);
 
 /*
+ * Whether VNode `element` of the mapping can have its links changed in
+ * place by emb_relink_node: its host's plugin supports it (netns does,
+ * libvirt does not). False also when the element is not a VNode of the
+ * mapping.
+ */
+bool emb_can_relink(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
+                    const struct rdl_graph *underlay, const char *element);
+/*
+ * Brings the interfaces of embedded VNode `element` from the links it has
+ * in (old_overlay, old_mapping) to those it has in (new_overlay,
+ * new_mapping) without re-creating it: it keeps running (or stopped), and
+ * interfaces of links that stay alike are not touched. The VNode must sit
+ * on the same host in both; the links themselves (their hops) are embedded
+ * and released by the callers as usual. -1 without changing anything when
+ * the plugin cannot do it (see emb_can_relink); on a failure part way the
+ * same call with old and new swapped puts the old interfaces back.
+ */
+int emb_relink_node(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *old_overlay,
+                    const struct rdl_graph *old_mapping, const struct rdl_graph *new_overlay,
+                    const struct rdl_graph *new_mapping, const struct rdl_graph *underlay,
+                    const char *element, struct cn_err *err);
+
+/*
  * Operations on one VNode (`element` an overlay node id), or on every VNode
  * of the mapping when element is NULL. The mapping and underlay say which
  * plugin serves it.

@@ -103,6 +103,30 @@ cleanup:
     return rc;
 }
 
+/* Fails unless the VNode's namespace (called name) exists and is ours. */
+static int
+check_embedded(const char *name, const struct emb_item *it, struct cn_err *err)
+{
+    bool exists;
+    if (check_owner(name, it, &exists, err) < 0)
+        return -1;
+    if (!exists)
+        return cn_err_set(err, CN_E_NOTFOUND, "VNode '%s' of CloudNet %s is not embedded",
+                          it->element, it->cloudnet);
+    return 0;
+}
+
+/* Fails unless every interface of the VNode has a tag. */
+static int
+check_tags(const struct emb_item *it, struct cn_err *err)
+{
+    for (size_t i = 0; i < it->n_ifaces; i++)
+        if (it->ifaces[i].vlan < 1 || it->ifaces[i].vlan > 4094)
+            return cn_err_set(err, CN_E_VLAN, "virtual link '%s' has no VLAN tag",
+                              it->ifaces[i].link);
+    return 0;
+}
+
 static int
 add_iface(const char *name, const struct emb_item *it, const struct emb_iface *f,
           struct cn_err *err)
@@ -177,12 +201,8 @@ ns_embed(struct emb_ctx *ctx, void *state, const struct emb_item *it, struct cn_
                    host_netns(it), rdl_element_id(it->host));
         goto cleanup;
     }
-    for (size_t i = 0; i < it->n_ifaces; i++) {
-        if (it->ifaces[i].vlan < 1 || it->ifaces[i].vlan > 4094) {
-            cn_err_set(err, CN_E_VLAN, "virtual link '%s' has no VLAN tag", it->ifaces[i].link);
-            goto cleanup;
-        }
-    }
+    if (check_tags(it, err) < 0)
+        goto cleanup;
     if (emb_runv(err, "ip", NULL, "netns", "add", name, (char *)NULL) < 0 ||
         emb_runv(err, "ip", name, "link", "set", "lo", "alias", tag, (char *)NULL) < 0)
         goto cleanup;
@@ -252,23 +272,108 @@ cleanup:
     return rc;
 }
 
+/* The interface of `it` on link, or NULL. */
+static const struct emb_iface *
+find_iface(const struct emb_item *it, const char *link)
+{
+    for (size_t i = 0; i < it->n_ifaces; i++)
+        if (cn_streq(it->ifaces[i].link, link))
+            return &it->ifaces[i];
+    return NULL;
+}
+
+/* Whether f is realised the same as the interface `other` has on its link. */
+static bool
+iface_stays(const struct emb_iface *f, const struct emb_item *other)
+{
+    const struct emb_iface *g = find_iface(other, f->link);
+    return g && g->vlan == f->vlan && g->index == f->index &&
+           (f->address == NULL) == (g->address == NULL) &&
+           (!f->address || cn_streq(f->address, g->address));
+}
+
+/* Deletes the veth of the VNode's interface f (both ends go); gone already is fine. */
+static int
+del_iface(const struct emb_item *it, const struct emb_iface *f, struct cn_err *err)
+{
+    const char *hns = host_netns(it);
+    char host[16];
+
+    emb_ifname(it->cloudnet, it->element, f->link, host, sizeof(host));
+    char **v = emb_argv("ip", hns, "link", "del", host, (char *)NULL);
+    int r = emb_run_tolerant((const char *const *)v, gone, err);
+    emb_argv_free(v);
+    if (r < 0)
+        return -1;
+    if (it->host_dp && it->host_dp->mode == EMB_MODE_VXLAN && f->vlan > 0)
+        return emb_tag_bridge_put(hns, f->vlan, err);
+    return 0;
+}
+
+/* Whether the VNode in namespace name runs: start sets lo up with the links, so lo's flag tells. */
+static int
+lo_up(const char *name, bool *ret_up, struct cn_err *err)
+{
+    struct cn_buf out = CN_BUF_INIT;
+
+    cn_buf_init(&out);
+    char **v = emb_argv("ip", name, "-o", "link", "show", "lo", (char *)NULL);
+    int rc = emb_run((const char *const *)v, &out, err);
+    emb_argv_free(v);
+    if (rc == 0)
+        *ret_up = strstr(out.s, ",UP") || strstr(out.s, "<UP");
+    cn_buf_release(&out);
+    return rc;
+}
+
+static int
+ns_relink(struct emb_ctx *ctx, void *state, const struct emb_item *old, const struct emb_item *new,
+          struct cn_err *err)
+{
+    (void)ctx;
+    (void)state;
+    char *name = emb_vnode_name(new->cloudnet, new->element);
+    char inner[16];
+    int rc = -1;
+
+    if (check_embedded(name, new, err) < 0 || check_tags(new, err) < 0)
+        goto cleanup;
+    bool running;
+    if (lo_up(name, &running, err) < 0)
+        goto cleanup;
+    /* Removals first: an added interface may take the ethN a removed one frees. */
+    for (size_t i = 0; i < old->n_ifaces; i++)
+        if (!iface_stays(&old->ifaces[i], new) && del_iface(old, &old->ifaces[i], err) < 0)
+            goto cleanup;
+    for (size_t i = 0; i < new->n_ifaces; i++) {
+        const struct emb_iface *f = &new->ifaces[i];
+        if (iface_stays(f, old))
+            continue;
+        /* What an earlier attempt that failed half way left is replaced. */
+        if (del_iface(new, f, err) < 0 || add_iface(name, new, f, err) < 0)
+            goto cleanup;
+        snprintf(inner, sizeof(inner), "eth%u", f->index);
+        if (running && emb_runv(err, "ip", name, "link", "set", inner, "up", (char *)NULL) < 0)
+            goto cleanup;
+    }
+    rc = 0;
+
+cleanup:
+    free(name);
+    return rc;
+}
+
 /* Sets lo and every ethN of the VNode up or down. */
 static int
 set_links(const struct emb_item *it, const char *how, struct cn_err *err)
 {
     char *name = emb_vnode_name(it->cloudnet, it->element);
     struct cn_buf out = CN_BUF_INIT;
-    bool exists;
     int rc = -1;
 
     cn_buf_init(&out);
-    if (check_owner(name, it, &exists, err) < 0)
+    if (check_embedded(name, it, err) < 0)
         goto cleanup;
-    if (!exists) {
-        cn_err_set(err, CN_E_NOTFOUND, "VNode '%s' of CloudNet %s is not embedded", it->element,
-                   it->cloudnet);
-        goto cleanup;
-    }
     char **v = emb_argv("ip", name, "-o", "link", "show", (char *)NULL);
     int r = emb_run((const char *const *)v, &out, err);
     emb_argv_free(v);
@@ -349,11 +454,9 @@ ns_status(struct emb_ctx *ctx, void *state, const struct emb_item *it, enum emb_
     (void)ctx;
     (void)state;
     char *name = emb_vnode_name(it->cloudnet, it->element);
-    struct cn_buf out = CN_BUF_INIT;
     bool exists;
     int rc = -1;
 
-    cn_buf_init(&out);
     if (check_owner(name, it, &exists, err) < 0)
         goto cleanup;
     if (!exists) {
@@ -361,18 +464,13 @@ ns_status(struct emb_ctx *ctx, void *state, const struct emb_item *it, enum emb_
         rc = 0;
         goto cleanup;
     }
-    char **v = emb_argv("ip", name, "-o", "link", "show", "lo", (char *)NULL);
-    int r = emb_run((const char *const *)v, &out, err);
-    emb_argv_free(v);
-    if (r < 0)
+    bool up;
+    if (lo_up(name, &up, err) < 0)
         goto cleanup;
-    /* start brings lo up with the links, so lo's flag says whether the VNode runs. */
-    *ret_state =
-        strstr(out.s, ",UP") || strstr(out.s, "<UP") ? EMB_STATE_RUNNING : EMB_STATE_DEFINED;
+    *ret_state = up ? EMB_STATE_RUNNING : EMB_STATE_DEFINED;
     rc = 0;
 
 cleanup:
-    cn_buf_release(&out);
     free(name);
     return rc;
 }
@@ -482,4 +580,5 @@ const struct emb_plugin emb_netns_plugin = {
     .console = ns_console,
     .status = ns_status,
     .leftovers = ns_leftovers,
+    .relink = ns_relink,
 };

@@ -954,19 +954,52 @@ props_equal(const struct rdl_props *a, const struct rdl_props *b)
     return true;
 }
 
+/* The features that give a VNode's interfaces their addresses: "address", "address.LINK". */
+static bool
+is_address_key(const char *name)
+{
+    return cn_streq(name, "address") || cn_startswith(name, "address.");
+}
+
+/* Whether every feature of a but its addresses is in b, alike. */
+static bool
+props_within_but_addresses(const struct rdl_props *a, const struct rdl_props *b)
+{
+    for (size_t i = 0; i < rdl_props_count(a); i++) {
+        const char *name = rdl_props_name_at(a, i);
+        const struct rdl_value *w = rdl_props_get(b, name);
+        if (!is_address_key(name) && (!w || !rdl_value_equal(rdl_props_value_at(a, i), w)))
+            return false;
+    }
+    return true;
+}
+
 /*
- * Whether two map entries are realised alike. A link's resources are left
- * out: bandwidth is accounted in the store, not configured on any port.
+ * Whether two sets of features are alike; with but_addresses, whatever the
+ * addresses of a VNode's interfaces.
  */
 static bool
-entry_same(const struct rdl_map_entry *m, const struct rdl_map_entry *n)
+features_alike(const struct rdl_props *a, const struct rdl_props *b, bool but_addresses)
+{
+    if (!but_addresses)
+        return props_equal(a, b);
+    return props_within_but_addresses(a, b) && props_within_but_addresses(b, a);
+}
+
+/*
+ * Whether two map entries are realised alike (with but_addresses, but for
+ * the addresses of a VNode's interfaces). A link's resources are left out:
+ * bandwidth is accounted in the store, not configured on any port.
+ */
+static bool
+entry_same(const struct rdl_map_entry *m, const struct rdl_map_entry *n, bool but_addresses)
 {
     const char *a = rdl_map_entry_to(m), *b = rdl_map_entry_to(n);
     if ((a == NULL) != (b == NULL) || (a && !cn_streq(a, b)))
         return false;
     if (rdl_map_entry_path_len(m) != rdl_map_entry_path_len(n) ||
         rdl_map_entry_vlan(m) != rdl_map_entry_vlan(n) ||
-        !props_equal(rdl_map_entry_features(m), rdl_map_entry_features(n)))
+        !features_alike(rdl_map_entry_features(m), rdl_map_entry_features(n), but_addresses))
         return false;
     for (size_t i = 0; i < rdl_map_entry_path_len(m); i++)
         if (!cn_streq(rdl_map_entry_path_at(m, i), rdl_map_entry_path_at(n, i)))
@@ -983,7 +1016,7 @@ static bool
 element_same(const struct graphs *old, const struct graphs *new, const char *id)
 {
     const struct rdl_map_entry *m = rdl_mapping_get(old->ml, id), *n = rdl_mapping_get(new->ml, id);
-    if (!m || !n || !entry_same(m, n))
+    if (!m || !n || !entry_same(m, n, false))
         return false;
     if (!rdl_map_entry_to(m))
         return true;
@@ -1000,7 +1033,7 @@ element_same(const struct graphs *old, const struct graphs *new, const char *id)
             found = cn_streq(link, rdl_element_id(rdl_element_neighbour(b, j)));
         m = rdl_mapping_get(old->ml, link);
         n = rdl_mapping_get(new->ml, link);
-        if (!found || !m || !n || !entry_same(m, n))
+        if (!found || !m || !n || !entry_same(m, n, false))
             return false;
     }
     return true;
@@ -1022,6 +1055,87 @@ changed_elements(const struct graphs *from, const struct graphs *other, size_t *
     }
     *ret_n = n;
     return ids;
+}
+
+/* The position of link among the links of VNode el (its interface ethN), or -1. */
+static long
+link_position(const struct rdl_element *el, const char *link)
+{
+    long pos = 0;
+    for (size_t i = 0; i < rdl_element_degree(el); i++) {
+        const struct rdl_element *l = rdl_element_neighbour(el, i);
+        if (!rdl_element_is_link(l))
+            continue;
+        if (cn_streq(rdl_element_id(l), link))
+            return pos;
+        pos++;
+    }
+    return -1;
+}
+
+/*
+ * Whether VNode id, changed between old and new, can keep running with its
+ * interfaces changed in place instead of being re-created: it stays on the
+ * same host with the same resources and features (addresses aside: they
+ * belong to the interfaces), every link it keeps keeps its position, and
+ * its plugin can do it.
+ */
+static bool
+relinkable(struct pipd_core *core, const char *cloudnet, const struct graphs *old,
+           const struct graphs *new, const char *id)
+{
+    const struct rdl_map_entry *m = rdl_mapping_get(old->ml, id), *n = rdl_mapping_get(new->ml, id);
+    if (!m || !n || !rdl_map_entry_to(m) || !entry_same(m, n, true))
+        return false;
+    const struct rdl_element *a = rdl_graph_element(old->ol, id),
+                             *b = rdl_graph_element(new->ol, id);
+    if (!a || !b || !cn_streq(rdl_element_type(a), rdl_element_type(b)) ||
+        !features_alike(rdl_element_features(a), rdl_element_features(b), true))
+        return false;
+    for (size_t i = 0; i < rdl_element_degree(a); i++) {
+        const struct rdl_element *l = rdl_element_neighbour(a, i);
+        if (!rdl_element_is_link(l))
+            continue;
+        long now = link_position(b, rdl_element_id(l));
+        if (now >= 0 && now != link_position(a, rdl_element_id(l)))
+            return false;
+    }
+    return emb_can_relink(core->emb, cloudnet, old->ml, old->ul, id) &&
+           emb_can_relink(core->emb, cloudnet, new->ml, new->ul, id);
+}
+
+/*
+ * Moves the VNodes of ids that are relinkable from `out` (changed in old)
+ * and `in` (changed in new) to a list of their own, returned NULL-terminated
+ * (ids borrowed from new); *ret_n counts them, *nout and *nin are updated.
+ */
+static const char **
+split_relinkable(struct pipd_core *core, const char *cloudnet, const struct graphs *old,
+                 const struct graphs *new, const char **out, size_t *nout, const char **in,
+                 size_t *nin, size_t *ret_n)
+{
+    const char **relink = xcalloc(*nin + 1, sizeof(*relink));
+    size_t n = 0, kept = 0;
+    for (size_t i = 0; i < *nin; i++) {
+        if (relinkable(core, cloudnet, old, new, in[i]))
+            relink[n++] = in[i];
+        else
+            in[kept++] = in[i];
+    }
+    in[kept] = NULL;
+    *nin = kept;
+    kept = 0;
+    for (size_t i = 0; i < *nout; i++) {
+        bool moved = false;
+        for (size_t j = 0; j < n && !moved; j++)
+            moved = cn_streq(out[i], relink[j]);
+        if (!moved)
+            out[kept++] = out[i];
+    }
+    out[kept] = NULL;
+    *nout = kept;
+    *ret_n = n;
+    return relink;
 }
 
 static bool
@@ -1078,19 +1192,23 @@ restart_vnodes(struct pipd_core *core, const char *id, const struct graphs *g,
  * Brings the embedding from old to new, element by element: what changed
  * or went is released from the old version, what changed or came is
  * embedded from the new one, and everything else is left alone (VNodes
- * that stay unchanged keep running). In a provisioned CloudNet the
- * re-embedded VNodes that were running, and the new ones, are started.
- * When the new part cannot be embedded the old part is put back: -1 with
- * err saying why.
+ * that stay unchanged keep running). A VNode whose only change is in its
+ * links is, where its plugin can (see relinkable), neither released nor
+ * embedded: once the links are, its interfaces are changed in place and it
+ * keeps running. In a provisioned CloudNet the re-embedded VNodes that were
+ * running, and the new ones, are started. When the new part cannot be
+ * embedded the old part is put back: -1 with err saying why.
  */
 static int
 apply_change(struct pipd_core *core, const char *id, bool provisioned, const struct graphs *old,
              const struct graphs *new, struct cn_err *err)
 {
-    size_t nout = 0, nin = 0;
+    size_t nout = 0, nin = 0, nrelink = 0, relinked = 0;
     const char **out = changed_elements(old, new, &nout);
     const char **in = changed_elements(new, old, &nin);
+    const char **relink = split_relinkable(core, id, old, new, out, &nout, in, &nin, &nrelink);
     const char **was = provisioned ? running_vnodes(core, id, old, out) : xcalloc(1, sizeof(*was));
+    bool embedded = false;
     int ret = -1;
 
     if (nout > 0 &&
@@ -1101,6 +1219,13 @@ apply_change(struct pipd_core *core, const char *id, bool provisioned, const str
     }
     if (nin == 0 ||
         emb_embed_elements(core->emb, id, new->ol, new->ml, new->ul, in, nin, err) == 0) {
+        embedded = true;
+        for (; relinked < nrelink; relinked++)
+            if (emb_relink_node(core->emb, id, old->ol, old->ml, new->ol, new->ml, new->ul,
+                                relink[relinked], err) < 0)
+                break;
+    }
+    if (embedded && relinked == nrelink) {
         if (provisioned && restart_vnodes(core, id, new, old, in, was, err) < 0) {
             cn_err_prefix(err, "starting the VNodes of '%s' again", id);
             err->code = CN_E_INTERNAL;
@@ -1112,9 +1237,20 @@ apply_change(struct pipd_core *core, const char *id, bool provisioned, const str
     cn_err_prefix(err, "embedding failed");
     err->code = CN_E_EMBEDDING;
     struct cn_err undo = CN_ERR_INIT;
-    if ((nout > 0 &&
-         emb_embed_elements(core->emb, id, old->ol, old->ml, old->ul, out, nout, &undo) < 0) ||
-        (provisioned && restart_vnodes(core, id, old, old, out, was, &undo) < 0))
+    int r = 0;
+    if (embedded) {
+        /* The one that failed may be half done: it is taken back with the others. */
+        for (size_t i = relinked + 1; r == 0 && i-- > 0;)
+            r = emb_relink_node(core->emb, id, new->ol, new->ml, old->ol, old->ml, old->ul,
+                                relink[i], &undo);
+        if (r == 0 && nin > 0)
+            r = emb_release_elements(core->emb, id, new->ol, new->ml, new->ul, in, nin, &undo);
+    }
+    if (r == 0 && nout > 0)
+        r = emb_embed_elements(core->emb, id, old->ol, old->ml, old->ul, out, nout, &undo);
+    if (r == 0 && provisioned)
+        r = restart_vnodes(core, id, old, old, out, was, &undo);
+    if (r < 0)
         cn_err_add(err, CN_E_EMBEDDING, "and the old version could not be restored: %s",
                    cn_err_msg(&undo));
     cn_err_release(&undo);
@@ -1122,6 +1258,7 @@ apply_change(struct pipd_core *core, const char *id, bool provisioned, const str
 cleanup:
     free(out);
     free(in);
+    free(relink);
     free(was);
     return ret;
 }

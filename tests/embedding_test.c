@@ -656,6 +656,101 @@ cleanup:
     return ret;
 }
 
+/* How many interfaces the domain of VNode el of CloudNet id has (-1: no domain). */
+static int
+domain_ifaces(struct emb_ctx *ctx, const char *id, const char *el)
+{
+    struct cn_err err = CN_ERR_INIT;
+    char *name = emb_vnode_name(id, el);
+    char *xml = emb_libvirt_xml_desc(ctx, name, &err);
+    int n = -1;
+    if (xml) {
+        n = 0;
+        for (const char *p = xml; (p = strstr(p, "<interface ")) != NULL; p++)
+            n++;
+    }
+    free(xml);
+    free(name);
+    cn_err_release(&err);
+    return n;
+}
+
+/*
+ * Changing a VNode's links in place: libvirt VNodes cannot (the test
+ * driver has no device hot-plug, and the plugin does not pretend), so
+ * emb_can_relink says no and emb_relink_node refuses without touching the
+ * running domain. Bad arguments are refused the same way.
+ */
+static int
+test_libvirt_relink(const void *data)
+{
+    (void)data;
+    struct cn_err err = CN_ERR_INIT;
+    struct emb_ctx *ctx = make_ctx(NULL);
+    struct rdl_graph *ul = make_underlay(), *ol = make_overlay();
+    struct rdl_graph *ml = make_mapping("debian-12", 1042);
+    struct rdl_graph *ol2 = make_overlay(), *ml2 = make_mapping("debian-12", 1042);
+    int ret = -1;
+
+    /* The new version: web and db gain a second link. */
+    rdl_graph_add_element(ol2, "web-db2", "/link/generic", &err);
+    rdl_graph_add_interface(ol2, "web", "web-db2", &err);
+    rdl_graph_add_interface(ol2, "web-db2", "db", &err);
+    struct rdl_map_entry *m = rdl_mapping_add(ml2, "web-db2", &err);
+    if (m) {
+        rdl_map_entry_path_append(m, "h1");
+        rdl_map_entry_set_vlan(m, 1043);
+    }
+    if (cn_err_is_set(&err) || emb_embed(ctx, "relink", ol, ml, ul, &err) < 0 ||
+        emb_start(ctx, "relink", ml, ul, "web", &err) < 0) {
+        fprintf(stderr, "  %s\n", cn_err_msg(&err));
+        goto cleanup;
+    }
+    CHECK(domain_ifaces(ctx, "relink", "web") == 1);
+    CHECK(!emb_can_relink(ctx, "relink", ml, ul, "web"));
+    CHECK(!emb_can_relink(ctx, "relink", ml2, ul, "db"));
+    CHECK(!emb_can_relink(ctx, "relink", ml, ul, "web-db")); /* a link, not a VNode */
+    CHECK(!emb_can_relink(ctx, "relink", ml, ul, "nosuch"));
+    CHECK(!emb_can_relink(ctx, "bad/id", ml, ul, "web"));
+    CHECK(!emb_can_relink(ctx, "relink", NULL, ul, "web"));
+
+    CHECK(emb_relink_node(ctx, "relink", ol, ml, ol2, ml2, ul, "web", &err) == -1);
+    CHECK(err.code == CN_E_INVALID);
+    CHECK(strstr(cn_err_msg(&err), "plugin libvirt cannot change the links of 'web' on 'h1' "
+                                   "in place"));
+    cn_err_clear(&err);
+    CHECK(state_of(ctx, "relink", ml, ul, "web") == EMB_STATE_RUNNING);
+    CHECK(state_of(ctx, "relink", ml, ul, "db") == EMB_STATE_DEFINED);
+    CHECK(domain_ifaces(ctx, "relink", "web") == 1);
+    CHECK(domain_ifaces(ctx, "relink", "db") == 1);
+    CHECK(count_leftovers(ctx, "relink", 4) == 4);
+
+    CHECK(emb_relink_node(ctx, "bad/id", ol, ml, ol2, ml2, ul, "web", &err) == -1);
+    CHECK(err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    CHECK(emb_relink_node(ctx, "relink", ol, ml, NULL, ml2, ul, "web", &err) == -1);
+    CHECK(err.code == CN_E_INVALID);
+    cn_err_clear(&err);
+    CHECK(emb_relink_node(ctx, "relink", ol, ml, ol2, ml2, ul, "nosuch", &err) == -1);
+    CHECK(err.code == CN_E_NOTFOUND);
+    cn_err_clear(&err);
+    CHECK(domain_ifaces(ctx, "relink", "web") == 1);
+    CHECK(state_of(ctx, "relink", ml, ul, "web") == EMB_STATE_RUNNING);
+
+    CHECK(emb_release(ctx, "relink", ol, ml, ul, &err) == 0);
+    CHECK(count_leftovers(ctx, "relink", 0) == 0);
+    ret = 0;
+cleanup:
+    emb_ctx_free(ctx);
+    rdl_graph_free(ml2);
+    rdl_graph_free(ol2);
+    rdl_graph_free(ml);
+    rdl_graph_free(ol);
+    rdl_graph_free(ul);
+    cn_err_release(&err);
+    return ret;
+}
+
 static int
 test_libvirt_undo(const void *data)
 {
@@ -970,6 +1065,7 @@ main(int argc, char **argv)
     TEST_RUN("libvirt: embed, life cycle, release (plain copy)", test_libvirt_embed, NULL);
     TEST_RUN("libvirt: failure halfway is undone", test_libvirt_undo, NULL);
     TEST_RUN("libvirt: part of a CloudNet released and embedded again", test_elements, NULL);
+    TEST_RUN("libvirt: links are not changed in place", test_libvirt_relink, NULL);
     TEST_RUN("libvirt: images from clipd", test_clipd, NULL);
     TEST_RUN("libvirt: clipd unreachable", test_clipd_missing_image, NULL);
 

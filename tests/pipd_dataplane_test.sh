@@ -10,7 +10,11 @@
 # both in 10.0.0.0/24), starts them, shows with ping that the VNodes of one
 # CloudNet reach each other across the switch and not the other's, checks
 # status, modifies red while it runs (a VNode and a link more: the VNode
-# that is not touched keeps its namespace and keeps running), releases them
+# that is not touched keeps its namespace and keeps running, and so does the
+# netns VNode that gains the new link, its interface added in place) and
+# back again (that VNode loses the link, still in place); two modifies that
+# fail (a new link that cannot be embedded, an interface that cannot be
+# added in place) leave red as it was; releases them
 # and counts that every namespace, veth, VXLAN device,
 # per-tag bridge, VLAN membership and database row made for them is gone.
 # Bad requests (too much CPU, an image the PIP lacks, malformed YAML) fail
@@ -103,15 +107,83 @@ check "red1 reaches red2 again" pingable "cn-$RED-red1" 10.0.0.2
 
 # ---- modify a provisioned CloudNet ----
 
+# red2_side: how many host-side veths red2 has on the link red-side (on h2).
+red2_side() {
+    ip -n "$P-h2" -o link show | grep -c "alias cloudnet=$RED node=red2 link=red-side\$"
+}
+# in_red2 PID: whether the process runs inside red2's namespace as it is now
+# (a namespace deleted and added again by name would leave it in the old one).
+in_red2() {
+    [ -d "/proc/$1" ] && ! grep -q '^State:.*Z' "/proc/$1/status" 2>/dev/null &&
+        [ "$(stat -L -c %i "/proc/$1/ns/net")" = "$(stat -c %i "/run/netns/cn-$RED-red2")" ]
+}
+
 red1_ns=$(stat -c %i "/run/netns/cn-$RED-red1" 2>/dev/null)
+red2_ns=$(stat -c %i "/run/netns/cn-$RED-red2" 2>/dev/null)
+# A process inside red2: a re-created VNode would lose it with its namespace.
+ip netns exec "cn-$RED-red2" sleep 300 &
+red2_pid=$!
+sleep 0.2
+check "a process runs in red2's namespace" in_red2 "$red2_pid"
+fault "a modify whose new link cannot be embedded fails (fault 11)" 11 modify "$RED" \
+    "@$DATA/red-bad-more.yaml"
+has "the fault names the new link" "$TMP/out" "embedding 'red-side'"
+equal "after the failed modify red2 is the same namespace" \
+    "$(stat -c %i "/run/netns/cn-$RED-red2" 2>/dev/null)" "$red2_ns"
+check "the process in red2 survived the failed modify" in_red2 "$red2_pid"
+equal "red2 has no veth on the link of the failed modify" "$(red2_side)" 0
+refuse "red2 has no eth1 after the failed modify" ip -n "cn-$RED-red2" link show eth1
+refuse "status does not list red3 after the failed modify" rpc -k elements.red3 status "$RED"
+equal "red2 still runs after the failed modify" "$(rpc -k elements.red2 status "$RED")" running
+check "red1 reaches red2 after the failed modify" pingable "cn-$RED-red1" 10.0.0.2
+# A device in the way of red2's new eth1 makes the change in place fail after
+# red3 and the new link were embedded: all of it must be taken back.
+check "a device named eth1 is put in red2" \
+    ip -n "cn-$RED-red2" link add eth1 type veth peer name blocker
+fault "a modify whose interface cannot be added to red2 fails (fault 11)" 11 modify "$RED" \
+    "@$DATA/red-more.yaml"
+has "the fault names red2's links" "$TMP/out" "changing the links of 'red2'"
+equal "after the failed change in place red2 is the same namespace" \
+    "$(stat -c %i "/run/netns/cn-$RED-red2" 2>/dev/null)" "$red2_ns"
+check "the process in red2 survived the failed change in place" in_red2 "$red2_pid"
+equal "red2 has no veth on the new link after the failed change" "$(red2_side)" 0
+equal "red3's namespace was taken back" "$(ip netns list | grep -c "^cn-$RED-red3")" 0
+refuse "status does not list red3 after the failed change" rpc -k elements.red3 status "$RED"
+check "red1 reaches red2 after the failed change in place" pingable "cn-$RED-red1" 10.0.0.2
+check "the device in the way is removed" ip -n "cn-$RED-red2" link del eth1
 check "modify red: a VNode and a link more" rpc modify "$RED" "@$DATA/red-more.yaml"
 equal "red stays provisioned" "$(rpc -k state status "$RED")" provisioned
 equal "red1 was not re-created" "$(stat -c %i "/run/netns/cn-$RED-red1" 2>/dev/null)" "$red1_ns"
 equal "red1 still runs" "$(rpc -k elements.red1 status "$RED")" running
+equal "red2, which gained a link, was not re-created" \
+    "$(stat -c %i "/run/netns/cn-$RED-red2" 2>/dev/null)" "$red2_ns"
+check "the process in red2 survived the modify" in_red2 "$red2_pid"
+equal "red2 still runs" "$(rpc -k elements.red2 status "$RED")" running
+equal "red2 has a host-side veth on the new link" "$(red2_side)" 1
+check "red2's new interface eth1 is up" sh -c \
+    "ip -n cn-$RED-red2 -o link show eth1 | grep -q 'state UP'"
 equal "the new red3 was started" "$(rpc -k elements.red3 status "$RED")" running
 check "red1 still reaches red2" pingable "cn-$RED-red1" 10.0.0.2
 check "red3 reaches red2 over the new link" pingable "cn-$RED-red3" 10.0.1.2
+check "red2 reaches red3 over the new link" pingable "cn-$RED-red2" 10.0.1.3
 refuse "red3 cannot reach blue" pingable "cn-$RED-red3" 10.0.0.4
+
+check "modify red back: red2 loses the link, red3 goes" rpc modify "$RED" "@$DATA/red.yaml"
+equal "red stays provisioned after the modify back" "$(rpc -k state status "$RED")" provisioned
+equal "red2 was still not re-created" \
+    "$(stat -c %i "/run/netns/cn-$RED-red2" 2>/dev/null)" "$red2_ns"
+check "the process in red2 survived the modify back" in_red2 "$red2_pid"
+equal "red2 still runs after losing a link" "$(rpc -k elements.red2 status "$RED")" running
+equal "red2's host-side veth of the lost link is gone" "$(red2_side)" 0
+refuse "red2 has no eth1 any more" ip -n "cn-$RED-red2" link show eth1
+refuse "status no longer lists red3" rpc -k elements.red3 status "$RED"
+equal "red3's namespace is gone" "$(ip netns list | grep -c "^cn-$RED-red3")" 0
+equal "red1 was still not re-created" "$(stat -c %i "/run/netns/cn-$RED-red1" 2>/dev/null)" \
+    "$red1_ns"
+check "red1 still reaches red2 over the old link" pingable "cn-$RED-red1" 10.0.0.2
+refuse "red2 no longer reaches red3's address" pingable "cn-$RED-red2" 10.0.1.3
+kill "$red2_pid" 2>/dev/null
+wait "$red2_pid" 2>/dev/null
 
 # ---- release ----
 
