@@ -1114,6 +1114,100 @@ test_view_minus(const void *data)
     return 0;
 }
 
+/* The bandwidth on each transit link of f: what the underlay built from it offers. */
+static double
+transit_bw(const struct rdl_graph *ul, const char *id)
+{
+    const struct rdl_element *e = rdl_graph_element(ul, id);
+    return e ? rdl_props_number(rdl_element_resources(e), "bandwidth", -1) : -1;
+}
+
+/* What the VNP put on its transit links comes off their bandwidth, nothing else. */
+static int
+test_transit_minus(const void *data)
+{
+    (void)data;
+    struct plan pl;
+    struct vnp_amount *used = NULL, *again = NULL;
+    size_t nused = 0, nagain = 0;
+    struct rdl_graph *ul = NULL, *reread = NULL, *ml = NULL;
+    double want[3] = {0}, total = 0;
+    char *doc = NULL;
+    plan_init(&pl);
+    CHECK(plan_map(&pl, "../examples/spanning.yaml") == 0);
+    /* Expected: each crossing link's bandwidth on the transit link its path takes. */
+    for (size_t i = 0; i < rdl_graph_element_count(pl.ol); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(pl.ol, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(pl.ml, rdl_element_id(e));
+        if (!rdl_element_is_link(e) || !m || rdl_map_entry_path_len(m) != 3)
+            continue;
+        for (int t = 0; t < 3; t++)
+            if (cn_streq(rdl_map_entry_path_at(m, 1), pl.f.t[t].id))
+                want[t] += rdl_props_number(rdl_element_resources(e), "bandwidth", 0);
+    }
+    vnp_plan_transit_used(pl.ml, pl.ol, &used, &nused);
+    for (int t = 0; t < 3; t++) {
+        double got = amount(used, nused, pl.f.t[t].id);
+        if ((want[t] > 0 ? got : 0) != want[t])
+            fprintf(stderr, "  %s: %g used, expected %g\n", pl.f.t[t].id, got, want[t]);
+        CHECK((want[t] > 0 ? got : 0) == want[t]);
+        CHECK(want[t] > 0 || got == -1);
+        total += want[t];
+    }
+    /* Internal links hold no transit bandwidth; the crossing ones do. */
+    CHECK(total > 0 && total < 500 + 200 + 50 + 1000);
+    CHECK(amount(used, nused, "berlin") == -1 && amount(used, nused, "de-db") == -1);
+
+    /* The mapping read back from its document (what the store keeps) gives the same. */
+    doc = yaml_of(pl.ml);
+    reread = parse("manifest", doc);
+    CHECK(reread);
+    vnp_plan_transit_used(reread, pl.ol, &again, &nagain);
+    CHECK(nagain == nused);
+    for (size_t i = 0; i < nused; i++)
+        CHECK(amount(again, nagain, used[i].name) == used[i].value);
+
+    ul = vnp_plan_underlay("vnp", pl.f.pips, NPIPS, pl.f.t, 3, &pl.err);
+    CHECK(ul);
+    double cpu = rdl_props_number(rdl_element_resources(rdl_graph_element(ul, "berlin")), "cpu", 0);
+    CHECK(vnp_plan_transit_minus(ul, used, nused) == (int)nused);
+    for (int t = 0; t < 3; t++)
+        CHECK(transit_bw(ul, pl.f.t[t].id) == pl.f.t[t].bandwidth - want[t]);
+    CHECK(rdl_props_number(rdl_element_resources(rdl_graph_element(ul, "berlin")), "cpu", 0) ==
+          cpu);
+
+    /* More than is left: nothing, not less; a PIP node or an unknown id is no transit link. */
+    char bp[] = "berlin-paris", pip[] = "berlin", unknown[] = "nowhere";
+    struct vnp_amount big[3] = {
+        {.name = bp, .value = 1e6}, {.name = pip, .value = 8}, {.name = unknown, .value = 1}};
+    CHECK(vnp_plan_transit_minus(ul, big, 3) == 1);
+    CHECK(transit_bw(ul, "berlin-paris") == 0);
+    CHECK(rdl_props_number(rdl_element_resources(rdl_graph_element(ul, "berlin")), "cpu", 0) ==
+          cpu);
+    CHECK(!rdl_graph_element(ul, "nowhere"));
+    CHECK(vnp_plan_transit_minus(ul, NULL, 0) == 0);
+
+    /* With every transit link taken, a request that must cross one does not map. */
+    char pl_[] = "paris-london", bl[] = "berlin-london";
+    struct vnp_amount all[2] = {{.name = pl_, .value = 1e6}, {.name = bl, .value = 1e6}};
+    CHECK(vnp_plan_transit_minus(ul, all, 2) == 2);
+    struct map_options opts;
+    map_options_init(&opts);
+    opts.objective = "cost";
+    cn_err_clear(&pl.err);
+    CHECK(map_rdl_solve(ul, NULL, 0, pl.ol, &opts, &ml, &pl.err) < 0);
+    CHECK(!ml && pl.err.count > 0);
+
+    rdl_graph_free(ml);
+    rdl_graph_free(ul);
+    rdl_graph_free(reread);
+    free(doc);
+    vnp_plan_amounts_free(again, nagain);
+    vnp_plan_amounts_free(used, nused);
+    plan_release(&pl);
+    return 0;
+}
+
 int
 main(void)
 {
@@ -1132,5 +1226,6 @@ main(void)
     TEST_RUN("manifest merged from PIP manifests", test_manifest, NULL);
     TEST_RUN("the VNP's own description", test_describe, NULL);
     TEST_RUN("a view less the resources handed out since", test_view_minus, NULL);
+    TEST_RUN("transit bandwidth handed out comes off the underlay", test_transit_minus, NULL);
     return test_summary();
 }

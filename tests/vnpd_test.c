@@ -559,6 +559,81 @@ test_overlapping_capacity(const void *data)
     return 0;
 }
 
+/*
+ * Negotiates wide.yaml (6000 of berlin-paris's 10000 Mbit/s) as id, which
+ * vnpd must refuse itself: the mapping's infeasibility (fault 8), no PIP
+ * asked, nothing stored.
+ */
+static int
+refused_for_bandwidth(const char *id)
+{
+    struct outcome o = {0}, st = {0};
+    negotiate_at(&vnpd, PEER_SECRET, id, "wide.yaml", 120, &o);
+    if (o.r)
+        fprintf(stderr, "  %s: %s, expected a refusal\n", id, o.r->state);
+    CHECK(!o.r);
+    if (cn_fault_code(o.code) != 8)
+        fprintf(stderr, "  %s: fault %d: %s\n", id, cn_fault_code(o.code), o.msg);
+    CHECK(cn_fault_code(o.code) == 8);
+    CHECK(!strstr(o.msg, "pip '"));
+    CHECK(holders(id) == 0);
+    /* Failed before any PIP was asked: nothing stored, no negotiation at a PIP. */
+    id_call(&vnpd, vnp_client_status, PEER_SECRET, id, &st);
+    CHECK(!st.r && st.code == CN_E_NOTFOUND);
+    CHECK(vnpd_parts_open(id) == 0);
+    for (int i = 0; i < 3; i++)
+        CHECK(pip_holds(i, id) == 0);
+    outcome_release(&st);
+    outcome_release(&o);
+    return 0;
+}
+
+static int
+negotiated(const char *id)
+{
+    struct outcome o = {0};
+    negotiate_at(&vnpd, PEER_SECRET, id, "wide.yaml", 120, &o);
+    if (!o.r)
+        fprintf(stderr, "  %s: %s\n", id, o.msg);
+    CHECK(o.r);
+    CHECK_STR(o.r->state, "allocated");
+    CHECK(holders(id) == 2);
+    outcome_release(&o);
+    return 0;
+}
+
+static int
+released(const char *id)
+{
+    struct outcome r = {0};
+    id_call(&vnpd, vnp_client_release, PEER_SECRET, id, &r);
+    CHECK(r.r);
+    outcome_release(&r);
+    CHECK(holders_settle(id, 10) == 0);
+    return 0;
+}
+
+/* The transit bandwidth a live CloudNet uses is not offered again, also after a restart. */
+static int
+test_transit_bandwidth(const void *data)
+{
+    (void)data;
+    CHECK(negotiated("wide1") == 0);
+    CHECK(refused_for_bandwidth("wide2") == 0);
+    CHECK(released("wide1") == 0);
+    CHECK(negotiated("wide2") == 0);
+
+    /* Restarted with wide2 live: the store gives its bandwidth back to the count. */
+    test_daemon_stop(&vnpd, SIGKILL);
+    CHECK(test_daemon_start(&vnpd) == 0);
+    CHECK(refused_for_bandwidth("wide3") == 0);
+    /* Counted once: after the release the whole link is free again. */
+    CHECK(released("wide2") == 0);
+    CHECK(negotiated("wide3") == 0);
+    CHECK(released("wide3") == 0);
+    return 0;
+}
+
 /* vnpd reuses describe() answers for a while (sync-max-age), so a PIP that
  * died or hangs after the last synchronisation is asked to negotiate. */
 static int
@@ -1385,6 +1460,8 @@ main(int argc, char **argv)
                  NULL);
         TEST_RUN("overlapping CloudNets on a cached view get distinct tags", test_overlapping_tags,
                  NULL);
+        TEST_RUN("transit bandwidth in use is not offered again, also after a restart",
+                 test_transit_bandwidth, NULL);
         TEST_RUN("a PIP is down: nothing held", test_pip_down, NULL);
         TEST_RUN("a PIP hangs past the timeout: late allocation released", test_pip_hangs, NULL);
         TEST_RUN("progress: unknown id, wrong secret, a PIP", test_progress_bad, NULL);

@@ -54,11 +54,13 @@ struct grant {
 /*
  * The resources the VNP-level mapping fixed for one request at one PIP,
  * counted against that PIP's view for as long as the view may not show
- * them: until a describe() sent after the PIP's call ended.
+ * them: until a describe() sent after the PIP's call ended. With no PIP,
+ * the bandwidth the request holds on the transit links (amounts named by
+ * transit link): no view ever shows it, so it counts until dropped.
  */
 struct rgrant {
     char *id;
-    const char *pip; /* the configured name */
+    const char *pip; /* the configured name; NULL: transit bandwidth */
     struct vnp_amount *amounts;
     size_t n;
     double ended; /* cn_now() once the calls carrying it ended; 0 while they run */
@@ -471,6 +473,46 @@ grants_drop_locked(struct vnpd_broker *b, const char *id)
     b->ngrants = kept;
 }
 
+/*
+ * Records the bandwidth the plan ml puts on the transit links for ol, as a
+ * grant with no PIP. The caller holds the plan lock.
+ */
+static void
+transit_grant_add_locked(struct vnpd_broker *b, const char *id, const struct rdl_graph *ml,
+                         const struct rdl_graph *ol, bool pending)
+{
+    struct vnp_amount *used = NULL;
+    size_t nused = 0;
+    vnp_plan_transit_used(ml, ol, &used, &nused);
+    if (!nused) {
+        vnp_plan_amounts_free(used, nused);
+        return;
+    }
+    CN_GROW(b->rgrants, b->rgrants_cap, b->nrgrants + 1);
+    b->rgrants[b->nrgrants++] = (struct rgrant){
+        .id = xstrdup(id),
+        .amounts = used,
+        .n = nused,
+        .ended = pending ? 0 : cn_now(),
+        .pending = pending,
+    };
+}
+
+/*
+ * Lowers the transit links of ul by the bandwidth every other request holds
+ * there. A modify's own current version is left out: the new one replaces
+ * it. The caller holds the plan lock.
+ */
+static void
+transit_minus_grants(const struct vnpd_broker *b, const char *id, struct rdl_graph *ul)
+{
+    for (size_t g = 0; g < b->nrgrants; g++) {
+        const struct rgrant *r = &b->rgrants[g];
+        if (!r->pip && !cn_streq(r->id, id))
+            vnp_plan_transit_minus(ul, r->amounts, r->n);
+    }
+}
+
 /* Records the resources the plan ml fixed for ol at each PIP of partials, pending. */
 static void
 rgrants_add_locked(struct vnpd_broker *b, const char *id, const struct rdl_graph *ml,
@@ -496,6 +538,7 @@ rgrants_add_locked(struct vnpd_broker *b, const char *id, const struct rdl_graph
             .pending = true,
         };
     }
+    transit_grant_add_locked(b, id, ml, ol, true);
 }
 
 /* Forgets id's resource grants: the pending ones, or the others. */
@@ -573,7 +616,7 @@ views_minus_grants(const struct vnpd_broker *b, const struct sync *s)
             continue;
         for (size_t g = 0; g < b->nrgrants; g++) {
             const struct rgrant *r = &b->rgrants[g];
-            if (!cn_streq(r->pip, v[i].name) || (r->ended > 0 && r->ended <= s->at))
+            if (!r->pip || !cn_streq(r->pip, v[i].name) || (r->ended > 0 && r->ended <= s->at))
                 continue;
             for (size_t k = 0; k < r->n; k++) {
                 size_t j = 0;
@@ -1111,6 +1154,7 @@ plan(struct vnpd_broker *b, const char *id, const struct rdl_graph *ol,
     ul = vnp_plan_underlay(b->cfg->name, views, s.n, b->cfg->transits, b->cfg->ntransits, err);
     if (!ul)
         goto cleanup;
+    transit_minus_grants(b, id, ul);
     map_options_init(&opts);
     opts.objective = "cost";
     opts.time_limit_s = b->cfg->map_time_limit_s;
@@ -2519,6 +2563,40 @@ cleanup:
     cn_err_release(&err);
 }
 
+/*
+ * The transit bandwidth of every request that may still hold something,
+ * from its stored version and VNP-level mapping (the manifest): no PIP's
+ * describe() shows it, so a restart must not offer it again. Grants are
+ * empty at start, so nothing is counted twice.
+ */
+static int
+transit_grants_rebuild(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *err)
+{
+    struct vnpd_request *items = NULL;
+    size_t n = 0;
+    if (vnpd_store_holding(b->store, &items, &n, err) < 0)
+        return -1;
+    pthread_mutex_lock(&b->plan_lock);
+    for (size_t i = 0; i < n; i++) {
+        struct cn_err perr = CN_ERR_INIT;
+        const struct vnpd_request *q = &items[i];
+        struct rdl_graph *ol = rdl_read_string(q->id, q->yaml, strlen(q->yaml), &perr);
+        struct rdl_graph *ml =
+            ol ? rdl_read_string("manifest", q->manifest, strlen(q->manifest), &perr) : NULL;
+        if (ml)
+            transit_grant_add_locked(b, q->id, ml, ol, false);
+        else if (log)
+            cn_buf_printf(log, "'%s': its transit bandwidth is not counted: %s\n", q->id,
+                          cn_err_msg(&perr));
+        rdl_graph_free(ml);
+        rdl_graph_free(ol);
+        cn_err_release(&perr);
+    }
+    pthread_mutex_unlock(&b->plan_lock);
+    vnpd_requests_free(items, n);
+    return 0;
+}
+
 int
 vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *err)
 {
@@ -2544,5 +2622,7 @@ vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *er
         free(why);
     }
     vnpd_ops_free(ops, n);
+    if (rc == 0)
+        rc = transit_grants_rebuild(b, log, err);
     return rc;
 }

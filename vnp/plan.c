@@ -1105,6 +1105,45 @@ vnp_plan_used_at(const struct rdl_graph *mapping, const struct rdl_graph *reques
 }
 
 void
+vnp_plan_transit_used(const struct rdl_graph *mapping, const struct rdl_graph *request,
+                      struct vnp_amount **amounts, size_t *n)
+{
+    for (size_t i = 0; i < rdl_graph_element_count(request); i++) {
+        const struct rdl_element *e = rdl_graph_element_at(request, i);
+        const struct rdl_map_entry *m = rdl_mapping_get(mapping, rdl_element_id(e));
+        if (!rdl_element_is_link(e) || !m || !rdl_map_entry_has_path(m))
+            continue;
+        const struct rdl_value *bw = rdl_props_get(rdl_map_entry_resources(m), "bandwidth");
+        if (!bw || rdl_value_kind(bw) != RDL_VALUE_NUMBER)
+            bw = rdl_props_get(rdl_element_resources(e), "bandwidth");
+        if (!bw || rdl_value_kind(bw) != RDL_VALUE_NUMBER)
+            continue;
+        /* A VNP-level path alternates PIPs and the transit links between them. */
+        for (size_t k = 1; k < rdl_map_entry_path_len(m); k += 2)
+            amount_slot(amounts, n, rdl_map_entry_path_at(m, k))->value += rdl_value_number(bw);
+    }
+}
+
+int
+vnp_plan_transit_minus(struct rdl_graph *underlay, const struct vnp_amount *used, size_t n)
+{
+    int lowered = 0;
+    for (size_t i = 0; i < n; i++) {
+        struct rdl_element *t = rdl_graph_element(underlay, used[i].name);
+        if (!t || !cn_streq(rdl_element_type(t), "/link/transit"))
+            continue;
+        struct rdl_props *res = rdl_element_resources_mut(t);
+        const struct rdl_value *bw = rdl_props_get(res, "bandwidth");
+        if (!bw || rdl_value_kind(bw) != RDL_VALUE_NUMBER)
+            continue;
+        double left = rdl_value_number(bw) - used[i].value;
+        rdl_props_set_number(res, "bandwidth", left > 0 ? left : 0);
+        lowered++;
+    }
+    return lowered;
+}
+
+void
 vnp_plan_amounts_free(struct vnp_amount *a, size_t n)
 {
     for (size_t i = 0; a && i < n; i++)

@@ -23,10 +23,10 @@ struct vnp_description;
 /* A configured transit link between two PIPs (vnpd.conf `transit`). */
 struct vnp_transit_conf {
     char *id;
-    char *pip[2];           /* the PIPs at its two ends, by name */
-    int first[2], last[2];  /* the tags each end may use (the VNP's configuration) */
-    double bandwidth;       /* Mbit/s */
-    double latency;         /* ms */
+    char *pip[2];          /* the PIPs at its two ends, by name */
+    int first[2], last[2]; /* the tags each end may use (the VNP's configuration) */
+    double bandwidth;      /* Mbit/s */
+    double latency;        /* ms */
 };
 
 /* One brokered PIP as the last synchronisation saw it. */
@@ -41,17 +41,17 @@ struct vnp_pip_view {
  * `forwarding: false`), one /link/transit link per transit link whose two
  * PIPs answered. New graph, the caller frees it.
  */
-struct rdl_graph *vnp_plan_underlay(const char *name, const struct vnp_pip_view *pips,
-                                    size_t npips, const struct vnp_transit_conf *transits,
-                                    size_t ntransits, struct cn_err *err);
+struct rdl_graph *vnp_plan_underlay(const char *name, const struct vnp_pip_view *pips, size_t npips,
+                                    const struct vnp_transit_conf *transits, size_t ntransits,
+                                    struct cn_err *err);
 
 /* The partial graph for one PIP. */
 struct vnp_partial {
-    char *pip;        /* the PIP's name */
-    char *yaml;       /* the overlay document sent to it */
-    char **elements;  /* ids of the request's elements it holds (links crossing to it included) */
+    char *pip;       /* the PIP's name */
+    char *yaml;      /* the overlay document sent to it */
+    char **elements; /* ids of the request's elements it holds (links crossing to it included) */
     size_t nelements;
-    int *tags;        /* its crossing links' VLAN tags at this PIP (`vlan`), ascending */
+    int *tags; /* its crossing links' VLAN tags at this PIP (`vlan`), ascending */
     size_t ntags;
 };
 void vnp_partials_free(struct vnp_partial *p, size_t n);
@@ -140,6 +140,22 @@ int vnp_plan_add_back(struct rdl_graph *underlay, const struct rdl_graph *previo
 void vnp_plan_used_at(const struct rdl_graph *mapping, const struct rdl_graph *request,
                       const char *pip, struct vnp_amount **amounts, size_t *n);
 void vnp_plan_amounts_free(struct vnp_amount *a, size_t n);
+
+/*
+ * The bandwidth the links of request hold on the VNP's transit links under
+ * mapping (its VNP-level mapping): per transit link its path crosses, the
+ * value the mapping fixed, else the request's plain number. Adds to
+ * *amounts (*n of them), each named by the transit link's id.
+ */
+void vnp_plan_transit_used(const struct rdl_graph *mapping, const struct rdl_graph *request,
+                           struct vnp_amount **amounts, size_t *n);
+
+/*
+ * Lowers the bandwidth of each /link/transit link of underlay named in used
+ * by the amount (not below 0): no PIP's describe() shows what the VNP put
+ * on its transit links. Answers how many links it lowered.
+ */
+int vnp_plan_transit_minus(struct rdl_graph *underlay, const struct vnp_amount *used, size_t n);
 
 /*
  * A PIP's description less what a broker handed out there that it does not

@@ -455,6 +455,28 @@ vnpd_store_list(struct vnpd_store *s, const char *peer, struct vnpd_request **re
 }
 
 int
+vnpd_store_holding(struct vnpd_store *s, struct vnpd_request **ret_items, size_t *ret_n,
+                   struct cn_err *err)
+{
+    struct rows r = {0};
+    if (run(s, &r, err,
+            "SELECT " REQUEST_COLUMNS " FROM request WHERE manifest_yaml IS NOT NULL AND "
+            "(state IN ('allocated', 'provisioned') OR id IN (SELECT request_id FROM part "
+            "WHERE state = 'release-pending')) ORDER BY id",
+            "") < 0) {
+        rows_release(&r);
+        return -1;
+    }
+    struct vnpd_request *items = xcalloc(r.n + 1, sizeof(*items));
+    for (size_t i = 0; i < r.n; i++)
+        request_fill(&items[i], &r, i);
+    *ret_items = items;
+    *ret_n = r.n;
+    rows_release(&r);
+    return 0;
+}
+
+int
 vnpd_store_begin_request(struct vnpd_store *s, const char *id, const char *peer, const char *yaml,
                          struct cn_err *err)
 {

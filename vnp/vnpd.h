@@ -142,6 +142,12 @@ int vnpd_store_ops(struct vnpd_store *s, struct vnpd_op **ret_ops, size_t *ret_n
 /* Request ids by filter: peer's (peer not NULL) or those with pending work. */
 int vnpd_store_list(struct vnpd_store *s, const char *peer, struct vnpd_request **ret_items,
                     size_t *ret_n, struct cn_err *err);
+/*
+ * The requests that may still hold something at their PIPs and have a
+ * manifest: allocated, provisioned, or with a part in release-pending.
+ */
+int vnpd_store_holding(struct vnpd_store *s, struct vnpd_request **ret_items, size_t *ret_n,
+                       struct cn_err *err);
 /* Ids of requests with a part in release-pending, and of allocated ones past expiry. */
 int vnpd_store_chores(struct vnpd_store *s, long long now, char ***ret_ids, size_t *ret_n,
                       struct cn_err *err);
@@ -162,7 +168,10 @@ struct vnpd_broker;
 struct vnpd_broker *vnpd_broker_new(const struct vnpd_config *cfg, struct vnpd_store *store,
                                     struct cn_err *err);
 void vnpd_broker_free(struct vnpd_broker *b);
-/* Finishes or undoes what a crash interrupted; one line per action in log. */
+/*
+ * Finishes or undoes what a crash interrupted, then counts again the transit
+ * bandwidth of the CloudNets that live on; one line per action in log.
+ */
 int vnpd_broker_recover(struct vnpd_broker *b, struct cn_buf *log, struct cn_err *err);
 /* Retries releases PIPs did not acknowledge, ends expired allocations. */
 int vnpd_broker_chores(struct vnpd_broker *b, struct cn_err *err);
