@@ -545,8 +545,8 @@ selected(const struct work *w, const char *const *elements, size_t n)
  */
 static int
 check_absent(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *mapping,
-             const struct rdl_graph *underlay, const struct plan *plan,
-             const char *const *elements, size_t nelements, struct cn_err *err)
+             const struct rdl_graph *underlay, const struct plan *plan, const char *const *elements,
+             size_t nelements, struct cn_err *err)
 {
     for (size_t i = 0; i < plan->n; i++) {
         const struct work *w = &plan->w[i];
@@ -579,8 +579,8 @@ embed_selected(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph
      */
     if (make_plan(ctx, cloudnet, overlay, mapping, underlay, true, &plan, err) < 0 ||
         (!elements && check_clean(ctx, cloudnet, underlay, err) < 0) ||
-        (elements && check_absent(ctx, cloudnet, mapping, underlay, &plan, elements, nelements,
-                                  err) < 0))
+        (elements &&
+         check_absent(ctx, cloudnet, mapping, underlay, &plan, elements, nelements, err) < 0))
         goto cleanup;
     for (done = 0; done < plan.n; done++) {
         const struct work *w = &plan.w[done];

@@ -144,10 +144,9 @@ int emb_release(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_grap
 int emb_embed_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
                        const struct rdl_graph *mapping, const struct rdl_graph *underlay,
                        const char *const *elements, size_t nelements, struct cn_err *err);
-int emb_release_elements(struct emb_ctx *ctx, const char *cloudnet,
-                         const struct rdl_graph *overlay, const struct rdl_graph *mapping,
-                         const struct rdl_graph *underlay, const char *const *elements,
-                         size_t nelements, struct cn_err *err);
+int emb_release_elements(struct emb_ctx *ctx, const char *cloudnet, const struct rdl_graph *overlay,
+                         const struct rdl_graph *mapping, const struct rdl_graph *underlay,
+                         const char *const *elements, size_t nelements, struct cn_err *err);
 
 /*
  * Whether VNode `element` of the mapping can have its links changed in

@@ -330,8 +330,8 @@ rdl_graph_add_interface(struct rdl_graph *g, const char *a, const char *b, struc
     struct rdl_element *ea = rdl_graph_element(g, a);
     struct rdl_element *eb = rdl_graph_element(g, b);
     if (!ea || !eb)
-        return cn_err_add(err, CN_E_INVALID, "%s: interface names unknown element '%.64s'",
-                          g->name, !ea ? a : b);
+        return cn_err_add(err, CN_E_INVALID, "%s: interface names unknown element '%.64s'", g->name,
+                          !ea ? a : b);
     CN_GROW(g->ifaces, g->cap_ifaces, g->n_ifaces + 1);
     g->ifaces[g->n_ifaces].a = ea;
     g->ifaces[g->n_ifaces].b = eb;
@@ -682,7 +682,6 @@ elements_equal(const struct rdl_element *a, const struct rdl_element *b)
            rdl_props_equal(&a->features, &b->features);
 }
 
-
 static bool
 interfaces_equal(const struct rdl_graph *a, const struct rdl_graph *b)
 {
@@ -710,8 +709,8 @@ interfaces_equal(const struct rdl_graph *a, const struct rdl_graph *b)
 static bool
 map_entries_equal(const struct rdl_map_entry *a, const struct rdl_map_entry *b)
 {
-    if (!b || !cn_streq(a->to, b->to) || a->has_path != b->has_path ||
-        a->path_len != b->path_len || a->vlan != b->vlan)
+    if (!b || !cn_streq(a->to, b->to) || a->has_path != b->has_path || a->path_len != b->path_len ||
+        a->vlan != b->vlan)
         return false;
     for (size_t i = 0; i < a->path_len; i++)
         if (strcmp(a->path[i], b->path[i]) != 0)

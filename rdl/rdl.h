@@ -65,9 +65,9 @@ struct rdl_value *rdl_value_copy(const struct rdl_value *v);
 void rdl_value_free(struct rdl_value *v);
 
 enum rdl_value_kind rdl_value_kind(const struct rdl_value *v);
-double rdl_value_number(const struct rdl_value *v);       /* NUMBER */
-const char *rdl_value_string(const struct rdl_value *v);  /* STRING */
-size_t rdl_value_list_len(const struct rdl_value *v);     /* LIST */
+double rdl_value_number(const struct rdl_value *v);      /* NUMBER */
+const char *rdl_value_string(const struct rdl_value *v); /* STRING */
+size_t rdl_value_list_len(const struct rdl_value *v);    /* LIST */
 const struct rdl_value *rdl_value_list_at(const struct rdl_value *v, size_t i);
 /* RANGE: fills the bounds that are present; returns which are, as flags. */
 void rdl_value_range(const struct rdl_value *v, bool *ret_has_min, double *ret_min,
@@ -144,8 +144,7 @@ size_t rdl_graph_interface_count(const struct rdl_graph *g);
 void rdl_graph_interface_at(const struct rdl_graph *g, size_t i, struct rdl_element **ret_a,
                             struct rdl_element **ret_b);
 /* Joins two existing elements; -1 with err set when either is unknown. */
-int rdl_graph_add_interface(struct rdl_graph *g, const char *a, const char *b,
-                            struct cn_err *err);
+int rdl_graph_add_interface(struct rdl_graph *g, const char *a, const char *b, struct cn_err *err);
 
 /* ---- elements ---- */
 

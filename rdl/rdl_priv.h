@@ -19,13 +19,13 @@ struct rdl_pos {
 
 struct rdl_value {
     enum rdl_value_kind kind;
-    double num;                 /* NUMBER */
-    char *str;                  /* STRING */
-    struct rdl_value **items;   /* LIST */
+    double num;               /* NUMBER */
+    char *str;                /* STRING */
+    struct rdl_value **items; /* LIST */
     size_t n_items, cap_items;
-    bool has_min, has_max;      /* RANGE */
+    bool has_min, has_max; /* RANGE */
     double min, max;
-    char *same_as;              /* SAME_AS, or an extra constraint of LIST/RANGE */
+    char *same_as; /* SAME_AS, or an extra constraint of LIST/RANGE */
     struct rdl_pos pos;
 };
 

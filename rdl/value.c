@@ -158,8 +158,7 @@ rdl_value_set_same_as(struct rdl_value *v, const char *id)
 bool
 rdl_value_is_vague(const struct rdl_value *v)
 {
-    return v->kind == RDL_VALUE_LIST || v->kind == RDL_VALUE_RANGE ||
-           v->kind == RDL_VALUE_SAME_AS;
+    return v->kind == RDL_VALUE_LIST || v->kind == RDL_VALUE_RANGE || v->kind == RDL_VALUE_SAME_AS;
 }
 
 bool
@@ -171,7 +170,8 @@ rdl_feature_is_additive(const char *name)
 bool
 rdl_value_is_vague_at(const struct rdl_value *v, const char *feature, bool on_link)
 {
-    /* {max: N} on an overlay link's additive feature bounds a path sum: a constraint, not a choice. */
+    /* {max: N} on an overlay link's additive feature bounds a path sum: a constraint, not a choice.
+     */
     if (feature && on_link && rdl_feature_is_additive(feature) && v->kind == RDL_VALUE_RANGE &&
         !v->has_min && v->has_max && !v->same_as)
         return false;

@@ -724,14 +724,15 @@ test_border_nodes(const void *data)
 {
     (void)data;
     int ret = -1;
-    const char *ul_text = "rdl: 1\nkind: underlay\nname: u\nelements:\n"
-                          "  h1: {type: /node/host/server/netns, resources: {cpu: 4}}\n"
-                          "  sw: {type: /node/switch}\n"
-                          "  h1-sw: {type: /link/ethernet/vlan, resources: {bandwidth: 100}}\n"
-                          "  t: {type: /link/transit, resources: {bandwidth: 100}}\n"
-                          "  far: {type: /node/host/pip, features: {transit: t, forwarding: false}}\n"
-                          "interfaces:\n  - {between: [h1, h1-sw]}\n  - {between: [h1-sw, sw]}\n"
-                          "  - {between: [sw, t]}\n  - {between: [t, far]}\n";
+    const char *ul_text =
+        "rdl: 1\nkind: underlay\nname: u\nelements:\n"
+        "  h1: {type: /node/host/server/netns, resources: {cpu: 4}}\n"
+        "  sw: {type: /node/switch}\n"
+        "  h1-sw: {type: /link/ethernet/vlan, resources: {bandwidth: 100}}\n"
+        "  t: {type: /link/transit, resources: {bandwidth: 100}}\n"
+        "  far: {type: /node/host/pip, features: {transit: t, forwarding: false}}\n"
+        "interfaces:\n  - {between: [h1, h1-sw]}\n  - {between: [h1-sw, sw]}\n"
+        "  - {between: [sw, t]}\n  - {between: [t, far]}\n";
     struct rdl_graph *ul = parse(ul_text);
     /* Two nodes that ask for nothing, a stub, and a link from one of them to the stub. */
     struct rdl_graph *ol = parse("rdl: 1\nkind: overlay\nname: r\nelements:\n"

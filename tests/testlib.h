@@ -22,7 +22,7 @@ static int test_failed;
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
         if (!(cond)) {                                                                             \
-            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);            \
+            fprintf(stderr, "  %s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);             \
             return -1;                                                                             \
         }                                                                                          \
     } while (0)
@@ -31,7 +31,7 @@ static int test_failed;
     do {                                                                                           \
         const char *check_a_ = (a), *check_b_ = (b);                                               \
         if (!check_a_ || !check_b_ || strcmp(check_a_, check_b_) != 0) {                           \
-            fprintf(stderr, "  %s:%d: %s != %s\n    got:      %s\n    expected: %s\n", __FILE__,  \
+            fprintf(stderr, "  %s:%d: %s != %s\n    got:      %s\n    expected: %s\n", __FILE__,   \
                     __LINE__, #a, #b, check_a_ ? check_a_ : "(null)",                              \
                     check_b_ ? check_b_ : "(null)");                                               \
             return -1;                                                                             \

@@ -135,10 +135,9 @@ cn_errcode_name(int code)
 
 /* Fault code by category; anything not listed is "internal" (9). */
 static const int fault_of_code[] = {
-    [CN_E_INVALID] = 1,     [CN_E_FORBIDDEN] = 2, [CN_E_NOTFOUND] = 3,
-    [CN_E_BUSY] = 4,        [CN_E_EXPIRED] = 5,   [CN_E_INSUFFICIENT] = 6,
-    [CN_E_VLAN] = 7,        [CN_E_INFEASIBLE] = 8, [CN_E_TIMEOUT] = 8,
-    [CN_E_INTERNAL] = 9,    [CN_E_LIMIT] = 10,    [CN_E_EMBEDDING] = 11,
+    [CN_E_INVALID] = 1, [CN_E_FORBIDDEN] = 2,    [CN_E_NOTFOUND] = 3, [CN_E_BUSY] = 4,
+    [CN_E_EXPIRED] = 5, [CN_E_INSUFFICIENT] = 6, [CN_E_VLAN] = 7,     [CN_E_INFEASIBLE] = 8,
+    [CN_E_TIMEOUT] = 8, [CN_E_INTERNAL] = 9,     [CN_E_LIMIT] = 10,   [CN_E_EMBEDDING] = 11,
 };
 
 int

@@ -13,8 +13,7 @@
 
 #include "util/util.h"
 
-static void __attribute__((noreturn))
-out_of_memory(size_t n)
+static void __attribute__((noreturn)) out_of_memory(size_t n)
 {
     static const char msg[] = "cloudnet: out of memory\n";
     (void)n;
