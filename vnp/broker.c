@@ -474,6 +474,30 @@ grants_drop_locked(struct vnpd_broker *b, const char *id)
 }
 
 /*
+ * Appends a grant of amounts (taken over; nothing is kept when there are
+ * none) for id at pip (NULL: the transit links). One that is not pending
+ * has ended now. The caller holds the plan lock.
+ */
+static void
+rgrant_push_locked(struct vnpd_broker *b, const char *id, const char *pip,
+                   struct vnp_amount *amounts, size_t n, bool pending)
+{
+    if (!n) {
+        vnp_plan_amounts_free(amounts, n);
+        return;
+    }
+    CN_GROW(b->rgrants, b->rgrants_cap, b->nrgrants + 1);
+    b->rgrants[b->nrgrants++] = (struct rgrant){
+        .id = xstrdup(id),
+        .pip = pip,
+        .amounts = amounts,
+        .n = n,
+        .ended = pending ? 0 : cn_now(),
+        .pending = pending,
+    };
+}
+
+/*
  * Records the bandwidth the plan ml puts on the transit links for ol, as a
  * grant with no PIP. The caller holds the plan lock.
  */
@@ -484,18 +508,7 @@ transit_grant_add_locked(struct vnpd_broker *b, const char *id, const struct rdl
     struct vnp_amount *used = NULL;
     size_t nused = 0;
     vnp_plan_transit_used(ml, ol, &used, &nused);
-    if (!nused) {
-        vnp_plan_amounts_free(used, nused);
-        return;
-    }
-    CN_GROW(b->rgrants, b->rgrants_cap, b->nrgrants + 1);
-    b->rgrants[b->nrgrants++] = (struct rgrant){
-        .id = xstrdup(id),
-        .amounts = used,
-        .n = nused,
-        .ended = pending ? 0 : cn_now(),
-        .pending = pending,
-    };
+    rgrant_push_locked(b, id, NULL, used, nused, pending);
 }
 
 /*
@@ -525,18 +538,7 @@ rgrants_add_locked(struct vnpd_broker *b, const char *id, const struct rdl_graph
         if (!pip)
             continue;
         vnp_plan_used_at(ml, ol, pip->name, &amounts, &namounts);
-        if (!namounts) {
-            vnp_plan_amounts_free(amounts, namounts);
-            continue;
-        }
-        CN_GROW(b->rgrants, b->rgrants_cap, b->nrgrants + 1);
-        b->rgrants[b->nrgrants++] = (struct rgrant){
-            .id = xstrdup(id),
-            .pip = pip->name,
-            .amounts = amounts,
-            .n = namounts,
-            .pending = true,
-        };
+        rgrant_push_locked(b, id, pip->name, amounts, namounts, true);
     }
     transit_grant_add_locked(b, id, ml, ol, true);
 }
@@ -1745,12 +1747,19 @@ cleanup:
     return ret;
 }
 
+/* Whether the PIP holds part p for a CloudNet that lives (not one still negotiating). */
+static bool
+part_held(const struct vnpd_part *p)
+{
+    return cn_streq(p->state, "allocated") || cn_streq(p->state, "provisioned");
+}
+
+/* The part at pip that the PIP holds, or NULL. */
 static const struct vnpd_part *
-live_part_at(const struct vnpd_part *parts, size_t nparts, const char *pip)
+held_part_at(const struct vnpd_part *parts, size_t nparts, const char *pip)
 {
     for (size_t i = 0; i < nparts; i++)
-        if (cn_streq(parts[i].pip, pip) &&
-            (cn_streq(parts[i].state, "allocated") || cn_streq(parts[i].state, "provisioned")))
+        if (cn_streq(parts[i].pip, pip) && part_held(&parts[i]))
             return &parts[i];
     return NULL;
 }
@@ -1870,7 +1879,7 @@ modify_current_read(struct vnpd_broker *b, const struct vnpd_request *q,
     cur.live = xcalloc(cur.nparts + 1, sizeof(*cur.live));
     for (size_t i = 0; i < cur.nparts; i++) {
         const struct vnpd_part *p = &cur.parts[i];
-        if (!live_part_at(p, 1, p->pip))
+        if (!part_held(p))
             continue;
         cur.live[cur.nlive++] = p->pip;
         if (vnp_plan_kept_tags(p->pip, p->yaml, &cur.kept, &cur.nkept, err) < 0) {
@@ -1953,7 +1962,7 @@ modify_decide_calls(struct modify *m, struct progress *pg, struct cn_err *err)
             cn_err_set(err, CN_E_INTERNAL, "the plan names an unknown pip '%s'", p->pip);
             goto cleanup;
         }
-        old_of[i] = live_part_at(m->cur.parts, m->cur.nparts, p->pip);
+        old_of[i] = held_part_at(m->cur.parts, m->cur.nparts, p->pip);
         if (old_of[i] && cn_streq(old_of[i]->yaml, p->yaml))
             continue;
         calls[n].pip = pip;
@@ -2091,7 +2100,7 @@ modify_mark_gone(const struct modify *m, struct cn_err *err)
         bool kept_here = false;
         for (size_t k = 0; k < m->np; k++)
             kept_here |= cn_streq(m->partials[k].pip, p->pip);
-        if (kept_here || !live_part_at(p, 1, p->pip))
+        if (kept_here || !part_held(p))
             continue;
         vnpd_store_put_part(m->b->store, m->q->id, p->pip, p->yaml, "", "release-pending", NULL, 0,
                             err);
@@ -2544,7 +2553,7 @@ recover_modify(struct vnpd_broker *b, const char *id, struct cn_buf *log)
     }
     enum undo_kind *undo = xcalloc(nparts + 1, sizeof(*undo));
     for (size_t i = 0; i < nparts; i++) {
-        if (live_part_at(&parts[i], 1, parts[i].pip))
+        if (part_held(&parts[i]))
             undo[i] = UNDO_PUT_BACK;
         else if (cn_streq(parts[i].state, "negotiating"))
             undo[i] = UNDO_RELEASE;
